@@ -1,0 +1,232 @@
+// FrameRing: a lock-free, single-producer ring of interleaved audio frames
+// that always holds the latest `capacity` frames.
+//
+// Threading contract: ONE producer thread at a time calls write() and clear();
+// any number of reader threads call the const methods concurrently with it.
+// After construction nothing allocates, locks or waits on the producer side:
+// write() is one memcpy (two to four on plain memory) plus a few atomics.
+//
+// Frames are numbered by a monotonic 64-bit counter that never wraps in
+// practice (2^63 frames at 384 kHz is 760,000 years). Frame f lives in slot
+// f mod capacity. Frames with negative numbers were never written and read as
+// zeros, which is how a fresh or cleared ring presents "nothing recorded yet".
+//
+// The producer never waits for readers: when the ring is full it overwrites
+// the oldest frames. Readers detect that instead (the broadcast-buffer
+// protocol of Agrona / a seqlock per window):
+//   producer: intent = end (acquire RMW); copy frames; written = end (release)
+//   reader:   end = written (acquire); read window [s, s + n) with s + n <= end;
+//             window intact  <=>  intent (release RMW) - s <= capacity
+// Why this order suffices on weak memory models (ARM), in C++ terms: if a
+// reader's load saw bytes from a copy, that copy is sequenced after the
+// producer's intent RMW R. The reader's check is an RMW R2 on the same atomic,
+// after its loads. Were R2 before R in intent's modification order, R would
+// read from R2 (an RMW reads its immediate predecessor), the release R2 would
+// synchronize with the acquire R, the reader's load would happen before the
+// copy, and could not have seen its bytes. So R2 reads R's value or a later
+// one, and the window is judged overwritten. Only atomic operations carry the
+// order (no standalone fences), so ThreadSanitizer models it too.
+//
+// A reader's window may be overwritten while it reads: those reads race with
+// the producer by design and their result is discarded when intact() says so
+// (a seqlock). Such reads are wrapped in SpeculativeReads so that
+// ThreadSanitizer ignores them and still checks everything else.
+#pragma once
+
+#include <atomic>
+#include <cassert>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "audioring/doorbell.hpp"
+#include "audioring/ring_memory.hpp"
+
+#if defined(__SANITIZE_THREAD__)
+#define AUDIORING_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define AUDIORING_TSAN 1
+#endif
+#endif
+
+#if defined(AUDIORING_TSAN)
+extern "C" void AnnotateIgnoreReadsBegin(const char* file, int line);
+extern "C" void AnnotateIgnoreReadsEnd(const char* file, int line);
+#endif
+
+namespace audioring {
+
+// Marks reads whose result will be validated with FrameRing::intact() (see
+// the top comment). A no-op outside ThreadSanitizer builds.
+class SpeculativeReads {
+ public:
+#if defined(AUDIORING_TSAN)
+  SpeculativeReads() noexcept { AnnotateIgnoreReadsBegin(__FILE__, __LINE__); }
+  ~SpeculativeReads() { AnnotateIgnoreReadsEnd(__FILE__, __LINE__); }
+#else
+  SpeculativeReads() noexcept = default;
+#endif
+  SpeculativeReads(const SpeculativeReads&) = delete;
+  SpeculativeReads& operator=(const SpeculativeReads&) = delete;
+};
+
+class FrameRing {
+ public:
+  using Frame = std::int64_t;
+  using Clock = Doorbell::Clock;
+
+  // The smallest capacity >= min_capacity whose byte size is a multiple of
+  // the page size (needed to map the memory twice). Throws
+  // std::invalid_argument for sizes < 1 and std::length_error for sizes whose
+  // byte count does not fit in 64 bits / the address space.
+  static Frame rounded_capacity(std::size_t frame_bytes, Frame min_capacity) {
+    if (frame_bytes == 0) throw std::invalid_argument("frame size must be at least 1 byte");
+    if (min_capacity < 1) {
+      throw std::invalid_argument("capacity must be at least 1 frame, got " + std::to_string(min_capacity));
+    }
+    const std::size_t page = RingMemory::page_size();
+    const std::size_t step = page / gcd(frame_bytes, page);  // frames per page-aligned unit
+    const auto wanted = static_cast<std::size_t>(min_capacity);
+    // Address space for both halves: 2 * capacity * frame_bytes must fit.
+    const std::size_t max_frames = (std::numeric_limits<std::size_t>::max() / 4) / frame_bytes;
+    if (wanted > max_frames - step) {
+      throw std::length_error("capacity of " + std::to_string(min_capacity) + " frames x " +
+                              std::to_string(frame_bytes) + " bytes overflows 64-bit sizes");
+    }
+    return static_cast<Frame>((wanted + step - 1) / step * step);
+  }
+
+  FrameRing(std::size_t frame_bytes, Frame min_capacity, MemoryRequest request = MemoryRequest::best)
+      : frame_bytes_(frame_bytes),
+        capacity_(rounded_capacity(frame_bytes, min_capacity)),
+        memory_(RingMemory::create(static_cast<std::size_t>(capacity_) * frame_bytes, request)),
+        data_(memory_->data()) {}
+
+  Frame capacity() const noexcept { return capacity_; }
+  std::size_t frame_bytes() const noexcept { return frame_bytes_; }
+  MemoryKind memory_kind() const noexcept { return memory_->kind(); }
+  bool mirrored() const noexcept { return memory_->mirrored(); }
+
+  // ---- producer -------------------------------------------------------------
+
+  // Appends `count` frames from `frames`, or silence when `frames` is null.
+  // When count > capacity only the latest `capacity` frames are kept, but the
+  // frame counter still advances by `count`.
+  void write(const void* frames, Frame count) noexcept {
+    assert(count >= 0 && "FrameRing::write: negative frame count");
+    if (count <= 0) return;
+    const Frame start = written_.load(std::memory_order_relaxed);  // only this thread stores it
+    const Frame end = start + count;
+    const Frame kept = count < capacity_ ? count : capacity_;
+    const auto* source = static_cast<const std::byte*>(frames);
+    if (source != nullptr) source += static_cast<std::size_t>(count - kept) * frame_bytes_;
+
+    intent_.exchange(end, std::memory_order_acquire);  // before any byte changes; see top comment
+    store(end - kept, source, kept);
+    written_.store(end, std::memory_order_release);
+    doorbell_.ring();
+  }
+
+  // Zeroes the ring without breaking the counters' order: the zeros count as
+  // `capacity` frames written, so every earlier window is judged overwritten.
+  void clear() noexcept { write(nullptr, capacity_); }
+
+  // ---- readers --------------------------------------------------------------
+
+  // Frames published so far; frames [written() - capacity, written()) are readable.
+  Frame written() const noexcept { return written_.load(std::memory_order_acquire); }
+
+  // The address of frame `first`; frames [first, first + n) for n <= capacity
+  // follow contiguously.
+  const std::byte* frame_address(Frame first) const noexcept {
+    return data_ + static_cast<std::size_t>(slot(first)) * frame_bytes_;
+  }
+
+  // True if no frame at or after `first` has been (or is being) overwritten
+  // since it was published. Call after reading, as the top comment explains.
+  bool intact(Frame first) const noexcept {
+    return intent_.fetch_add(0, std::memory_order_release) - first <= capacity_;
+  }
+
+  // Copies frames [first, first + count) (count <= capacity, first + count <=
+  // written()) to `out`; returns whether the copy is valid.
+  bool copy(Frame first, Frame count, void* out) const noexcept {
+    assert(count >= 0 && count <= capacity_ && "FrameRing::copy: count out of range");
+    {
+      SpeculativeReads speculative;
+      std::memcpy(out, frame_address(first), static_cast<std::size_t>(count) * frame_bytes_);
+    }
+    return intact(first);
+  }
+
+  // Blocks until written() >= frame, the deadline passes or interrupt() is
+  // called. Never delays the producer.
+  WaitStatus wait_for_frame(Frame frame, Clock::time_point deadline) const noexcept {
+    return doorbell_.wait([&] { return written() >= frame; }, deadline);
+  }
+
+  // Wakes every wait_for_frame() with WaitStatus::interrupted.
+  void interrupt() const noexcept { doorbell_.interrupt(); }
+
+ private:
+  static std::size_t gcd(std::size_t a, std::size_t b) noexcept {
+    while (b != 0) {
+      const std::size_t r = a % b;
+      a = b;
+      b = r;
+    }
+    return a;
+  }
+
+  Frame slot(Frame frame) const noexcept {
+    const Frame s = frame % capacity_;
+    return s < 0 ? s + capacity_ : s;
+  }
+
+  // Puts `count` (<= capacity) frames starting at frame `first` into their
+  // slots, in both halves of the memory.
+  void store(Frame first, const std::byte* source, Frame count) noexcept {
+    const auto put = [&](Frame at_slot, Frame from, Frame n) {
+      std::byte* to = data_ + static_cast<std::size_t>(at_slot) * frame_bytes_;
+      const std::size_t bytes = static_cast<std::size_t>(n) * frame_bytes_;
+      if (source != nullptr) {
+        std::memcpy(to, source + static_cast<std::size_t>(from) * frame_bytes_, bytes);
+      } else {
+        std::memset(to, 0, bytes);
+      }
+    };
+    const Frame at = slot(first);
+    if (mirrored()) {
+      put(at, 0, count);  // may run into the second half: the kernel mirrors it
+      return;
+    }
+    // Plain memory: slot s lives at s and at s + capacity; write both copies.
+    const Frame head = count < capacity_ - at ? count : capacity_ - at;
+    put(at, 0, head);
+    put(at + capacity_, 0, head);
+    if (count > head) {
+      put(0, head, count - head);
+      put(capacity_, head, count - head);
+    }
+  }
+
+  // Written by the producer only; read by everyone. Invariant: written_ <=
+  // intent_ <= written_ + (size of the write in progress).
+  alignas(64) mutable std::atomic<Frame> intent_{0};  // end of the write about to happen; readers RMW it (top comment)
+  alignas(64) std::atomic<Frame> written_{0};  // end of the last completed write
+  // Own cache lines: readers poll written_ and RMW intent_; keep the
+  // producer's immutable fields below from sharing their lines.
+  alignas(64) mutable Doorbell doorbell_;
+  alignas(64) const std::size_t frame_bytes_;      // channels x item size, > 0
+  const Frame capacity_;                           // > 0; capacity_ * frame_bytes_ is a multiple of the page size
+  const std::shared_ptr<RingMemory> memory_;       // 2 * capacity_ frames of addressable memory
+  std::byte* const data_;                          // == memory_->data()
+};
+
+}  // namespace audioring

@@ -1,0 +1,241 @@
+#include "audioring/ring_memory.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#if defined(__unix__) || defined(__APPLE__)
+#define AUDIORING_POSIX 1
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
+
+namespace audioring {
+namespace {
+
+std::string system_error(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+
+// Fails early, with a message, where the allocation would otherwise succeed
+// lazily and the process be killed later when the pages are touched.
+void check_fits_in_memory(std::size_t bytes) {
+#if defined(AUDIORING_POSIX) && defined(_SC_AVPHYS_PAGES)
+  const long pages = sysconf(_SC_AVPHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0) {
+    const auto available = static_cast<unsigned long long>(pages) * static_cast<unsigned long long>(page);
+    if (bytes > available) {
+      throw OutOfMemory("ring buffer needs " + std::to_string(bytes) + " bytes but only " +
+                        std::to_string(available) + " bytes of memory are available");
+    }
+  }
+#else
+  (void)bytes;
+#endif
+}
+
+// Writes every page so that none faults later on the real-time thread.
+void prefault(std::byte* data, std::size_t bytes) noexcept {
+  const std::size_t step = RingMemory::page_size();
+  for (std::size_t i = 0; i < bytes; i += step) {
+    reinterpret_cast<volatile unsigned char*>(data)[i] = 0;
+  }
+}
+
+#if defined(AUDIORING_POSIX)
+
+// Maps the first half_bytes of `fd` twice, back to back. Closes fd. Returns
+// nullptr with errno set on failure.
+std::byte* map_twice(int fd, std::size_t half_bytes) noexcept {
+  // Reserve 2 * half_bytes of address space first so that both halves land
+  // next to each other; MAP_FIXED then replaces the reservation in place.
+  void* reserved = mmap(nullptr, 2 * half_bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (reserved == MAP_FAILED) {
+    const int saved = errno;
+    close(fd);
+    errno = saved;
+    return nullptr;
+  }
+  auto* base = static_cast<std::byte*>(reserved);
+  int populate = 0;
+#if defined(MAP_POPULATE)
+  populate = MAP_POPULATE;
+#endif
+  const int flags = MAP_SHARED | MAP_FIXED | populate;
+  const bool ok = mmap(base, half_bytes, PROT_READ | PROT_WRITE, flags, fd, 0) != MAP_FAILED &&
+                  mmap(base + half_bytes, half_bytes, PROT_READ | PROT_WRITE, flags, fd, 0) != MAP_FAILED;
+  const int saved = errno;
+  close(fd);  // the mappings keep the memory alive
+  if (!ok) {
+    munmap(base, 2 * half_bytes);
+    errno = saved;
+    return nullptr;
+  }
+  return base;
+}
+
+// Gives the file its size and, where the system can, reserves the memory now
+// so that running out shows up here as an error instead of SIGBUS later.
+bool size_file(int fd, std::size_t bytes) noexcept {
+  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) return false;
+#if defined(__linux__)
+  const int rc = posix_fallocate(fd, 0, static_cast<off_t>(bytes));
+  if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) {
+    errno = rc;
+    return false;
+  }
+#endif
+  return true;
+}
+
+std::byte* map_memfd(std::size_t half_bytes) {
+#if defined(__linux__) && defined(MFD_CLOEXEC)
+  const int fd = memfd_create("audioring", MFD_CLOEXEC);
+  if (fd < 0) return nullptr;
+  if (!size_file(fd, half_bytes)) {
+    const int saved = errno;
+    close(fd);
+    if (saved == ENOSPC || saved == ENOMEM) throw OutOfMemory(system_error("memfd ring buffer"));
+    errno = saved;
+    return nullptr;
+  }
+  return map_twice(fd, half_bytes);
+#else
+  (void)half_bytes;
+  errno = ENOSYS;
+  return nullptr;
+#endif
+}
+
+std::byte* map_shm(std::size_t half_bytes) {
+  // A unique name that lives only until shm_unlink below: the mappings, not
+  // the name, keep the memory.
+  static std::atomic<std::uint64_t> counter{0};
+  int fd = -1;
+  std::string name;
+  for (int tries = 0; fd < 0 && tries < 16; ++tries) {  // O_EXCL: retry if another process holds the name
+    name = "/audioring-" + std::to_string(getpid()) + "-" + std::to_string(counter.fetch_add(1));
+    fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, S_IRUSR | S_IWUSR);
+    if (fd < 0 && errno != EEXIST) return nullptr;
+  }
+  if (fd < 0) return nullptr;
+  shm_unlink(name.c_str());
+  if (!size_file(fd, half_bytes)) {
+    const int saved = errno;
+    close(fd);
+    if (saved == ENOSPC || saved == ENOMEM) throw OutOfMemory(system_error("shm ring buffer"));
+    errno = saved;
+    return nullptr;
+  }
+  return map_twice(fd, half_bytes);
+}
+
+std::byte* allocate_plain(std::size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw OutOfMemory(system_error("ring buffer"));
+  return static_cast<std::byte*>(p);
+}
+
+void release(std::byte* data, std::size_t bytes) noexcept { munmap(data, bytes); }
+
+// True when writing one half shows up in the other: guards against a system
+// that accepted both mappings but did not share the pages.
+bool is_mirrored(std::byte* data, std::size_t half_bytes) noexcept {
+  volatile auto* bytes = reinterpret_cast<volatile unsigned char*>(data);
+  bytes[0] = 0xA5;
+  const bool same = bytes[half_bytes] == 0xA5;
+  bytes[0] = 0;
+  return same;
+}
+
+#else  // not POSIX: no mirroring implemented; plain memory only.
+
+std::byte* map_memfd(std::size_t) {
+  errno = ENOSYS;
+  return nullptr;
+}
+std::byte* map_shm(std::size_t) {
+  errno = ENOSYS;
+  return nullptr;
+}
+std::byte* allocate_plain(std::size_t bytes) {
+  void* p = std::calloc(bytes, 1);
+  if (p == nullptr) throw OutOfMemory("ring buffer: cannot allocate " + std::to_string(bytes) + " bytes");
+  return static_cast<std::byte*>(p);
+}
+void release(std::byte* data, std::size_t) noexcept { std::free(data); }
+bool is_mirrored(std::byte*, std::size_t) noexcept { return false; }
+
+#endif
+
+}  // namespace
+
+const char* to_string(MemoryKind kind) noexcept {
+  switch (kind) {
+    case MemoryKind::memfd:
+      return "memfd";
+    case MemoryKind::shm:
+      return "shm";
+    case MemoryKind::plain:
+      return "plain";
+  }
+  return "unknown";
+}
+
+std::size_t RingMemory::page_size() noexcept {
+#if defined(AUDIORING_POSIX)
+  static const std::size_t size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return size;
+#else
+  return 65536;  // Windows' allocation granularity
+#endif
+}
+
+std::shared_ptr<RingMemory> RingMemory::create(std::size_t half_bytes, MemoryRequest request) {
+  if (half_bytes == 0 || half_bytes % page_size() != 0) {
+    throw std::invalid_argument("ring memory size must be a positive multiple of the page size, got " +
+                                std::to_string(half_bytes));
+  }
+  if (half_bytes > SIZE_MAX / 2) {
+    throw std::length_error("ring memory size " + std::to_string(half_bytes) + " bytes overflows the address space");
+  }
+  // Mirrored memory needs half_bytes of RAM, plain memory twice that.
+  check_fits_in_memory(request == MemoryRequest::plain ? 2 * half_bytes : half_bytes);
+
+  struct Attempt {
+    MemoryRequest request;
+    MemoryKind kind;
+    std::byte* (*map)(std::size_t);
+  };
+  const Attempt attempts[] = {{MemoryRequest::memfd, MemoryKind::memfd, map_memfd},
+                              {MemoryRequest::shm, MemoryKind::shm, map_shm}};
+  std::string failures;
+  for (const Attempt& attempt : attempts) {
+    if (request != MemoryRequest::best && request != attempt.request) continue;
+    std::byte* data = attempt.map(half_bytes);
+    if (data != nullptr && is_mirrored(data, half_bytes)) {
+      prefault(data, 2 * half_bytes);
+      return std::shared_ptr<RingMemory>(new RingMemory(data, half_bytes, attempt.kind));
+    }
+    if (data != nullptr) {
+      release(data, 2 * half_bytes);
+      errno = ENOTSUP;
+    }
+    failures += std::string(failures.empty() ? "" : "; ") + to_string(attempt.kind) + ": " + std::strerror(errno);
+  }
+  if (request == MemoryRequest::memfd || request == MemoryRequest::shm) {
+    throw MappingUnavailable("cannot create mirrored ring memory (" + failures + ")");
+  }
+  check_fits_in_memory(2 * half_bytes);
+  std::byte* data = allocate_plain(2 * half_bytes);
+  prefault(data, 2 * half_bytes);
+  return std::shared_ptr<RingMemory>(new RingMemory(data, half_bytes, MemoryKind::plain));
+}
+
+RingMemory::~RingMemory() { release(data_, 2 * half_bytes_); }
+
+}  // namespace audioring

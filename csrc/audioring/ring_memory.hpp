@@ -1,0 +1,73 @@
+// Memory for a ring buffer whose every window is one contiguous span.
+//
+// A ring of `half_bytes` bytes is laid out as 2 * half_bytes of address space:
+// byte i and byte i + half_bytes always hold the same value. A window that
+// starts anywhere in the first half and is at most half_bytes long is then a
+// plain contiguous array, even when it crosses the wrap point.
+//
+// Two ways to get that property:
+//  - mirrored: the same physical pages mapped twice, back to back (memfd_create
+//    on Linux, shm_open + unlink on other POSIX systems). The producer writes
+//    once; the kernel shows the bytes in both halves.
+//  - plain: an ordinary zeroed buffer of 2 * half_bytes; the producer must
+//    write every byte twice (see FrameRing::write). Used where mapping is not
+//    possible, and on request.
+//
+// Threading: create() and the destructor run on one thread; data() may be
+// read from any thread. All pages are zeroed and prefaulted before create()
+// returns, so the real-time producer never takes a page fault.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace audioring {
+
+enum class MemoryKind { memfd, shm, plain };
+
+// What the caller asks for. `best` tries memfd, then shm, then plain.
+enum class MemoryRequest { best, memfd, shm, plain };
+
+const char* to_string(MemoryKind kind) noexcept;
+
+// The request is larger than the machine can hold; bindings map it to MemoryError.
+class OutOfMemory : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A specific mirroring method was requested and the system refused it.
+class MappingUnavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class RingMemory {
+ public:
+  // `half_bytes` must be a positive multiple of page_size().
+  static std::shared_ptr<RingMemory> create(std::size_t half_bytes, MemoryRequest request);
+
+  // The granularity mirrored mappings need (the VM page size).
+  static std::size_t page_size() noexcept;
+
+  ~RingMemory();
+  RingMemory(const RingMemory&) = delete;
+  RingMemory& operator=(const RingMemory&) = delete;
+
+  std::byte* data() const noexcept { return data_; }
+  std::size_t half_bytes() const noexcept { return half_bytes_; }
+  MemoryKind kind() const noexcept { return kind_; }
+  bool mirrored() const noexcept { return kind_ != MemoryKind::plain; }
+
+ private:
+  RingMemory(std::byte* data, std::size_t half_bytes, MemoryKind kind) noexcept
+      : data_(data), half_bytes_(half_bytes), kind_(kind) {}
+
+  std::byte* data_;         // 2 * half_bytes_ addressable bytes, page aligned
+  std::size_t half_bytes_;  // > 0, a multiple of page_size()
+  MemoryKind kind_;
+};
+
+}  // namespace audioring

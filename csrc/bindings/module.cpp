@@ -1,0 +1,19 @@
+// audioring._core: the private compiled module. Each concept registers itself;
+// the public API is the Python package around it.
+#include <pybind11/pybind11.h>
+
+#include "audioring/ring_memory.hpp"
+#include "bindings/ring_bindings.hpp"
+
+namespace py = pybind11;
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "audioring's native core (private; import audioring instead)";
+  m.attr("__version__") = AUDIORING_VERSION;
+
+  // The project's own native errors keep their meaning in Python.
+  py::register_exception<audioring::OutOfMemory>(m, "OutOfMemory", PyExc_MemoryError);
+  py::register_exception<audioring::MappingUnavailable>(m, "MappingUnavailable", PyExc_OSError);
+
+  audioring::bindings::register_ring(m);
+}

@@ -1,0 +1,237 @@
+"""Ring: the public face of the native frame ring."""
+
+from __future__ import annotations
+
+import operator
+from typing import Union
+
+import numpy as np
+
+from . import _core
+
+#: The sample formats PortAudio delivers, so the only ones a ring stores.
+SAMPLE_DTYPES = ("float32", "int32", "int16", "int8", "uint8")
+
+#: Bounds that keep every size computation inside 64 bits; real limits
+#: (memory, the device) are checked where they apply.
+MAX_CHANNELS = 2**16
+MAX_FRAMES = 2**48
+
+_MEMORY_BY_REQUEST = {True: "best", False: "plain", "memfd": "memfd", "shm": "shm"}
+
+
+def as_sample_dtype(dtype: object) -> np.dtype:
+    """Return ``dtype`` as a native-order numpy dtype, if PortAudio can deliver it.
+
+    Raises
+    ------
+    TypeError
+        If ``dtype`` is not one of `SAMPLE_DTYPES`.
+    """
+    try:
+        resolved = np.dtype(dtype)  # type: ignore[call-overload]
+    except TypeError:
+        resolved = None
+    if resolved is None or resolved.name not in SAMPLE_DTYPES or not resolved.isnative:
+        raise TypeError(f"dtype must be one of {', '.join(SAMPLE_DTYPES)}, got {dtype!r}")
+    return resolved
+
+
+def as_count(value: object, name: str, low: int = 1, high: int | None = None) -> int:
+    """Return ``value`` as an int in ``low..high``, or raise naming ``name``.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer (bools are refused too).
+    ValueError
+        If ``value`` is outside the range.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+    if number < low or (high is not None and number > high):
+        allowed = f"{low}..{high}" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {allowed}, got {number}")
+    return number
+
+
+class Ring:
+    """A lock-free ring of audio frames that always holds the latest ``capacity`` frames.
+
+    One producer writes blocks of interleaved frames; readers take the latest
+    frames as zero-copy, read-only numpy arrays in O(1). The producer never
+    waits: when the ring is full it overwrites the oldest frames, and a reader
+    can ask afterwards whether the frames it was handed are still intact.
+
+    Parameters
+    ----------
+    channels : int
+        Samples per frame, >= 1.
+    capacity : int
+        Frames the ring holds, >= 1. Rounded up so that the ring's size in
+        bytes is a multiple of the memory page size.
+    dtype : str or numpy.dtype, optional
+        Sample format: one of ``float32`` (default), ``int32``, ``int16``,
+        ``int8``, ``uint8``.
+    mirrored : bool or {'memfd', 'shm'}, optional
+        ``True`` (default) maps the memory twice back to back so that every
+        window is contiguous with a single copy per write, falling back to
+        plain memory where the system cannot map it; ``False`` forces plain
+        memory (every frame stored twice); ``'memfd'`` or ``'shm'`` demand
+        that mapping method and raise `OSError` if it is unavailable.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For arguments of the wrong type or out of range.
+    MemoryError
+        If the ring does not fit in the available memory.
+
+    Notes
+    -----
+    Threading: one thread at a time may write (the GIL serializes Python
+    writers); any thread may read. A zero-copy array stays readable after the
+    ring is gone, because its ``.base`` keeps the memory alive.
+
+    Examples
+    --------
+    >>> ring = Ring(channels=2, capacity=4096, dtype="int16")
+    >>> ring.write(np.ones((3, 2), dtype="int16"))
+    >>> view = ring.latest(4)
+    >>> view[:, 0].tolist(), ring.is_intact(view)
+    ([0, 1, 1, 1], True)
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        capacity: int,
+        dtype: object = "float32",
+        *,
+        mirrored: Union[bool, str] = True,
+    ) -> None:
+        channels = as_count(channels, "channels", 1, MAX_CHANNELS)
+        capacity = as_count(capacity, "capacity", 1, MAX_FRAMES)
+        sample_dtype = as_sample_dtype(dtype)
+        try:
+            memory = _MEMORY_BY_REQUEST[mirrored]
+        except (KeyError, TypeError):
+            raise ValueError(f"mirrored must be True, False, 'memfd' or 'shm', got {mirrored!r}") from None
+        try:
+            self._core = _core.FrameRing(channels, capacity, sample_dtype, memory)
+        except MemoryError as error:
+            raise MemoryError(
+                f"capacity={capacity} frames x channels={channels} x {sample_dtype.itemsize} bytes "
+                f"does not fit in memory: {error}"
+            ) from None
+
+    @property
+    def channels(self) -> int:
+        """Samples per frame."""
+        return self._core.channels
+
+    @property
+    def capacity(self) -> int:
+        """Frames the ring holds (>= the capacity asked for)."""
+        return self._core.capacity
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The sample format."""
+        return self._core.dtype
+
+    @property
+    def mirrored(self) -> bool:
+        """Whether the memory is mapped twice (one copy per write) or plain."""
+        return self._core.mirrored
+
+    @property
+    def memory(self) -> str:
+        """How the memory was made: ``'memfd'``, ``'shm'`` or ``'plain'``."""
+        return self._core.memory
+
+    @property
+    def frames_written(self) -> int:
+        """Frames written since the ring was made (a :meth:`clear` counts ``capacity``)."""
+        return self._core.frames_written
+
+    def write(self, block: np.ndarray) -> None:
+        """Append a C-contiguous ``(frames, channels)`` block of the ring's dtype.
+
+        A block longer than ``capacity`` leaves only its latest frames in the ring.
+
+        Raises
+        ------
+        TypeError
+            If ``block`` is not a numpy array of the ring's dtype.
+        ValueError
+            If its shape is not ``(frames, channels)`` or it is not C-contiguous.
+        """
+        if not isinstance(block, np.ndarray):
+            raise TypeError(f"block must be a numpy.ndarray, got {type(block).__name__}")
+        self._core.write(block)
+
+    def latest(self, frames: int, *, copy: bool = False) -> np.ndarray:
+        """Return the latest ``frames`` frames, oldest first, shape ``(frames, channels)``.
+
+        Frames never written read as zeros.
+
+        Parameters
+        ----------
+        frames : int
+            How many frames, ``1..capacity``.
+        copy : bool, optional
+            ``False`` (default): a read-only zero-copy view, made in O(1); check
+            :meth:`is_intact` after using it if the producer may have lapped it.
+            ``True``: an owned, writeable copy, validated against overwrite.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``frames`` is not an integer in ``1..capacity``.
+        """
+        frames = as_count(frames, "frames", 1, self._core.capacity)
+        return self._core.latest_copy(frames) if copy else self._core.latest(frames)
+
+    def start_frame(self, array: np.ndarray) -> int:
+        """Return the absolute frame number of the first row of a zero-copy ``array``.
+
+        Raises
+        ------
+        ValueError
+            If ``array`` did not come from a zero-copy read of this ring.
+        """
+        return self._core.start_frame(_as_array(array))
+
+    def is_intact(self, array: np.ndarray) -> bool:
+        """Return whether none of a zero-copy ``array``'s frames has been overwritten, in O(1).
+
+        Raises
+        ------
+        ValueError
+            If ``array`` did not come from a zero-copy read of this ring.
+        """
+        return self._core.is_intact(_as_array(array))
+
+    def clear(self) -> None:
+        """Zero the ring. Earlier zero-copy arrays are then judged not intact.
+
+        Only call it while no other thread writes.
+        """
+        self._core.clear()
+
+    def __repr__(self) -> str:
+        return (
+            f"Ring(channels={self.channels}, capacity={self.capacity}, dtype='{self.dtype}', "
+            f"memory='{self.memory}', frames_written={self.frames_written})"
+        )
+
+
+def _as_array(array: object) -> np.ndarray:
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"array must be a numpy.ndarray, got {type(array).__name__}")
+    return array
