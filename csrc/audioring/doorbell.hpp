@@ -37,17 +37,22 @@ class Doorbell {
     if (waiters_.load(std::memory_order_seq_cst) != 0) wake_all();
   }
 
-  // Makes every current wait() return `interrupted` (used by close()).
+  // Makes every current wait() return `interrupted` (used by stop() and close()).
   void interrupt() noexcept {
     interrupts_.fetch_add(1, std::memory_order_seq_cst);
     seq_.fetch_add(1, std::memory_order_seq_cst);
     wake_all();
   }
 
-  // Blocks until ready() is true, the deadline passes or interrupt() is called.
+  // How many times interrupt() was called. A caller that reads it before
+  // checking its own state and passes it to wait() cannot miss an interrupt
+  // that comes in between.
+  std::uint64_t interrupts() const noexcept { return interrupts_.load(std::memory_order_seq_cst); }
+
+  // Blocks until ready() is true, the deadline passes or interrupts() differs
+  // from `interrupts_seen`.
   template <class Ready>
-  WaitStatus wait(Ready ready, Clock::time_point deadline) noexcept {
-    const std::uint64_t interrupts = interrupts_.load(std::memory_order_seq_cst);
+  WaitStatus wait(Ready ready, Clock::time_point deadline, std::uint64_t interrupts_seen) noexcept {
     waiters_.fetch_add(1, std::memory_order_seq_cst);
     WaitStatus status;
     for (;;) {
@@ -56,7 +61,7 @@ class Doorbell {
         status = WaitStatus::ready;
         break;
       }
-      if (interrupts_.load(std::memory_order_seq_cst) != interrupts) {
+      if (interrupts_.load(std::memory_order_seq_cst) != interrupts_seen) {
         status = WaitStatus::interrupted;
         break;
       }

@@ -159,20 +159,22 @@ class FrameRing {
   bool copy(Frame first, Frame count, void* out) const noexcept {
     assert(count >= 0 && count <= capacity_ && "FrameRing::copy: count out of range");
     {
-      SpeculativeReads speculative;
+      [[maybe_unused]] SpeculativeReads speculative;
       std::memcpy(out, frame_address(first), static_cast<std::size_t>(count) * frame_bytes_);
     }
     return intact(first);
   }
 
-  // Blocks until written() >= frame, the deadline passes or interrupt() is
-  // called. Never delays the producer.
-  WaitStatus wait_for_frame(Frame frame, Clock::time_point deadline) const noexcept {
-    return doorbell_.wait([&] { return written() >= frame; }, deadline);
+  // Blocks until written() >= frame, the deadline passes or interrupt() has
+  // been called since interrupts() returned `interrupts_seen`. Never delays
+  // the producer.
+  WaitStatus wait_for_frame(Frame frame, Clock::time_point deadline, std::uint64_t interrupts_seen) const noexcept {
+    return doorbell_.wait([&] { return written() >= frame; }, deadline, interrupts_seen);
   }
 
   // Wakes every wait_for_frame() with WaitStatus::interrupted.
   void interrupt() const noexcept { doorbell_.interrupt(); }
+  std::uint64_t interrupts() const noexcept { return doorbell_.interrupts(); }
 
  private:
   static std::size_t gcd(std::size_t a, std::size_t b) noexcept {

@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 
 #include "audioring/ring_memory.hpp"
+#include "bindings/capture_bindings.hpp"
 #include "bindings/ring_bindings.hpp"
 
 namespace py = pybind11;
@@ -16,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
   py::register_exception<audioring::MappingUnavailable>(m, "MappingUnavailable", PyExc_OSError);
 
   audioring::bindings::register_ring(m);
+  audioring::bindings::register_capture(m);
 }

@@ -184,17 +184,19 @@ void register_ring(py::module_& m) {
       .def("clear", [](PyFrameRing& r) { r.ring()->clear(); })
       .def(
           "wait_for_frame",
-          [](const PyFrameRing& r, Frame frame, const py::object& timeout) {
+          [](const PyFrameRing& r, Frame frame, const py::object& timeout, std::uint64_t interrupts_seen) {
             const auto deadline = deadline_after(timeout);
             WaitStatus status;
             {
               py::gil_scoped_release release;
-              status = r.ring()->wait_for_frame(frame, deadline);
+              status = r.ring()->wait_for_frame(frame, deadline, interrupts_seen);
             }
             return to_string(status);
           },
-          py::arg("frame"), py::arg("timeout") = py::none(),
-          "Blocks, without the GIL, until frames_written >= frame; returns 'ready', 'timeout' or 'interrupted'.")
+          py::arg("frame"), py::arg("timeout"), py::arg("interrupts_seen"),
+          "Blocks, without the GIL, until frames_written >= frame; returns 'ready', 'timeout' or "
+          "'interrupted' (interrupt() was called since interrupt_count was interrupts_seen).")
+      .def_property_readonly("interrupt_count", [](const PyFrameRing& r) { return r.ring()->interrupts(); })
       .def("interrupt", [](const PyFrameRing& r) { r.ring()->interrupt(); });
 }
 

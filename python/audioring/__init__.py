@@ -1,11 +1,25 @@
 """audioring: real-time audio capture with a lock-free native ring buffer.
 
+A drop-in, faster replacement for ``tflite_support.task.audio.AudioRecord``:
+change the import, keep the code.
+
 Public names
 ------------
+AudioRecord
+    Records from a PortAudio device (or a VirtualInput) into a native ring;
+    reads the latest frames in O(1) without copying; streams losslessly.
+VirtualInput
+    The built-in virtual input device (sine, noise, frame-counter ramp).
 Ring
-    A lock-free single-producer ring of audio frames with zero-copy reads.
+    The lock-free single-producer frame ring itself, with zero-copy reads.
+CaptureStats
+    The capture callback's counters (``AudioRecord.stats``).
+FrameStream
+    The iterator ``AudioRecord.stream()`` returns.
 OverrunError
     A lossless consumer fell so far behind that frames were overwritten.
+RecorderClosedError
+    A method was called on a closed recorder.
 __version__
     The package version.
 """
@@ -19,9 +33,21 @@ except ImportError as error:  # pragma: no cover - only on a broken install
         "building from source needs a C++17 compiler."
     ) from error
 
-from ._errors import OverrunError
+from ._errors import OverrunError, RecorderClosedError
+from ._record import AudioRecord, CaptureStats
 from ._ring import Ring
+from ._stream import FrameStream
+from ._virtual import VirtualInput
 
 __version__: str = _core.__version__
 
-__all__ = ["OverrunError", "Ring", "__version__"]
+__all__ = [
+    "AudioRecord",
+    "CaptureStats",
+    "FrameStream",
+    "OverrunError",
+    "RecorderClosedError",
+    "Ring",
+    "VirtualInput",
+    "__version__",
+]

@@ -21,3 +21,7 @@ class OverrunError(RuntimeError):
         )
         self.frames_lost = frames_lost
         self.position = position
+
+
+class RecorderClosedError(RuntimeError):
+    """The recorder was closed; it cannot record or be read any more."""

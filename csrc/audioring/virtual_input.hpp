@@ -1,0 +1,71 @@
+// VirtualInput: a built-in input device. A native thread generates blocks
+// (sine, white noise or a frame-counter ramp) and hands each to a
+// PaStreamCallback-shaped function, exactly as PortAudio would, either paced
+// in real time (optionally sped up) or free-running as fast as it can.
+//
+// Threading: start(), stop() and the destructor from one controlling thread;
+// active() and frames_generated() from any thread. The generator thread owns
+// the block buffer; it allocates nothing after start().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "audioring/capture.hpp"
+
+namespace audioring {
+
+enum class SampleFormat { float32, int32, int16, int8, uint8 };
+enum class Signal { sine, noise, ramp };
+
+struct VirtualInputConfig {
+  Signal signal = Signal::sine;
+  std::vector<double> frequencies;  // Hz, one per channel (sine only)
+  double amplitude = 0.5;           // full scale = 1.0 (sine, noise)
+  int channels = 1;
+  double rate = 48000.0;            // frames per second of the virtual device
+  unsigned long blocksize = 256;    // frames per callback
+  double speed = 1.0;               // pacing: 1 = real time, 10 = ten times faster, 0 = free-running
+  std::int64_t frame_limit = -1;    // stop after this many frames; -1 = never
+  SampleFormat format = SampleFormat::float32;
+  std::uint64_t seed = 1;           // noise
+};
+
+using StreamCallback = int (*)(const void*, void*, unsigned long, const PaTimeInfo*, unsigned long, void*);
+
+class VirtualInput {
+ public:
+  // Throws std::invalid_argument for an inconsistent config.
+  VirtualInput(VirtualInputConfig config, StreamCallback callback, void* user_data);
+  ~VirtualInput() { stop(); }
+  VirtualInput(const VirtualInput&) = delete;
+  VirtualInput& operator=(const VirtualInput&) = delete;
+
+  // Starts generating from frame 0 of the signal, or continues after stop().
+  void start();
+  // Stops and joins the generator thread; no callback runs after it returns.
+  void stop() noexcept;
+  bool active() const noexcept { return running_.load(std::memory_order_acquire); }
+  std::int64_t frames_generated() const noexcept { return generated_.load(std::memory_order_relaxed); }
+  // Seconds on the device's clock (what it reports as currentTime).
+  double time() const noexcept;
+
+ private:
+  void run() noexcept;
+  void fill(unsigned long frames) noexcept;
+
+  const VirtualInputConfig config_;
+  const StreamCallback callback_;
+  void* const user_data_;
+  std::vector<unsigned char> block_;       // blocksize x channels samples, allocated once
+  std::vector<double> phase_step_;         // radians per frame, per channel
+  std::uint64_t noise_state_;              // xorshift64 state, generator thread only
+  std::atomic<std::int64_t> generated_{0};  // frames handed to the callback; written by the generator only
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> running_{false};       // true from start() until the thread ends
+  std::thread thread_;
+};
+
+}  // namespace audioring

@@ -1,0 +1,130 @@
+#include "bindings/capture_bindings.hpp"
+
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "audioring/capture.hpp"
+#include "audioring/virtual_input.hpp"
+#include "bindings/ring_bindings.hpp"
+
+namespace audioring::bindings {
+namespace {
+
+SampleFormat parse_format(const std::string& name) {
+  if (name == "float32") return SampleFormat::float32;
+  if (name == "int32") return SampleFormat::int32;
+  if (name == "int16") return SampleFormat::int16;
+  if (name == "int8") return SampleFormat::int8;
+  if (name == "uint8") return SampleFormat::uint8;
+  throw py::value_error("sample format must be float32, int32, int16, int8 or uint8, got '" + name + "'");
+}
+
+Signal parse_signal(const std::string& name) {
+  if (name == "sine") return Signal::sine;
+  if (name == "noise") return Signal::noise;
+  if (name == "ramp") return Signal::ramp;
+  throw py::value_error("signal must be 'sine', 'noise' or 'ramp', got '" + name + "'");
+}
+
+// The generator thread calls into a Capture that this object keeps alive.
+class VirtualDevice {
+ public:
+  VirtualDevice(std::shared_ptr<Capture> capture, VirtualInputConfig config)
+      : capture_(std::move(capture)), input_(std::move(config), audioring_capture_callback, capture_.get()) {}
+  VirtualInput& input() noexcept { return input_; }
+
+ private:
+  std::shared_ptr<Capture> capture_;  // declared first: outlives input_'s thread
+  VirtualInput input_;
+};
+
+}  // namespace
+
+void register_capture(py::module_& m) {
+  m.def(
+      "capture_callback_address",
+      [] { return reinterpret_cast<std::uintptr_t>(&audioring_capture_callback); },
+      "Address of the PaStreamCallback-compatible C function; its user data is a Capture's address.");
+
+  py::class_<Capture, std::shared_ptr<Capture>>(m, "Capture",
+                                                 "What the input callback writes into: a ring and counters.")
+      .def(py::init([](const PyFrameRing& ring) { return std::make_shared<Capture>(ring.ring()); }), py::arg("ring"))
+      .def_property_readonly(
+          "address", [](const Capture& c) { return reinterpret_cast<std::uintptr_t>(&c); },
+          "The user-data pointer to pass with capture_callback_address().")
+      .def(
+          "write_block",
+          [](Capture& c, const py::buffer& data, unsigned long frames, double adc_time, double current_time,
+             unsigned long status) {
+            // The pure-Python driver's path into the same on_block() (GIL held).
+            const py::buffer_info info = data.request();
+            const auto bytes = static_cast<std::size_t>(info.size * info.itemsize);
+            if (bytes != frames * c.ring()->frame_bytes()) {
+              throw py::value_error("block holds " + std::to_string(bytes) + " bytes, expected " +
+                                    std::to_string(frames) + " frames x " + std::to_string(c.ring()->frame_bytes()));
+            }
+            const PaTimeInfo time{adc_time, current_time, 0.0};
+            c.on_block(info.ptr, frames, &time, status);
+          },
+          py::arg("data"), py::arg("frames"), py::arg("adc_time"), py::arg("current_time"), py::arg("status"))
+      .def("stats",
+           [](const Capture& c) {
+             const CaptureStats s = c.stats();
+             py::dict d;
+             d["callbacks"] = s.callbacks;
+             d["frames"] = s.frames;
+             d["input_overflows"] = s.input_overflows;
+             d["input_underflows"] = s.input_underflows;
+             d["min_block"] = s.min_block;
+             d["max_block"] = s.max_block;
+             return d;
+           })
+      .def(
+          "anchor",
+          [](const Capture& c) -> py::object {
+            const TimeAnchor a = c.anchor();
+            if (!a.valid) return py::none();
+            return py::make_tuple(a.adc_time, a.frame);
+          },
+          "(adc_time, frame) of the first callback since reset(), or None.")
+      .def("reset", &Capture::reset);
+
+  py::class_<VirtualDevice>(m, "VirtualDevice", "A native thread that feeds a Capture like an input device.")
+      .def(py::init([](std::shared_ptr<Capture> capture, const std::string& signal, std::vector<double> frequencies,
+                       double amplitude, int channels, double rate, unsigned long blocksize, double speed,
+                       std::int64_t frame_limit, const std::string& format, std::uint64_t seed) {
+             VirtualInputConfig config;
+             config.signal = parse_signal(signal);
+             config.frequencies = std::move(frequencies);
+             config.amplitude = amplitude;
+             config.channels = channels;
+             config.rate = rate;
+             config.blocksize = blocksize;
+             config.speed = speed;
+             config.frame_limit = frame_limit;
+             config.format = parse_format(format);
+             config.seed = seed;
+             if (static_cast<std::size_t>(channels) * static_cast<std::size_t>(py::dtype(format).itemsize()) !=
+                 capture->ring()->frame_bytes()) {
+               throw py::value_error("virtual device frame size does not match the ring's");
+             }
+             return std::make_unique<VirtualDevice>(std::move(capture), std::move(config));
+           }),
+           py::arg("capture"), py::arg("signal"), py::arg("frequencies"), py::arg("amplitude"), py::arg("channels"),
+           py::arg("rate"), py::arg("blocksize"), py::arg("speed"), py::arg("frame_limit"), py::arg("format"),
+           py::arg("seed"))
+      .def("start", [](VirtualDevice& d) { d.input().start(); })
+      .def(
+          "close", [](VirtualDevice& d) { d.input().stop(); }, py::call_guard<py::gil_scoped_release>())
+      .def(
+          "stop", [](VirtualDevice& d) { d.input().stop(); }, py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("active", [](VirtualDevice& d) { return d.input().active(); })
+      .def_property_readonly("frames_generated", [](VirtualDevice& d) { return d.input().frames_generated(); })
+      .def("time", [](VirtualDevice& d) { return d.input().time(); });
+}
+
+}  // namespace audioring::bindings

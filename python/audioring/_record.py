@@ -1,0 +1,425 @@
+"""AudioRecord: drop-in replacement for tflite_support.task.audio.AudioRecord."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from . import _core, _devices
+from ._errors import RecorderClosedError
+from ._ring import Ring, as_count, as_sample_dtype
+from ._stream import FrameStream
+from ._virtual import VirtualInput
+
+DRIVERS = ("native", "python")
+
+#: Frames a VirtualInput delivers per callback when blocksize=0 (PortAudio's choice).
+_VIRTUAL_DEFAULT_BLOCKSIZE = 256
+
+#: Upper bound on sampling rates, well past any device (PulseAudio allows 384 kHz).
+MAX_SAMPLING_RATE = 10_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptureStats:
+    """Counters of the capture callback since the last :meth:`AudioRecord.start_recording`.
+
+    Attributes
+    ----------
+    callbacks : int
+        Blocks delivered by the device.
+    frames : int
+        Frames delivered by the device.
+    input_overflows : int
+        Blocks flagged by PortAudio as following lost input (the device or
+        host dropped data before audioring saw it).
+    input_underflows : int
+        Blocks flagged as input underflow.
+    min_block, max_block : int
+        Smallest and largest block, in frames (0 before the first block).
+    """
+
+    callbacks: int
+    frames: int
+    input_overflows: int
+    input_underflows: int
+    min_block: int
+    max_block: int
+
+
+class AudioRecord:
+    """Record audio into a lock-free native ring; read the latest frames in O(1).
+
+    A drop-in replacement for ``tflite_support.task.audio.AudioRecord`` (and
+    MediaPipe's copy of it): the same constructor, ``start_recording()``,
+    ``stop()`` and ``read(size)``. Capture runs in a native PortAudio callback
+    that never needs the GIL, so Python being busy loses no audio.
+
+    Parameters
+    ----------
+    channels : int
+        Number of input channels.
+    sampling_rate : int
+        Sampling rate in Hz.
+    buffer_size : int
+        Frames that :meth:`read` can return at most.
+    device : int, str or VirtualInput, optional
+        A PortAudio input device (index or name substring, as sounddevice
+        takes them; default: the default input device), or a `VirtualInput`.
+    dtype : str, optional
+        Sample format: ``float32`` (default), ``int32``, ``int16``, ``int8``, ``uint8``.
+    blocksize : int, optional
+        Frames per callback; 0 (default) lets PortAudio choose.
+    latency : float or {'low', 'high'}, optional
+        Suggested input latency in seconds, or PortAudio's low/high default
+        (default ``'high'``, as sounddevice).
+    headroom : int, optional
+        Frames the ring holds beyond ``buffer_size``: how many frames may
+        arrive before a zero-copy view of ``buffer_size`` frames is
+        overwritten. Default: one second of audio.
+    driver : {'native', 'python'}, optional
+        ``'native'`` (default): PortAudio calls audioring's C callback
+        directly; falls back to ``'python'`` if this sounddevice cannot take a
+        C callback. ``'python'``: a Python callback on
+        ``sounddevice.RawInputStream`` feeds the same ring (needs the GIL).
+
+    Raises
+    ------
+    ValueError
+        For non-positive sizes (as the reference does), an unknown device
+        (listing the available input devices), or a rate or channel count the
+        device refuses (naming both).
+    TypeError
+        For arguments of the wrong type.
+    ImportError, OSError
+        If sounddevice or PortAudio is missing (saying what to install).
+
+    Notes
+    -----
+    Threading: the methods may be called from any Python thread; audio
+    arrives on PortAudio's (or the virtual input's) thread without the GIL.
+
+    Examples
+    --------
+    >>> from audioring import AudioRecord, VirtualInput
+    >>> rec = AudioRecord(1, 16000, 16000, device=VirtualInput("sine", 440))
+    >>> rec.start_recording()
+    >>> latest = rec.read(1600)        # zero-copy, read-only, (1600, 1)
+    >>> rec.close()
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        sampling_rate: int,
+        buffer_size: int,
+        *,
+        device: Union[int, str, VirtualInput, None] = None,
+        dtype: str = "float32",
+        blocksize: int = 0,
+        latency: Union[float, str, None] = None,
+        headroom: Optional[int] = None,
+        driver: str = "native",
+    ) -> None:
+        self._closed = True  # until fully built, so __del__ and close() are safe
+        for name, value in (("channels", channels), ("sampling_rate", sampling_rate), ("buffer_size", buffer_size)):
+            if not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")  # the reference's ValueError
+        self._channels = as_count(channels, "channels", 1, 65536)
+        self._sampling_rate = as_count(sampling_rate, "sampling_rate", 1, MAX_SAMPLING_RATE)
+        self._buffer_size = as_count(buffer_size, "buffer_size")
+        self._dtype = as_sample_dtype(dtype)
+        blocksize = as_count(blocksize, "blocksize", 0, 2**24)
+        headroom = self._sampling_rate if headroom is None else as_count(headroom, "headroom", 0)
+        latency = _check_latency(latency)
+        if driver not in DRIVERS:
+            raise ValueError(f"driver must be one of {', '.join(DRIVERS)}, got {driver!r}")
+
+        self._ring = Ring(self._channels, self._buffer_size + max(headroom, blocksize), self._dtype)
+        self._capture = _core.Capture(self._ring._core)
+        self._lock = threading.Lock()  # orders start/stop/close between Python threads
+        self._recording = False
+        self._recording_start = 0
+        if isinstance(device, VirtualInput):
+            self._source: Any = device._open(
+                self._capture, self._channels, self._sampling_rate, blocksize or _VIRTUAL_DEFAULT_BLOCKSIZE,
+                self._dtype.name,
+            )
+            self._device_name = device.name
+            self._driver = "virtual"
+            self._latency = (blocksize or _VIRTUAL_DEFAULT_BLOCKSIZE) / self._sampling_rate
+        else:
+            if device is not None and (isinstance(device, bool) or not isinstance(device, (int, str))):
+                raise TypeError(f"device must be None, an int, a str or a VirtualInput, got {device!r}")
+            sd = _devices.import_sounddevice()
+            info = _devices.resolve_input_device(sd, device)
+            native = driver == "native" and _devices.has_native_callback_support(sd)
+            self._source = _devices.open_input_stream(
+                sd, self._capture, info, self._channels, self._sampling_rate, self._dtype.name,
+                blocksize, latency, native,
+            )
+            self._device_name = info["name"]
+            self._driver = "native" if native else "python"
+            self._latency = float(self._source.latency)
+        self._closed = False
+
+    # ---- the reference's API --------------------------------------------------
+
+    @property
+    def channels(self) -> int:
+        """Number of input channels."""
+        return self._channels
+
+    @property
+    def sampling_rate(self) -> int:
+        """Sampling rate in Hz."""
+        return self._sampling_rate
+
+    @property
+    def buffer_size(self) -> int:
+        """The most frames :meth:`read` returns."""
+        return self._buffer_size
+
+    def start_recording(self) -> None:
+        """Start recording into a zeroed buffer (a no-op while already recording).
+
+        Views read before are then judged not intact by :meth:`is_intact`.
+        """
+        with self._lock:
+            self._check_open()
+            if self._recording:
+                return
+            # The stream is stopped, so this thread may act as the producer.
+            self._ring.clear()
+            self._capture.reset()
+            self._recording_start = self._ring.frames_written
+            self._source.start()
+            self._recording = True
+
+    def stop(self) -> None:
+        """Stop recording. The frames recorded so far stay readable."""
+        with self._lock:
+            self._check_open()
+            self._stop()
+
+    def read(self, size: int, *, copy: bool = False) -> np.ndarray:
+        """Return the latest ``size`` frames, oldest first, shape ``(size, channels)``.
+
+        Frames not recorded yet read as zeros (as in the reference).
+
+        Parameters
+        ----------
+        size : int
+            Frames to return, ``1..buffer_size``.
+        copy : bool, optional
+            ``False`` (default): a read-only zero-copy view, in O(1) whatever
+            the size; it stays intact for at least ``headroom`` more frames
+            (see :meth:`is_intact`). ``True``: an owned, writeable copy,
+            validated against overwrite.
+
+        Raises
+        ------
+        ValueError
+            If ``size > buffer_size`` or ``size <= 0`` (the reference's messages).
+        """
+        if not isinstance(size, bool) and isinstance(size, (int, np.integer)):
+            if size > self._buffer_size:
+                raise ValueError("Cannot read more samples than the size of the buffer.")
+            if size <= 0:
+                raise ValueError("Size must be positive.")
+        size = as_count(size, "size", 1, self._buffer_size)
+        self._check_open()
+        return self._ring.latest(size, copy=copy)
+
+    # ---- what the reference lacks ---------------------------------------------
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The sample format."""
+        return self._dtype
+
+    @property
+    def device(self) -> str:
+        """The name of the input device (``'virtual:...'`` for a VirtualInput)."""
+        return self._device_name
+
+    @property
+    def driver(self) -> str:
+        """How audio arrives: ``'native'`` (C callback), ``'python'`` or ``'virtual'``."""
+        return self._driver
+
+    @property
+    def latency(self) -> float:
+        """The stream's actual input latency in seconds."""
+        return self._latency
+
+    @property
+    def headroom(self) -> int:
+        """Frames the ring holds beyond ``buffer_size``."""
+        return self._ring.capacity - self._buffer_size
+
+    @property
+    def recording(self) -> bool:
+        """Whether the recorder is recording."""
+        return self._recording
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    @property
+    def frames_recorded(self) -> int:
+        """Frames delivered by the device since the last :meth:`start_recording`."""
+        return self.stats.frames
+
+    @property
+    def overflows(self) -> int:
+        """Blocks PortAudio flagged as following lost input since :meth:`start_recording`."""
+        return self.stats.input_overflows
+
+    @property
+    def stats(self) -> CaptureStats:
+        """The capture callback's counters since the last :meth:`start_recording`."""
+        return CaptureStats(**self._capture.stats())
+
+    @property
+    def first_frame(self) -> int:
+        """Absolute frame number of the current recording's first frame (see :meth:`start_frame`)."""
+        return self._recording_start
+
+    @property
+    def frames_written(self) -> int:
+        """Absolute frame number one past the newest frame in the ring."""
+        return self._ring.frames_written
+
+    def is_intact(self, array: np.ndarray) -> bool:
+        """Whether none of a zero-copy array's frames has been overwritten, in O(1)."""
+        return self._ring.is_intact(array)
+
+    def start_frame(self, array: np.ndarray) -> int:
+        """Absolute frame number of a zero-copy array's first row."""
+        return self._ring.start_frame(array)
+
+    def time_at(self, frame: int) -> float:
+        """The stream time (seconds, the device's clock) at which absolute ``frame`` was captured.
+
+        Frames are timestamped from the first block's ADC time at the nominal rate.
+
+        Raises
+        ------
+        RuntimeError
+            If nothing has been captured since :meth:`start_recording`.
+        """
+        frame = as_count(frame, "frame", -(2**62), 2**62)
+        anchor = self._capture.anchor()
+        if anchor is None:
+            raise RuntimeError("no audio captured yet: time_at() needs the first block's timestamp")
+        adc_time, anchor_frame = anchor
+        return adc_time + (frame - anchor_frame) / self._sampling_rate
+
+    def stream(
+        self,
+        blocksize: int,
+        *,
+        hop: Optional[int] = None,
+        timeout: Optional[float] = None,
+        start: Optional[int] = None,
+    ) -> FrameStream:
+        """Iterate losslessly, in order, over ``(blocksize, channels)`` zero-copy blocks.
+
+        Parameters
+        ----------
+        blocksize : int
+            Frames per block, ``1..`` the ring's capacity.
+        hop : int, optional
+            Frames between the starts of consecutive blocks, ``1..blocksize``
+            (default ``blocksize``: every frame once; smaller: overlapping windows).
+        timeout : float, optional
+            Seconds to wait for each block before raising `TimeoutError`
+            (default: wait as long as the recorder records).
+        start : int, optional
+            Absolute frame to start from (default: the first frame of the
+            current recording, so nothing recorded is missed).
+
+        Returns
+        -------
+        FrameStream
+            Raises `OverrunError` (and continues from the newest frame) if the
+            consumer falls so far behind that frames were overwritten.
+
+        Raises
+        ------
+        RuntimeError
+            If the recorder is not recording.
+        """
+        self._check_open()
+        blocksize = as_count(blocksize, "blocksize", 1, self._ring.capacity)
+        hop = blocksize if hop is None else as_count(hop, "hop", 1, blocksize)
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or math.isnan(timeout) or timeout < 0
+        ):
+            raise ValueError(f"timeout must be None or a number >= 0, got {timeout!r}")
+        if not self._recording:
+            raise RuntimeError("stream() needs a recording: call start_recording() first")
+        position = self._recording_start if start is None else as_count(start, "start", -(2**62), 2**62)
+        return FrameStream(self, blocksize, hop, timeout, position)
+
+    def close(self) -> None:
+        """Stop recording and release the device. Zero-copy arrays stay readable.
+
+        Threads waiting in :meth:`stream` are woken with `RecorderClosedError`.
+        Closing twice is harmless.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._stop()
+            self._source.close()
+            self._closed = True
+            self._ring._core.interrupt()
+
+    def __enter__(self) -> AudioRecord:
+        self.start_recording()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # The stream must be closed before the capture state it writes into
+        # can be freed; close() guarantees the order.
+        if not getattr(self, "_closed", True):
+            self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "recording" if self._recording else "stopped"
+        return (
+            f"<AudioRecord channels={self._channels} sampling_rate={self._sampling_rate} "
+            f"buffer_size={self._buffer_size} dtype={self._dtype.name} device={self._device_name!r} "
+            f"driver={self._driver} {state}>"
+        )
+
+    # ---- internals --------------------------------------------------------------
+
+    def _stop(self) -> None:
+        if self._recording:
+            self._source.stop()  # returns once no callback runs any more
+            self._recording = False
+            self._ring._core.interrupt()  # waiting streams drain and end
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RecorderClosedError("the recorder is closed; create a new AudioRecord")
+
+
+def _check_latency(latency: object) -> Union[float, str, None]:
+    if latency is None or latency in ("low", "high"):
+        return latency  # type: ignore[return-value]
+    if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not (0 <= latency <= 10):
+        raise ValueError(f"latency must be None, 'low', 'high' or seconds in 0..10, got {latency!r}")
+    return float(latency)

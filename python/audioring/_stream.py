@@ -1,0 +1,80 @@
+"""FrameStream: lossless, in-order iteration over a recorder's frames."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Optional
+
+import numpy as np
+
+from ._errors import OverrunError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._record import AudioRecord
+
+
+class FrameStream:
+    """Iterator over consecutive ``(blocksize, channels)`` zero-copy blocks of a recording.
+
+    Made by :meth:`AudioRecord.stream`. Each block starts ``hop`` frames after
+    the previous one, so every frame is delivered exactly once when ``hop ==
+    blocksize`` and in overlapping windows when ``hop < blocksize``.
+
+    Blocks are read-only views into the ring: use (or copy) a block before
+    asking for the next one. If the producer lapped the consumer, ``next()``
+    raises `OverrunError` with the number of frames lost, counting the frames
+    of the previous block if they were overwritten while it was in use; the
+    stream then continues from the newest frame, so iteration may go on.
+
+    Iteration ends (``StopIteration``) once the recorder is stopped and no
+    complete block is left. Waiting for data releases the GIL.
+    """
+
+    def __init__(self, record: AudioRecord, blocksize: int, hop: int, timeout: Optional[float], position: int) -> None:
+        self._record = record
+        self._ring = record._ring._core
+        self.blocksize = blocksize
+        self.hop = hop
+        self.timeout = timeout
+        self._position = position  # absolute frame number of the next block's first frame
+        self._previous: Optional[int] = None  # first frame of the block last handed out
+
+    @property
+    def position(self) -> int:
+        """Absolute frame number at which the next block starts."""
+        return self._position
+
+    def __iter__(self) -> FrameStream:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        ring = self._ring
+        if self._previous is not None and not ring.intact_from(self._previous):
+            self._overrun(self._previous)
+        end = self._position + self.blocksize
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        while ring.frames_written < end:
+            # Read the interrupt count before the state so that a stop() or
+            # close() in between still ends the wait.
+            interrupts = ring.interrupt_count
+            self._record._check_open()
+            if not self._record.recording:
+                raise StopIteration
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if ring.wait_for_frame(end, left, interrupts) == "timeout":
+                raise TimeoutError(
+                    f"no audio for {self.timeout} s: {ring.frames_written - self._position} of "
+                    f"{self.blocksize} frames arrived (is the device still delivering?)"
+                )
+        if not ring.intact_from(self._position):
+            self._overrun(self._position)
+        block = ring.window(self._position, self.blocksize)
+        self._previous = self._position
+        self._position += self.hop
+        return block
+
+    def _overrun(self, first_lost: int) -> None:
+        resume = self._ring.frames_written
+        self._position = resume
+        self._previous = None
+        raise OverrunError(resume - first_lost, resume)

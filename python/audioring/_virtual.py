@@ -1,0 +1,133 @@
+"""VirtualInput: the built-in virtual input device."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence, Union
+
+from . import _core
+
+SIGNALS = ("sine", "noise", "ramp")
+
+
+class VirtualInput:
+    """A built-in input device that generates a signal on a native thread.
+
+    It drives the very callback a PortAudio stream drives, so everything an
+    `AudioRecord` does works the same on a machine without a sound card, and
+    benchmarks can push the ring far past any real device. Pass it as
+    ``AudioRecord(..., device=VirtualInput(...))``.
+
+    Parameters
+    ----------
+    signal : {'sine', 'noise', 'ramp'}
+        ``'sine'``: a sine of ``frequency`` Hz. ``'noise'``: white noise.
+        ``'ramp'``: each frame's samples hold the frame's number, modulo the
+        largest power of two the dtype holds exactly (2**24 for float32, 2**bits
+        for integers, as the two's-complement bit pattern): a gap or repeat in
+        the frames shows as a step in the ramp.
+    frequency : float or sequence of float, optional
+        Sine frequency in Hz, one for every channel or one per channel (default 1000).
+    amplitude : float, optional
+        Peak level of sine and noise, 0..1 of full scale (default 0.5).
+    realtime : bool, optional
+        ``True`` (default) delivers blocks paced by the clock, ``speed`` times
+        faster than real time; ``False`` free-runs as fast as it can.
+    speed : float, optional
+        Pacing factor when ``realtime`` (default 1.0).
+    frames : int, optional
+        Stop after this many frames (default: never).
+    seed : int, optional
+        Seed of the noise generator.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For unknown signals, or values out of range.
+
+    Examples
+    --------
+    >>> from audioring import AudioRecord, VirtualInput
+    >>> with AudioRecord(1, 16000, 16000, device=VirtualInput("sine", 440)) as rec:
+    ...     pass
+    """
+
+    def __init__(
+        self,
+        signal: str = "sine",
+        frequency: Union[float, Sequence[float]] = 1000.0,
+        *,
+        amplitude: float = 0.5,
+        realtime: bool = True,
+        speed: float = 1.0,
+        frames: Optional[int] = None,
+        seed: int = 1,
+    ) -> None:
+        if signal not in SIGNALS:
+            raise ValueError(f"signal must be one of {', '.join(SIGNALS)}, got {signal!r}")
+        frequencies = [frequency] if isinstance(frequency, (int, float)) else list(frequency)
+        if not frequencies or not all(_is_positive_number(f) for f in frequencies):
+            raise ValueError(f"frequency must be a number > 0 or a sequence of them, got {frequency!r}")
+        if not _is_number(amplitude) or not 0 <= amplitude <= 1:
+            raise ValueError(f"amplitude must be in 0..1, got {amplitude!r}")
+        if not isinstance(realtime, bool):
+            raise TypeError(f"realtime must be True or False, got {realtime!r}")
+        if not _is_positive_number(speed):
+            raise ValueError(f"speed must be a number > 0, got {speed!r}")
+        if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 0):
+            raise ValueError(f"frames must be None or an integer >= 0, got {frames!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+            raise ValueError(f"seed must be an integer in 0..2**64-1, got {seed!r}")
+        self.signal = signal
+        self.frequencies = [float(f) for f in frequencies]
+        self.amplitude = float(amplitude)
+        self.realtime = realtime
+        self.speed = float(speed)
+        self.frames = frames
+        self.seed = seed
+
+    @property
+    def name(self) -> str:
+        """A short description, e.g. ``'virtual:sine:1000'``."""
+        if self.signal != "sine":
+            return f"virtual:{self.signal}"
+        return "virtual:sine:" + ",".join(f"{f:g}" for f in self.frequencies)
+
+    def __repr__(self) -> str:
+        return (
+            f"VirtualInput({self.signal!r}, {self.frequencies if len(self.frequencies) > 1 else self.frequencies[0]!r}, "
+            f"amplitude={self.amplitude!r}, realtime={self.realtime!r}, speed={self.speed!r}, frames={self.frames!r})"
+        )
+
+    def _open(
+        self, capture: _core.Capture, channels: int, rate: int, blocksize: int, dtype: str
+    ) -> _core.VirtualDevice:
+        frequencies = self.frequencies
+        if len(frequencies) == 1:
+            frequencies = frequencies * channels
+        elif len(frequencies) != channels:
+            raise ValueError(f"VirtualInput has {len(frequencies)} frequencies but the recorder has {channels} channels")
+        for f in frequencies:
+            if f >= rate / 2:
+                raise ValueError(f"frequency {f:g} Hz must be below half the sampling rate ({rate / 2:g} Hz)")
+        return _core.VirtualDevice(
+            capture,
+            self.signal,
+            frequencies,
+            self.amplitude,
+            channels,
+            float(rate),
+            blocksize,
+            self.speed if self.realtime else 0.0,
+            -1 if self.frames is None else self.frames,
+            dtype,
+            self.seed,
+        )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_positive_number(value: object) -> bool:
+    return _is_number(value) and value > 0  # type: ignore[operator]
