@@ -83,8 +83,8 @@ class FrameRing {
 
   // The smallest capacity >= min_capacity whose byte size is a multiple of
   // the page size (needed to map the memory twice). Throws
-  // std::invalid_argument for sizes < 1 and std::length_error for sizes whose
-  // byte count does not fit in 64 bits / the address space.
+  // std::invalid_argument for sizes < 1 and OutOfMemory for sizes whose byte
+  // count does not fit in 64 bits / the address space.
   static Frame rounded_capacity(std::size_t frame_bytes, Frame min_capacity) {
     if (frame_bytes == 0) throw std::invalid_argument("frame size must be at least 1 byte");
     if (min_capacity < 1) {
@@ -95,9 +95,9 @@ class FrameRing {
     const auto wanted = static_cast<std::size_t>(min_capacity);
     // Address space for both halves: 2 * capacity * frame_bytes must fit.
     const std::size_t max_frames = (std::numeric_limits<std::size_t>::max() / 4) / frame_bytes;
-    if (wanted > max_frames - step) {
-      throw std::length_error("capacity of " + std::to_string(min_capacity) + " frames x " +
-                              std::to_string(frame_bytes) + " bytes overflows 64-bit sizes");
+    if (max_frames < step || wanted > max_frames - step) {  // (max_frames < step: huge frames; avoids unsigned wrap)
+      throw OutOfMemory("capacity of " + std::to_string(min_capacity) + " frames x " + std::to_string(frame_bytes) +
+                        " bytes is more than the address space holds");
     }
     return static_cast<Frame>((wanted + step - 1) / step * step);
   }

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -22,20 +23,37 @@ std::string system_error(const char* what) { return std::string(what) + ": " + s
 
 // Fails early, with a message, where the allocation would otherwise succeed
 // lazily and the process be killed later when the pages are touched.
-void check_fits_in_memory(std::size_t bytes) {
+// Bytes of memory available: Linux's MemAvailable (free plus reclaimable
+// cache), else free pages; 0 if unknown.
+unsigned long long available_memory() noexcept {
+#if defined(__linux__)
+  if (FILE* meminfo = std::fopen("/proc/meminfo", "r")) {
+    char line[256];
+    unsigned long long kib = 0;
+    bool found = false;
+    while (!found && std::fgets(line, sizeof line, meminfo) != nullptr) {
+      found = std::sscanf(line, "MemAvailable: %llu kB", &kib) == 1;
+    }
+    std::fclose(meminfo);
+    if (found) return kib * 1024;
+  }
+#endif
 #if defined(AUDIORING_POSIX) && defined(_SC_AVPHYS_PAGES)
   const long pages = sysconf(_SC_AVPHYS_PAGES);
   const long page = sysconf(_SC_PAGESIZE);
-  if (pages > 0 && page > 0) {
-    const auto available = static_cast<unsigned long long>(pages) * static_cast<unsigned long long>(page);
-    if (bytes > available) {
+  if (pages > 0 && page > 0) return static_cast<unsigned long long>(pages) * static_cast<unsigned long long>(page);
+#endif
+  return 0;
+}
+
+void check_fits_in_memory(std::size_t bytes) {
+  {
+    const unsigned long long available = available_memory();
+    if (available != 0 && bytes > available) {
       throw OutOfMemory("ring buffer needs " + std::to_string(bytes) + " bytes but only " +
                         std::to_string(available) + " bytes of memory are available");
     }
   }
-#else
-  (void)bytes;
-#endif
 }
 
 // Writes every page so that none faults later on the real-time thread.

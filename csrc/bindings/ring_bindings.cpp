@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <string>
+#include <vector>
 
 namespace audioring::bindings {
 namespace {
@@ -71,7 +72,11 @@ py::array PyFrameRing::view(Frame start, Frame frames) const {
 }
 
 const Window& PyFrameRing::window_of(const py::array& array) const {
-  const py::handle base = py::detail::array_proxy(array.ptr())->base;
+  // numpy collapses a view of a view only while the bases share a type, so a
+  // slice of one of our arrays has that array, not the Window, as its base:
+  // follow the chain of arrays down to the Window.
+  py::handle base = py::detail::array_proxy(array.ptr())->base;
+  while (base && py::isinstance<py::array>(base)) base = py::detail::array_proxy(base.ptr())->base;
   if (base && py::isinstance<Window>(base)) {
     const Window& window = base.cast<const Window&>();
     if (window.ring == ring_) return window;
@@ -81,8 +86,7 @@ const Window& PyFrameRing::window_of(const py::array& array) const {
 
 Frame PyFrameRing::start_frame(const py::array& array) const {
   const Window& window = window_of(array);
-  // A slice of a view shares its Window (numpy collapses view chains to the
-  // first non-array base); its offset from the window gives its own start.
+  // A slice starts some frames into its Window.
   const auto offset = static_cast<const std::byte*>(array.data()) - window.data;
   return window.start + offset / static_cast<std::ptrdiff_t>(ring_->frame_bytes());
 }
@@ -106,7 +110,7 @@ void register_ring(py::module_& m) {
       .def(
           "write",
           [](PyFrameRing& r, const py::array& block) {
-            if (!block.dtype().is(r.dtype())) {
+            if (!py::detail::npy_api::get().PyArray_EquivTypes_(block.dtype().ptr(), r.dtype().ptr())) {
               throw py::type_error("block dtype must be " + py::str(r.dtype()).cast<std::string>() + ", got " +
                                    py::str(block.dtype()).cast<std::string>());
             }
@@ -118,7 +122,18 @@ void register_ring(py::module_& m) {
               throw py::value_error("block must be C-contiguous (use numpy.ascontiguousarray)");
             }
             // The GIL stays held: it is what keeps Python writers to one at a time.
-            r.ring()->write(block.data(), block.shape(0));
+            const auto bytes = static_cast<std::size_t>(block.nbytes());
+            const auto* from = static_cast<const std::byte*>(block.data());
+            const std::byte* memory = r.ring()->frame_address(0);
+            const std::size_t memory_bytes = 2 * static_cast<std::size_t>(r.ring()->capacity()) * r.ring()->frame_bytes();
+            if (from < memory + memory_bytes && memory < from + bytes) {
+              // A view of this very ring: the write would overwrite its own
+              // source (physically, through the mirror), so copy it first.
+              const std::vector<std::byte> copy(from, from + bytes);
+              r.ring()->write(copy.data(), block.shape(0));
+            } else {
+              r.ring()->write(from, block.shape(0));
+            }
           },
           py::arg("block"))
       .def(

@@ -17,7 +17,7 @@ SAMPLE_DTYPES = ("float32", "int32", "int16", "int8", "uint8")
 MAX_CHANNELS = 2**16
 MAX_FRAMES = 2**48
 
-_MEMORY_BY_REQUEST = {True: "best", False: "plain", "memfd": "memfd", "shm": "shm"}
+_MEMORY_BY_REQUEST = ((True, "best"), (False, "plain"), ("memfd", "memfd"), ("shm", "shm"))
 
 
 def as_sample_dtype(dtype: object) -> np.dtype:
@@ -34,7 +34,7 @@ def as_sample_dtype(dtype: object) -> np.dtype:
         resolved = None
     if resolved is None or resolved.name not in SAMPLE_DTYPES or not resolved.isnative:
         raise TypeError(f"dtype must be one of {', '.join(SAMPLE_DTYPES)}, got {dtype!r}")
-    return resolved
+    return np.dtype(resolved.name)  # drops metadata that would make equal dtypes compare unequal
 
 
 def as_count(value: object, name: str, low: int = 1, high: int | None = None) -> int:
@@ -117,10 +117,11 @@ class Ring:
         channels = as_count(channels, "channels", 1, MAX_CHANNELS)
         capacity = as_count(capacity, "capacity", 1, MAX_FRAMES)
         sample_dtype = as_sample_dtype(dtype)
-        try:
-            memory = _MEMORY_BY_REQUEST[mirrored]
-        except (KeyError, TypeError):
-            raise ValueError(f"mirrored must be True, False, 'memfd' or 'shm', got {mirrored!r}") from None
+        # Identity and type checks: 1, 0 and 1.0 are not accepted for True and False.
+        memory = next((m for request, m in _MEMORY_BY_REQUEST if request is mirrored or (
+            isinstance(mirrored, str) and request == mirrored)), None)
+        if memory is None:
+            raise ValueError(f"mirrored must be True, False, 'memfd' or 'shm', got {mirrored!r}")
         try:
             self._core = _core.FrameRing(channels, capacity, sample_dtype, memory)
         except MemoryError as error:
