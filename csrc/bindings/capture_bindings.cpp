@@ -124,7 +124,7 @@ void register_capture(py::module_& m) {
           "stop", [](VirtualDevice& d) { d.input().stop(); }, py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("active", [](VirtualDevice& d) { return d.input().active(); })
       .def_property_readonly("frames_generated", [](VirtualDevice& d) { return d.input().frames_generated(); })
-      .def("time", [](VirtualDevice& d) { return d.input().time(); });
+      .def_property_readonly("time", [](VirtualDevice& d) { return d.input().time(); });
 }
 
 }  // namespace audioring::bindings

@@ -305,6 +305,12 @@ class AudioRecord:
         """Absolute frame number of a zero-copy array's first row."""
         return self._ring.start_frame(array)
 
+    @property
+    def time(self) -> float:
+        """The stream's clock now, in seconds: the clock :meth:`time_at` uses."""
+        self._check_open()
+        return float(self._source.time)
+
     def time_at(self, frame: int) -> float:
         """The stream time (seconds, the device's clock) at which absolute ``frame`` was captured.
 

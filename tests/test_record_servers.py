@@ -1,0 +1,210 @@
+"""AudioRecord on real audio servers through PortAudio and sounddevice, both drivers.
+
+No mocks: PulseAudio (null sink, its monitor as default source) and JACK
+(dummy driver) run as real daemons started by the fixtures in conftest.py.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+import sounddevice as sd
+
+from audio_servers import dominant_frequency, tone
+from audioring import AudioRecord
+
+pytestmark = pytest.mark.audio_server
+
+DRIVERS = ["native", "python"]
+
+
+def jack_input_device() -> int:
+    """Index of PortAudio's JACK capture device ``system``."""
+    for device in sd.query_devices():
+        if device["name"] == "system" and "JACK" in sd.query_hostapis(device["hostapi"])["name"]:
+            return device["index"]
+    pytest.fail(f"no JACK device 'system' in:\n{sd.query_devices()}")
+
+
+def wait_for_frames(rec: AudioRecord, frames: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while rec.frames_recorded < frames:
+        assert time.monotonic() < deadline, f"only {rec.frames_recorded} of {frames} frames in {timeout} s"
+        time.sleep(0.01)
+
+
+def gil_stall(seconds: float):
+    """Return a function that holds the GIL in ONE C call for about ``seconds``, and how long it held.
+
+    ``sum(range(n))`` runs entirely in C without ever offering the GIL to
+    another thread, and its time grows linearly with n, so it calibrates well.
+    """
+    probe, took = 1_000_000, 0.0
+    while took < 0.25:  # long enough that start-up costs and timer noise vanish
+        probe *= 2
+        started = time.perf_counter()
+        sum(range(probe))
+        took = time.perf_counter() - started
+    count = int(seconds / took * probe)
+
+    def stall() -> float:
+        started = time.perf_counter()
+        sum(range(count))
+        return time.perf_counter() - started
+
+    return stall
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_pulse_default_device_captures_a_1khz_tone(pulse_server, driver):
+    with pulse_server.play(tone([1000, 1000], 48000)), AudioRecord(2, 48000, 48000, driver=driver) as rec:
+        assert rec.driver == driver
+        wait_for_frames(rec, 48000)
+        data = rec.read(24000)
+    assert dominant_frequency(data, 48000) == pytest.approx([1000, 1000], abs=4)
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_pulse_8_channels_at_96khz_arrive_in_order(pulse_server_factory, driver):
+    server = pulse_server_factory(96000, 8)
+    freqs = [500 * (c + 1) for c in range(8)]
+    with server.play(tone(freqs, 96000)), AudioRecord(8, 96000, 96000, driver=driver) as rec:
+        wait_for_frames(rec, 96000)
+        data = rec.read(48000)
+    assert dominant_frequency(data, 96000) == pytest.approx(freqs, abs=4)
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_jack_192khz_32_channels_for_20_seconds_without_overflow(jack_server_factory, driver, record_property):
+    rate, channels, seconds = 192000, 32, 20
+    server = jack_server_factory(rate, 1024, channels)
+    freqs = [1000 * (c + 1) for c in range(channels)]
+    with server.inject_tones(freqs) as injector:
+        rec = AudioRecord(channels, rate, rate, device=jack_input_device(), driver=driver)
+        with rec:
+            injector.wait_connected(channels)
+            time.sleep(seconds)
+            data = rec.read(rate // 4, copy=True)
+            stats = rec.stats
+    assert stats.frames >= seconds * rate
+    assert dominant_frequency(data, rate) == pytest.approx(freqs, abs=8)
+    if driver == "native":
+        assert stats.input_overflows == 0 and stats.input_underflows == 0
+    else:
+        # The Python callback needs the GIL on JACK's process thread, so on a
+        # loaded 2-core machine it can make JACK miss a cycle: reported, as
+        # the reason the native driver exists, not asserted.
+        record_property("python_driver_input_overflows_192k_32ch_20s", stats.input_overflows)
+        print(f"\nPython-callback driver, 192 kHz x 32 ch for {seconds} s: {stats.input_overflows} overflow flags")
+
+
+def record_through_a_gil_stall(device: int, driver: str, stall: float) -> dict:
+    """Record from JACK while the main thread holds the GIL; a stream() consumer runs alongside."""
+    rate, blocksize = 48000, 480
+    hold_the_gil = gil_stall(stall)
+    rec = AudioRecord(2, rate, rate, device=device, driver=driver, headroom=int((stall + 2) * rate))
+    starts: list[int] = []
+    failure: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            for block in rec.stream(blocksize, timeout=stall + 5):
+                starts.append(rec.start_frame(block))
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            failure.append(error)
+
+    with rec:
+        consumer = threading.Thread(target=consume)
+        consumer.start()
+        wait_for_frames(rec, rate // 4)
+        held = hold_the_gil()
+        time.sleep(0.3)
+        # Frames the device has clocked since the first block, by its own clock.
+        adc_time, anchor_frame = rec._capture.anchor()
+        clocked = anchor_frame - rec.first_frame + (rec.time - adc_time) * rate
+        recorded = rec.frames_recorded
+        stats = rec.stats
+        rec.stop()  # the consumer drains what is left and ends
+        consumer.join(timeout=10)
+    return dict(held=held, clocked=clocked, recorded=recorded, stats=stats, starts=starts,
+                failure=failure, consumer_alive=consumer.is_alive(), blocksize=blocksize, rate=rate)
+
+
+def test_gil_stall_loses_nothing_and_stream_gets_every_frame(jack_server_factory, record_property):
+    # No tone injector here: frame counts are what is checked, and a second
+    # client in the JACK graph would only add its own scheduling to the test.
+    jack_server_factory(48000, 256, 2)
+    device = jack_input_device()
+    native = record_through_a_gil_stall(device, "native", stall=2.0)
+    python = record_through_a_gil_stall(device, "python", stall=2.0)
+
+    assert 1.8 <= native["held"] <= 3.5, f"the stall held the GIL {native['held']:.2f} s, not about 2 s"
+    assert not native["failure"] and not native["consumer_alive"], native["failure"]
+    assert native["stats"].input_overflows == 0
+    # Everything the device clocked arrived, to within the block in flight.
+    assert abs(native["recorded"] - native["clocked"]) <= 256 + 16, native
+    # The consumer got every block, consecutively, from the first frame on.
+    starts, blocksize = native["starts"], native["blocksize"]
+    assert len(starts) == native["stats"].frames // blocksize
+    assert np.all(np.diff(starts) == blocksize)
+
+    lost = max(0, round(python["clocked"] - python["recorded"]))
+    record_property("python_driver_frames_lost_in_2s_stall", lost)
+    record_property("python_driver_input_overflows", python["stats"].input_overflows)
+    print(
+        f"\nGIL stall of {python['held']:.2f} s: the Python-callback driver lost {lost} frames "
+        f"({lost / python['rate']:.2f} s) with {python['stats'].input_overflows} overflow flags; "
+        f"the native driver lost {max(0, round(native['clocked'] - native['recorded']))}."
+    )
+
+
+# ---- drop-in for tflite-support -------------------------------------------------------------------
+
+@pytest.fixture
+def tflite():
+    try:
+        from tflite_support.task import audio
+    except ImportError as error:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"tflite-support is needed for the drop-in tests under CI: {error}")
+        pytest.skip(f"tflite-support not installed: {error}")
+    return audio
+
+
+def test_tensor_audio_loads_from_audioring(pulse_server, tflite):
+    tensor = tflite.TensorAudio(tflite.AudioFormat(1, 16000), 16000)
+    with pulse_server.play(tone([1000, 1000], 48000)), AudioRecord(1, 16000, 16000) as rec:
+        wait_for_frames(rec, 16000)
+        tensor.load_from_audio_record(rec)
+    buffer = tensor.buffer
+    assert buffer.shape == (16000, 1) and buffer.dtype == np.float32
+    assert dominant_frequency(buffer, 16000) == pytest.approx([1000], abs=4)
+
+
+def test_behaves_like_the_reference(pulse_server, tflite):
+    reference = tflite.AudioRecord(2, 16000, 1000)
+    ours = AudioRecord(2, 16000, 1000)
+    try:
+        for rec in (reference, ours):
+            assert (rec.channels, rec.sampling_rate, rec.buffer_size) == (2, 16000, 1000)
+            # Before recording: zeros of the right shape.
+            data = rec.read(1000)
+            assert data.shape == (1000, 2) and not data.any()
+        for size in (1001, 0, -1):
+            with pytest.raises(ValueError) as expected:
+                reference.read(size)
+            with pytest.raises(ValueError) as got:
+                ours.read(size)
+            assert str(got.value) == str(expected.value)
+        for bad in ({"channels": 0}, {"sampling_rate": -1}, {"buffer_size": 0}):
+            args = {"channels": 1, "sampling_rate": 16000, "buffer_size": 100, **bad}
+            with pytest.raises(ValueError):
+                tflite.AudioRecord(**args)
+            with pytest.raises(ValueError, match=next(iter(bad))):
+                AudioRecord(**args)
+    finally:
+        ours.close()
