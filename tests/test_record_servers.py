@@ -7,6 +7,8 @@ No mocks: PulseAudio (null sink, its monitor as default source) and JACK
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -208,3 +210,45 @@ def test_behaves_like_the_reference(pulse_server, tflite):
                 AudioRecord(**args)
     finally:
         ours.close()
+
+
+# ---- devices and what they refuse ------------------------------------------------------------
+
+
+def test_unknown_and_output_only_devices_list_the_inputs(pulse_server):
+    with pytest.raises(ValueError, match=r"no-such-device.*Available input devices: .*'pulse'"):
+        AudioRecord(1, 48000, 1000, device="no-such-device")
+    outputs_only = [d["index"] for d in sd.query_devices() if d["max_input_channels"] == 0]
+    if outputs_only:
+        with pytest.raises(ValueError, match="Available input devices"):
+            AudioRecord(1, 48000, 1000, device=outputs_only[0])
+
+
+def test_jack_refuses_a_foreign_rate_and_too_many_channels(jack_server_factory):
+    jack_server_factory(48000, 256, 2)
+    device = jack_input_device()
+    with pytest.raises(ValueError, match=r"device 'system' does not accept sampling_rate=44100"):
+        AudioRecord(2, 44100, 1000, device=device)
+    with pytest.raises(ValueError, match=r"device 'system' does not accept channels=3"):
+        AudioRecord(3, 48000, 1000, device=device)
+    with AudioRecord(2, 48000, 1000, device=device) as rec:  # the valid request still works
+        wait_for_frames(rec, 1000)
+
+
+def test_missing_portaudio_says_what_to_install(tmp_path):
+    # sounddevice raises OSError when it cannot load PortAudio; stand in for
+    # that import (only) in a child process.
+    (tmp_path / "sounddevice.py").write_text("raise OSError('PortAudio library not found')\n")
+    code = (
+        "import audioring\n"
+        "try:\n"
+        "    audioring.AudioRecord(1, 16000, 100)\n"
+        "except OSError as error:\n"
+        "    print(error)\n"
+        "rec = audioring.AudioRecord(1, 16000, 100, device=audioring.VirtualInput())\n"  # still usable
+        "rec.close()\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "PortAudio could not be loaded" in out.stdout and "libportaudio2" in out.stdout
