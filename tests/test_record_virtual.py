@@ -147,6 +147,7 @@ def test_start_frame_and_time_at(sine_record):
     # The virtual device reports its steady clock: the newest frame is recent.
     newest = sine_record.time_at(sine_record.frames_written)
     assert abs(newest - time.monotonic()) < 0.5
+    assert abs(newest - sine_record.time) < 0.5
 
 
 def test_time_at_before_any_audio_raises(sine_record):
