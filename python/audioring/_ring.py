@@ -129,6 +129,7 @@ class Ring:
                 f"capacity={capacity} frames x channels={channels} x {sample_dtype.itemsize} bytes "
                 f"does not fit in memory: {error}"
             ) from None
+        self._capacity: int = self._core.capacity  # cached: read() validates against it on every call
 
     @property
     def channels(self) -> int:
@@ -195,7 +196,7 @@ class Ring:
         TypeError, ValueError
             If ``frames`` is not an integer in ``1..capacity``.
         """
-        frames = as_count(frames, "frames", 1, self._core.capacity)
+        frames = as_count(frames, "frames", 1, self._capacity)
         return self._core.latest_copy(frames) if copy else self._core.latest(frames)
 
     def start_frame(self, array: np.ndarray) -> int:
