@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any, Callable, Dict, List, Union
+from typing import Any, Callable, Dict, List, Union, cast
 
 from . import _core
 
@@ -34,7 +34,7 @@ def import_sounddevice() -> ModuleType:
         raise OSError(f"PortAudio could not be loaded ({error}). {_INSTALL_PORTAUDIO}") from error
     except ImportError as error:
         raise ImportError(f"sounddevice is needed for audio devices: `pip install sounddevice` ({error})") from error
-    return sounddevice
+    return cast(ModuleType, sounddevice)
 
 
 def input_devices(sd: ModuleType) -> List[Dict[str, Any]]:
@@ -66,7 +66,8 @@ def resolve_input_device(sd: ModuleType, device: Union[int, str, None]) -> Dict[
         If no input device matches, naming the available ones.
     """
     try:
-        return sd.query_devices(device, "input")
+        info: Dict[str, Any] = sd.query_devices(device, "input")
+        return info
     except (ValueError, sd.PortAudioError) as error:
         wanted = "no default input device" if device is None else f"device {device!r}: {error}"
         raise ValueError(f"{wanted}. Available input devices: {describe_input_devices(sd)}") from None

@@ -425,7 +425,7 @@ class AudioRecord:
 
 def _check_latency(latency: object) -> Union[float, str, None]:
     if latency is None or latency in ("low", "high"):
-        return latency  # type: ignore[return-value]
+        return latency
     if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not (0 <= latency <= 10):
         raise ValueError(f"latency must be None, 'low', 'high' or seconds in 0..10, got {latency!r}")
     return float(latency)

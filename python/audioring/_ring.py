@@ -34,7 +34,8 @@ def as_sample_dtype(dtype: object) -> np.dtype:
         resolved = None
     if resolved is None or resolved.name not in SAMPLE_DTYPES or not resolved.isnative:
         raise TypeError(f"dtype must be one of {', '.join(SAMPLE_DTYPES)}, got {dtype!r}")
-    return np.dtype(resolved.name)  # drops metadata that would make equal dtypes compare unequal
+    plain: np.dtype = np.dtype(resolved.name)  # drops metadata that would make equal dtypes compare unequal
+    return plain
 
 
 def as_count(value: object, name: str, low: int = 1, high: int | None = None) -> int:
