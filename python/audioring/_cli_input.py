@@ -1,0 +1,183 @@
+"""Which input the command line captures from: a PortAudio device, the virtual input, or the fallback."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Optional, Union
+
+from . import _devices
+from ._cli_errors import CliError, UsageError
+from ._record import AudioRecord
+from ._virtual import SIGNALS, VirtualInput
+
+#: Sampling rate of the virtual input when --rate is not given.
+VIRTUAL_RATE = 48000
+#: Most channels --channels takes for the virtual input.
+VIRTUAL_MAX_CHANNELS = 64
+#: Channels when --channels is not given (fewer if the device has fewer).
+DEFAULT_CHANNELS = 2
+
+VIRTUAL_SYNTAX = "virtual, virtual:sine:HZ[,HZ...], virtual:noise or virtual:ramp"
+
+
+@dataclasses.dataclass(frozen=True)
+class Input:
+    """An input chosen from ``--device`` (or the default), with the settings to open it.
+
+    Attributes
+    ----------
+    device : int or VirtualInput
+        What `AudioRecord` takes as ``device``.
+    name : str
+        For messages, e.g. ``'default' (ALSA)`` or ``virtual:sine:1000``.
+    channels, rate : int
+        The channel count and sampling rate to record with.
+    explicit : bool
+        Whether ``--device`` named it: then a failure to open it is an error;
+        otherwise the CLI falls back to the virtual input.
+    """
+
+    device: Union[int, VirtualInput]
+    name: str
+    channels: int
+    rate: int
+    explicit: bool
+
+
+def parse_virtual(spec: str) -> Optional[VirtualInput]:
+    """The `VirtualInput` that ``--device`` ``spec`` names, or None if ``spec`` is not ``virtual...``.
+
+    Raises
+    ------
+    UsageError
+        For an unknown signal or a bad frequency.
+    """
+    kind, _, rest = spec.partition(":")
+    if kind != "virtual":
+        return None
+    signal, _, frequencies = rest.partition(":")
+    signal = signal or "sine"
+    if signal not in SIGNALS or (frequencies and signal != "sine"):
+        raise UsageError(f"argument --device: invalid virtual input {spec!r} (use {VIRTUAL_SYNTAX})")
+    if not frequencies:
+        return VirtualInput(signal)
+    try:
+        hz = [float(f) for f in frequencies.split(",")]
+        return VirtualInput("sine", hz if len(hz) > 1 else hz[0])
+    except ValueError:
+        raise UsageError(
+            f"argument --device: invalid frequency in {spec!r} (Hz > 0, e.g. virtual:sine:440 or virtual:sine:440,880)"
+        ) from None
+
+
+def choose_input(
+    spec: Optional[str], channels: Optional[int], rate: Optional[int], notice: Callable[[str], None]
+) -> Input:
+    """Resolve ``--device`` (None: the default input) and settle channels and rate.
+
+    Without ``--device``, no PortAudio, no input device or no default input
+    means the virtual input, announced through ``notice``.
+
+    Raises
+    ------
+    UsageError
+        If ``spec`` names no input device (listing the available ones) or
+        ``channels`` exceeds what the device has.
+    CliError
+        If a device is named but PortAudio cannot be loaded.
+    """
+    if spec is not None:
+        virtual = parse_virtual(spec)
+        if virtual is not None:
+            return _virtual_input(virtual, channels, rate, explicit=True)
+        try:
+            sd = _devices.import_sounddevice()
+        except (OSError, ImportError) as error:
+            raise CliError(str(error)) from None
+        try:
+            info = _devices.resolve_input_device(sd, int(spec) if spec.isdigit() else spec)
+        except ValueError as error:
+            raise UsageError(f"argument --device: {error}") from None
+        explicit = True
+    else:
+        try:
+            sd = _devices.import_sounddevice()
+            info = _devices.resolve_input_device(sd, None)
+        except (OSError, ImportError, ValueError) as error:
+            return fallback(str(error), channels, rate, notice)
+        explicit = False
+    name = f"{info['name']!r} ({sd.query_hostapis(info['hostapi'])['name']})"
+    most = int(info["max_input_channels"])
+    if channels is not None and channels > most:
+        raise UsageError(f"argument --channels: must be in 1..{most} for input device {name}, got {channels}")
+    return Input(
+        device=int(info["index"]),
+        name=name,
+        channels=min(DEFAULT_CHANNELS, most) if channels is None else channels,
+        rate=int(info["default_samplerate"]) if rate is None else rate,
+        explicit=explicit,
+    )
+
+
+def fallback(reason: str, channels: Optional[int], rate: Optional[int], notice: Callable[[str], None]) -> Input:
+    """The virtual input instead of a missing or failing default device, with a notice saying why."""
+    virtual = VirtualInput("sine")
+    notice(
+        f"no usable input device: {reason}\n"
+        f"Using the built-in virtual input {virtual.name} (a 1 kHz test tone) instead. "
+        "Name a device with --device (see `audioring devices`); `audioring doctor` says what is missing."
+    )
+    return _virtual_input(virtual, channels, rate, explicit=False)
+
+
+def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str], None]) -> tuple[AudioRecord, Input]:
+    """Open and start an `AudioRecord` on ``inp`` whose ring holds ``seconds`` of audio.
+
+    A default device that is listed but fails to open or start (a sound
+    server gone since PortAudio scanned, say) gives way to the virtual input.
+
+    Returns
+    -------
+    (AudioRecord, Input)
+        The recording recorder and the input it really records from.
+
+    Raises
+    ------
+    UsageError
+        If the device refuses the rate or channel count.
+    CliError
+        If a device named with ``--device`` fails to open.
+    """
+    buffer_frames = max(1, int(seconds * inp.rate))
+    if isinstance(inp.device, VirtualInput):
+        return _started(inp, dtype, buffer_frames), inp
+    sd = _devices.import_sounddevice()  # already loaded by choose_input
+    try:
+        return _started(inp, dtype, buffer_frames), inp
+    except sd.PortAudioError as error:
+        if inp.explicit:
+            raise CliError(f"input device {inp.name} failed: {error}") from None
+        inp = fallback(f"the default input device {inp.name} failed to open: {error}", inp.channels, inp.rate, notice)
+    return _started(inp, dtype, buffer_frames), inp
+
+
+def _started(inp: Input, dtype: str, buffer_frames: int) -> AudioRecord:
+    try:
+        rec = AudioRecord(inp.channels, inp.rate, buffer_frames, device=inp.device, dtype=dtype)
+    except ValueError as error:  # the device refuses the rate or channels; a virtual frequency too high
+        raise UsageError(str(error)) from None
+    try:
+        rec.start_recording()
+    except BaseException:
+        rec.close()
+        raise
+    return rec
+
+
+def _virtual_input(virtual: VirtualInput, channels: Optional[int], rate: Optional[int], explicit: bool) -> Input:
+    if channels is not None and channels > VIRTUAL_MAX_CHANNELS:
+        raise UsageError(f"argument --channels: must be in 1..{VIRTUAL_MAX_CHANNELS} for the virtual input, got {channels}")
+    if channels is None:
+        channels = len(virtual.frequencies) if len(virtual.frequencies) > 1 else DEFAULT_CHANNELS
+    return Input(virtual, virtual.name, channels, VIRTUAL_RATE if rate is None else rate, explicit)
+

@@ -1,0 +1,483 @@
+"""The ``audioring`` command line, run for real: ``python -m audioring ...`` in a subprocess.
+
+Recordings come from the PulseAudio test server (see conftest.py), from the
+built-in virtual input, and from the virtual input the CLI falls back to in
+an environment where PortAudio sees no input device at all.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio_servers import dominant_frequency, tone
+
+CLI = [sys.executable, "-W", "error", "-m", "audioring"]
+
+
+def run_cli(*args: str, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def summary(stdout: str) -> dict:
+    """The ``key: value`` lines the CLI prints at the end."""
+    return dict(line.split(": ", 1) for line in stdout.splitlines() if ": " in line)
+
+
+@pytest.fixture
+def no_device_env(tmp_path) -> dict:
+    """An environment in which PortAudio finds no input device: no PulseAudio, no JACK."""
+    conf = tmp_path / "client.conf"
+    conf.write_text("autospawn = no\n")  # the ALSA pulse plugin must not start a daemon
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE_", "JACK_", "AUDIORING_"))}
+    env.update(
+        PULSE_SERVER=f"unix:{tmp_path}/no-such-socket",
+        PULSE_CLIENTCONFIG=str(conf),
+        JACK_DEFAULT_SERVER="audioring-no-such-server",
+        JACK_NO_START_SERVER="1",
+    )
+    return env
+
+
+@pytest.fixture
+def pulse_env(pulse_server) -> dict:
+    return {**os.environ, **pulse_server.env}
+
+
+def check_file(path: Path, frames: int, channels: int, rate: int, subtype: str) -> np.ndarray:
+    info = sf.info(str(path))
+    assert (info.frames, info.channels, info.samplerate, info.subtype) == (frames, channels, rate, subtype)
+    data, _ = sf.read(str(path), dtype="float32", always_2d=True)
+    return data
+
+
+# ---- help and arguments -----------------------------------------------------------------
+
+
+def test_help_lists_the_commands_without_importing_rich_soundfile_or_portaudio():
+    code = (
+        "import contextlib, io, sys\n"
+        "from audioring._cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    status = main(['--help'])\n"
+        "print(status, out.getvalue().split()[:2], sorted(m for m in ('rich', 'soundfile', 'sounddevice') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=30)
+    assert result.stdout.strip() == "0 ['usage:', 'audioring'] []", result.stderr
+    result = run_cli("--help", env=dict(os.environ))
+    assert result.returncode == 0
+    for command in ("devices", "record", "meter", "doctor"):
+        assert command in result.stdout
+
+
+def test_no_command_is_a_usage_error():
+    result = run_cli(env=dict(os.environ))
+    assert result.returncode == 2
+    assert "required: COMMAND" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--dtype", "float64"], "argument --dtype/-t: invalid choice: 'float64' (choose from"),
+        (["--rate", "0"], "argument --rate/-r: must be an integer in 1..768000, got '0'"),
+        (["--rate", "4.5k"], "argument --rate/-r: must be an integer in 1..768000, got '4.5k'"),
+        (["--seconds", "-1"], "argument --seconds/-s: must be a number of seconds > 0, got '-1'"),
+        (["--seconds", "nan"], "argument --seconds/-s: must be a number of seconds > 0, got 'nan'"),
+        (["--channels", "0"], "argument --channels/-c: must be an integer in 1..65536, got '0'"),
+        (["--channels", "65"], "argument --channels: must be in 1..64 for the virtual input, got 65"),
+        (["--format", "mp3"], "argument --format/-f: invalid choice: 'mp3' (choose from"),
+        (["--dtype", "int32", "--format", "flac"], "argument --dtype: FLAC holds at most 24 bits"),
+        (["--format", "flac", "--channels", "9"], "argument --channels: FLAC holds at most 8 channels, got 9"),
+        (["--device", "virtual:square"], "argument --device: invalid virtual input 'virtual:square'"),
+        (["--device", "virtual:ramp:440"], "argument --device: invalid virtual input 'virtual:ramp:440'"),
+        (["--device", "virtual:sine:abc"], "argument --device: invalid frequency in 'virtual:sine:abc'"),
+        (["--device", "virtual:sine:30000"], "frequency 30000 Hz must be below half the sampling rate"),
+    ],
+)
+def test_bad_arguments_exit_2_naming_the_option(tmp_path, no_device_env, args, message):
+    out = tmp_path / "out.wav"
+    result = run_cli("record", str(out), "--seconds", "1", *(["--device", "virtual"] if "--device" not in args else []),
+                     *args, env=no_device_env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("usage: audioring record")
+    assert message in result.stderr
+    assert not out.exists()
+
+
+def test_out_without_a_known_suffix_needs_format(tmp_path, no_device_env):
+    result = run_cli("record", str(tmp_path / "out.mp3"), "--device", "virtual", env=no_device_env)
+    assert result.returncode == 2
+    assert "argument --format: cannot tell the format from" in result.stderr
+    assert "--format {wav,flac}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "where, reason",
+    [
+        ("no-such-dir/out.wav", "No such file or directory"),
+        ("a-file/out.wav", "Not a directory"),
+        ("a-dir.wav", "Is a directory"),
+    ],
+)
+def test_an_unwritable_out_fails_before_recording_starts(tmp_path, no_device_env, where, reason):
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "a-dir.wav").mkdir()
+    before = sorted(tmp_path.rglob("*"))
+    result = run_cli("record", str(tmp_path / where), "--device", "virtual", "--seconds", "5", env=no_device_env)
+    assert result.returncode == 1
+    assert f"audioring record: error: cannot write {str(tmp_path / where)!r}: {reason}" in result.stderr
+    assert "recording from" not in result.stderr
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+# ---- the virtual input ---------------------------------------------------------------------
+
+
+# The ramp carries each frame's number (modulo 2**bits), so any missing or
+# repeated frame shows. float32 goes to FLAC as clipped 24-bit PCM, where a
+# ramp cannot survive; every other pairing must be lossless.
+@pytest.mark.parametrize(
+    "fmt, dtype, subtype, bits",
+    [
+        ("wav", "int32", "PCM_32", 32),
+        ("wav", "float32", "FLOAT", 24),
+        ("wav", "int16", "PCM_16", 16),
+        ("wav", "int8", "PCM_U8", 8),
+        ("wav", "uint8", "PCM_U8", 8),
+        ("flac", "int16", "PCM_16", 16),
+        ("flac", "int8", "PCM_S8", 8),
+        ("flac", "uint8", "PCM_S8", 8),
+    ],
+)
+def test_virtual_ramp_arrives_as_consecutive_frame_counters(tmp_path, no_device_env, fmt, dtype, subtype, bits):
+    out = tmp_path / f"ramp.{fmt}"
+    seconds, rate = (1.25, 48000) if dtype == "int32" else (0.5, 16000)
+    result = run_cli("record", str(out), "--device", "virtual:ramp", "--dtype", dtype, "--channels", "3",
+                     "--rate", str(rate), "--seconds", str(seconds), env=no_device_env)
+    assert result.returncode == 0, result.stderr
+    frames = round(seconds * rate)
+    assert summary(result.stdout)["frames written"] == str(frames)
+    assert summary(result.stdout)["frames lost"] == "0"
+    info = sf.info(str(out))
+    assert (info.frames, info.channels, info.samplerate, info.subtype) == (frames, 3, rate, subtype)
+    if subtype == "FLOAT":
+        counters = sf.read(str(out), dtype="float32")[0].astype(np.int64)
+    else:  # libsndfile hands every PCM width out as the top bits of an int32
+        counters = sf.read(str(out), dtype="int32")[0].astype(np.int64) >> (32 - bits)
+    if dtype == "uint8":  # stored as signed 8-bit: 128 less
+        counters += 128
+    assert (counters == counters[:, :1]).all()
+    assert counters[0, 0] % 2**bits == 0
+    steps = np.diff(counters[:, 0]) % 2**bits
+    assert (steps == 1).all(), f"frames missing or repeated at {np.flatnonzero(steps != 1)[:10]}"
+
+
+# A stall in writing the file (a slow disk, say) longer than the ring holds:
+# the recording must go on, report the gap exactly and never write damaged frames.
+STALLED_WRITE = """
+import runpy, time
+import soundfile
+import audioring._cli
+audioring._cli.RING_SECONDS = 0.5  # with the default 1 s headroom: the ring holds 1.5 s
+original, calls = soundfile.SoundFile.write, []
+def write(self, data):
+    calls.append(len(data))
+    if len(calls) == 5:
+        time.sleep(3.0)
+    return original(self, data)
+soundfile.SoundFile.write = write
+runpy.run_module("audioring", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_frames_lost_to_a_stalled_writer_are_counted_exactly(tmp_path, no_device_env):
+    out = tmp_path / "stalled.wav"
+    cmd = [sys.executable, "-W", "error", "-c", STALLED_WRITE, "record", str(out), "--device", "virtual:ramp",
+           "--dtype", "int32", "--rate", "48000", "--seconds", "2"]
+    result = subprocess.run(cmd, env=no_device_env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lost = int(summary(result.stdout)["frames lost"])
+    assert lost > 48000  # more than a second of the 3 s stall
+    assert summary(result.stdout)["frames written"] == "96000"
+    counters = sf.read(str(out), dtype="int32")[0][:, 0].astype(np.int64)
+    assert len(counters) == 96000
+    steps = np.diff(counters) % 2**32
+    gaps = np.flatnonzero(steps != 1)
+    assert gaps.tolist() == [5 * 4800 - 1], "one gap, after the 5 blocks written before the stall"
+    assert steps[gaps[0]] == lost + 1
+
+
+def test_virtual_sine_per_channel(tmp_path, no_device_env):
+    out = tmp_path / "sine.flac"
+    result = run_cli("record", str(out), "-d", "virtual:sine:440,2000", "-s", "1", env=no_device_env)
+    assert result.returncode == 0, result.stderr
+    data = check_file(out, 48000, 2, 48000, "PCM_24")
+    assert dominant_frequency(data, 48000) == pytest.approx([440, 2000], abs=2)
+
+
+def test_meter_runs_for_the_given_seconds(no_device_env):
+    result = run_cli("meter", "--seconds", "1", "--device", "virtual", env=no_device_env)
+    assert result.returncode == 0, result.stderr
+    assert "metering virtual:sine:1000 with the virtual driver: 2 ch, 48000 Hz" in result.stderr
+    assert summary(result.stdout)["frames"] == "48000"
+    assert summary(result.stdout)["peak dBFS"] == "-6.0, -6.0"  # amplitude 0.5
+
+
+# ---- Ctrl-C ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "device, fmt",
+    [("virtual", "wav"), pytest.param("pulse", "flac", marks=pytest.mark.audio_server)],
+)
+def test_ctrl_c_ends_the_recording_with_a_complete_file(request, tmp_path, no_device_env, device, fmt):
+    env = request.getfixturevalue("pulse_env") if device == "pulse" else no_device_env
+    out = tmp_path / f"interrupted.{fmt}"
+    proc = subprocess.Popen([*CLI, "record", str(out), "--device", device], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 20
+        # The plain display prints its first line after one second of audio.
+        while not any(f"REC {out}: " in line for line in lines):
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0, "".join(lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(5)
+    stdout = proc.stdout.read()
+    proc.stdout.close()
+    proc.stderr.close()
+    assert "Traceback" not in "".join(lines)
+    info = sf.info(str(out))
+    assert info.frames >= info.samplerate  # at least the second that was shown
+    assert summary(stdout)["frames written"] == str(info.frames)
+    assert len(sf.read(str(out))[0]) == info.frames
+
+
+# ---- no input device: the fallback to the virtual input -------------------------------------
+
+
+def test_without_any_input_device_record_and_meter_fall_back_to_the_virtual_input(tmp_path, no_device_env):
+    listing = run_cli("devices", env=no_device_env)
+    assert listing.returncode == 0, listing.stderr
+    if "no input devices" not in listing.stdout:
+        pytest.skip(f"PortAudio still lists a (real) input device here:\n{listing.stdout}")
+    out = tmp_path / "fallback.wav"
+    result = run_cli("record", str(out), "--seconds", "2", env=no_device_env)
+    assert result.returncode == 0, result.stderr
+    assert "audioring: no usable input device: no default input device" in result.stderr
+    assert "Using the built-in virtual input virtual:sine:1000" in result.stderr
+    data = check_file(out, 96000, 2, 48000, "FLOAT")
+    assert dominant_frequency(data, 48000) == pytest.approx([1000, 1000], abs=1)
+
+    meter = run_cli("meter", "--seconds", "0.5", env=no_device_env)
+    assert meter.returncode == 0, meter.stderr
+    assert "Using the built-in virtual input" in meter.stderr
+
+    doctor = run_cli("doctor", env=no_device_env)
+    assert doctor.returncode == 1
+    assert "default input device: none" in doctor.stdout
+    assert "- no input device: start a sound server" in doctor.stdout
+
+
+def test_a_named_device_that_does_not_exist_is_an_error_even_without_devices(tmp_path, no_device_env):
+    result = run_cli("record", str(tmp_path / "x.wav"), "--device", "3", env=no_device_env)
+    assert result.returncode == 2
+    assert "argument --device: device 3" in result.stderr
+    assert "Available input devices: none" in result.stderr
+    assert not (tmp_path / "x.wav").exists()
+
+
+@pytest.fixture
+def no_portaudio_env(tmp_path, no_device_env) -> dict:
+    """sounddevice fails to import as it does when libportaudio is not installed."""
+    fake = tmp_path / "fake-sounddevice"
+    fake.mkdir()
+    (fake / "sounddevice.py").write_text("raise OSError('PortAudio library not found')\n")
+    return {**no_device_env, "PYTHONPATH": str(fake)}
+
+
+def test_without_portaudio_record_falls_back_and_doctor_says_what_to_install(tmp_path, no_portaudio_env):
+    out = tmp_path / "x.flac"
+    result = run_cli("record", str(out), "--seconds", "0.5", env=no_portaudio_env)
+    assert result.returncode == 0, result.stderr
+    assert "no usable input device: PortAudio could not be loaded (PortAudio library not found)" in result.stderr
+    assert "sudo apt install libportaudio2" in result.stderr
+    assert sf.info(str(out)).frames == 24000
+
+    doctor = run_cli("doctor", env=no_portaudio_env)
+    assert doctor.returncode == 1
+    assert "PortAudio: missing" in doctor.stdout
+    assert "sudo apt install libportaudio2" in doctor.stdout
+
+    devices = run_cli("devices", env=no_portaudio_env)
+    assert devices.returncode == 1
+    assert "audioring devices: error: PortAudio could not be loaded" in devices.stderr
+
+    named = run_cli("record", str(out), "--device", "pulse", env=no_portaudio_env)
+    assert named.returncode == 1
+    assert "sudo apt install libportaudio2" in named.stderr
+
+
+# ---- the PulseAudio test server ---------------------------------------------------------------
+
+
+@pytest.mark.audio_server
+def test_record_wav_from_pulseaudio(tmp_path, pulse_server, pulse_env):
+    out = tmp_path / "tone.wav"
+    with pulse_server.play(tone([1000, 1000], 48000)):
+        result = run_cli("record", str(out), "--seconds", "2", "--rate", "48000", env=pulse_env)
+    assert result.returncode == 0, result.stderr
+    assert "recording from 'default' (ALSA) with the native driver: 2 ch, 48000 Hz, float32" in result.stderr
+    assert summary(result.stdout)["frames written"] == "96000"
+    assert summary(result.stdout)["frames lost"] == "0"
+    data = check_file(out, 96000, 2, 48000, "FLOAT")
+    assert dominant_frequency(data, 48000) == pytest.approx([1000, 1000], abs=2)
+
+
+@pytest.mark.audio_server
+def test_record_flac_from_pulseaudio_at_the_device_defaults(tmp_path, pulse_server, pulse_env):
+    listing = run_cli("devices", env=pulse_env)
+    default = next(line for line in listing.stdout.splitlines() if line.startswith("*") and "ALSA" in line)
+    rate = int(float(default.split()[-1]))
+    out = tmp_path / "tone.flac"
+    with pulse_server.play(tone([1000, 1000], 48000)):
+        result = run_cli("record", str(out), "--seconds", "2", "--device", "pulse", env=pulse_env)
+    assert result.returncode == 0, result.stderr
+    data = check_file(out, 2 * rate, 2, rate, "PCM_24")
+    assert sf.info(str(out)).format == "FLAC"
+    assert dominant_frequency(data, rate) == pytest.approx([1000, 1000], abs=2)
+
+
+@pytest.mark.audio_server
+def test_devices_lists_the_pulseaudio_devices_and_marks_the_default(pulse_env):
+    result = run_cli("devices", env=pulse_env)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[2 if line.startswith("*") else 1]: line for line in result.stdout.splitlines()[1:]
+            if re.match(r"[* ] +\d+ ", line)}
+    assert set(rows) >= {"pulse", "default"}
+    assert rows["default"].startswith("*") and not rows["pulse"].startswith("*")
+    assert re.search(r"default +ALSA +32 +\d+", rows["default"])
+    assert "index" in result.stdout and "default rate" in result.stdout
+    assert "--device virtual" in result.stdout
+
+
+@pytest.mark.audio_server
+def test_doctor_with_pulseaudio_is_all_good(pulse_env):
+    result = run_cli("doctor", env=pulse_env)
+    assert result.returncode == 0, result.stdout
+    for expected in ("PortAudio: PortAudio V19", "host APIs: ALSA (2 devices)", "input devices: 2",
+                     "default input device: 1 'default' (ALSA, 32 ch", "opens",
+                     "native callback driver: available", "soundfile: ", "rich: ", "all good"):
+        assert expected in result.stdout
+
+
+@pytest.mark.audio_server
+@pytest.mark.parametrize("device", ["99", "no-such-device"])
+def test_an_unknown_device_exits_2_listing_the_devices(tmp_path, pulse_env, device):
+    result = run_cli("record", str(tmp_path / "x.wav"), "--device", device, env=pulse_env)
+    assert result.returncode == 2
+    assert f"argument --device: device {int(device) if device.isdigit() else device!r}" in result.stderr
+    assert "Available input devices: 0: 'pulse' (ALSA, 32 ch); 1: 'default' (ALSA, 32 ch)" in result.stderr
+    assert not (tmp_path / "x.wav").exists()
+
+
+@pytest.mark.audio_server
+def test_too_many_channels_for_the_device(tmp_path, pulse_env):
+    result = run_cli("record", str(tmp_path / "x.wav"), "--channels", "33", env=pulse_env)
+    assert result.returncode == 2
+    assert "argument --channels: must be in 1..32 for input device 'default' (ALSA), got 33" in result.stderr
+
+
+# Devices are listed when PortAudio starts; a server gone by the time the
+# stream opens makes the open fail. That race is forced here by making every
+# stream open fail inside an otherwise real `python -m audioring`.
+FAILING_OPEN = """
+import runpy, sys
+import sounddevice as sd
+def refuse(*args, **kwargs):
+    raise sd.PortAudioError("Error opening InputStream: Device unavailable [PaErrorCode -9985]", -9985)
+sd._StreamBase.__init__ = refuse
+runpy.run_module("audioring", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.audio_server
+def test_a_listed_default_device_that_fails_to_open_falls_back(tmp_path, pulse_env):
+    out = tmp_path / "fallback.wav"
+    cmd = [sys.executable, "-W", "error", "-c", FAILING_OPEN, "record", str(out), "--seconds", "1"]
+    result = subprocess.run(cmd, env=pulse_env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "no usable input device: the default input device 'default' (ALSA) failed to open" in result.stderr
+    assert "Using the built-in virtual input virtual:sine:1000" in result.stderr
+    # Rate and channels were settled from the device before it failed.
+    rate = sf.info(str(out)).samplerate
+    data = check_file(out, rate, 2, rate, "FLOAT")
+    assert dominant_frequency(data, rate) == pytest.approx([1000, 1000], abs=2)
+
+    # A named device that fails is an error, and the existing file is left alone.
+    named = subprocess.run([*cmd, "--device", "pulse"], env=pulse_env, capture_output=True, text=True, timeout=60)
+    assert named.returncode == 1
+    assert "audioring record: error: input device 'pulse' (ALSA) failed: " in named.stderr
+    assert sf.info(str(out)).frames == rate
+
+
+# ---- the terminal display ----------------------------------------------------------------------
+
+
+def test_on_a_terminal_a_live_meter_is_drawn(tmp_path, no_device_env):
+    out = tmp_path / "tty.wav"
+    main, child = pty.openpty()
+    proc = subprocess.Popen([*CLI, "record", str(out), "-d", "virtual:sine:440,880", "-s", "1.5"],
+                            env={**no_device_env, "TERM": "xterm-256color", "COLUMNS": "100"},
+                            stdout=subprocess.PIPE, stderr=child, text=True)
+    os.close(child)
+    screen = b""
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if select.select([main], [], [], 0.1)[0]:
+                try:
+                    chunk = os.read(main, 65536)
+                except OSError:  # EIO: the child side is closed
+                    break
+                if not chunk:
+                    break
+                screen += chunk
+            elif proc.poll() is not None:
+                break
+        assert proc.wait(timeout=10) == 0
+    finally:
+        os.close(main)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stdout = proc.stdout.read()
+    proc.stdout.close()
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode(errors="replace"))
+    assert "● REC" in text and "1.5 s / 1.5 s" in text
+    assert re.search(r"ch  1 .*█.* -6\.0 dBFS +max +-6\.0", text)
+    assert re.search(r"ch  2 .*█.* -6\.0 dBFS +max +-6\.0", text)
+    assert "overflows 0   frames lost 0" in text
+    assert "Traceback" not in text
+    assert summary(stdout)["frames written"] == "72000"
