@@ -83,6 +83,7 @@ std::byte* map_twice(int fd, std::size_t half_bytes) noexcept {
 #if defined(MAP_POPULATE)
   populate = MAP_POPULATE;
 #endif
+  // cppcheck-suppress badBitmaskCheck ; `populate` is 0 only where the system has no MAP_POPULATE
   const int flags = MAP_SHARED | MAP_FIXED | populate;
   const bool ok = mmap(base, half_bytes, PROT_READ | PROT_WRITE, flags, fd, 0) != MAP_FAILED &&
                   mmap(base + half_bytes, half_bytes, PROT_READ | PROT_WRITE, flags, fd, 0) != MAP_FAILED;
@@ -234,13 +235,13 @@ std::shared_ptr<RingMemory> RingMemory::create(std::size_t half_bytes, MemoryReq
   std::string failures;
   for (const Attempt& attempt : attempts) {
     if (request != MemoryRequest::best && request != attempt.request) continue;
-    std::byte* data = attempt.map(half_bytes);
-    if (data != nullptr && is_mirrored(data, half_bytes)) {
-      prefault(data, 2 * half_bytes);
-      return std::shared_ptr<RingMemory>(new RingMemory(data, half_bytes, attempt.kind));
+    std::byte* mapped = attempt.map(half_bytes);
+    if (mapped != nullptr && is_mirrored(mapped, half_bytes)) {
+      prefault(mapped, 2 * half_bytes);
+      return std::shared_ptr<RingMemory>(new RingMemory(mapped, half_bytes, attempt.kind));
     }
-    if (data != nullptr) {
-      release(data, 2 * half_bytes);
+    if (mapped != nullptr) {
+      release(mapped, 2 * half_bytes);
       errno = ENOTSUP;
     }
     failures += std::string(failures.empty() ? "" : "; ") + to_string(attempt.kind) + ": " + std::strerror(errno);
@@ -249,9 +250,9 @@ std::shared_ptr<RingMemory> RingMemory::create(std::size_t half_bytes, MemoryReq
     throw MappingUnavailable("cannot create mirrored ring memory (" + failures + ")");
   }
   check_fits_in_memory(2 * half_bytes);
-  std::byte* data = allocate_plain(2 * half_bytes);
-  prefault(data, 2 * half_bytes);
-  return std::shared_ptr<RingMemory>(new RingMemory(data, half_bytes, MemoryKind::plain));
+  std::byte* plain = allocate_plain(2 * half_bytes);
+  prefault(plain, 2 * half_bytes);
+  return std::shared_ptr<RingMemory>(new RingMemory(plain, half_bytes, MemoryKind::plain));
 }
 
 RingMemory::~RingMemory() { release(data_, 2 * half_bytes_); }

@@ -73,7 +73,9 @@ VirtualInput::VirtualInput(VirtualInputConfig config, StreamCallback callback, v
   }
   if (callback_ == nullptr) throw std::invalid_argument("callback must not be null");
   block_.resize(config_.blocksize * static_cast<std::size_t>(config_.channels) * sample_bytes(config_.format));
-  for (double f : config_.frequencies) phase_step_.push_back(f / config_.rate);
+  phase_step_.resize(config_.frequencies.size());
+  std::transform(config_.frequencies.begin(), config_.frequencies.end(), phase_step_.begin(),
+                 [rate = config_.rate](double f) { return f / rate; });
 }
 
 void VirtualInput::start() {
@@ -105,7 +107,7 @@ void VirtualInput::run() noexcept {
     auto frames = static_cast<std::int64_t>(config_.blocksize);
     if (config_.frame_limit >= 0) frames = std::min(frames, config_.frame_limit - done);
     if (frames <= 0) break;
-    PaTimeInfo time{};
+    PaTimeInfo timing{};
     if (frames_per_second > 0) {
       // A device delivers a block once its last frame has been captured.
       const Clock::time_point due = at_frame(done - first + frames);
@@ -114,13 +116,13 @@ void VirtualInput::run() noexcept {
         std::this_thread::sleep_for(std::min<Clock::duration>(due - now, std::chrono::milliseconds(10)));
       }
       if (stop_requested_.load(std::memory_order_relaxed)) break;
-      time.inputBufferAdcTime = seconds_since_epoch(at_frame(done - first));
+      timing.inputBufferAdcTime = seconds_since_epoch(at_frame(done - first));
     } else {
-      time.inputBufferAdcTime = seconds_since_epoch(Clock::now());
+      timing.inputBufferAdcTime = seconds_since_epoch(Clock::now());
     }
-    time.currentTime = seconds_since_epoch(Clock::now());
+    timing.currentTime = seconds_since_epoch(Clock::now());
     fill(static_cast<unsigned long>(frames));
-    callback_(block_.data(), nullptr, static_cast<unsigned long>(frames), &time, 0, user_data_);
+    callback_(block_.data(), nullptr, static_cast<unsigned long>(frames), &timing, 0, user_data_);
     generated_.store(done + frames, std::memory_order_relaxed);
   }
   running_.store(false, std::memory_order_release);

@@ -196,6 +196,7 @@ void register_ring(py::module_& m) {
       .def(
           "intact_from", [](const PyFrameRing& r, Frame start) { return r.ring()->intact(start); },
           py::arg("start"), "Whether no frame at or after `start` has been overwritten.")
+      // cppcheck-suppress constParameter ; clear() changes the ring, which r owns through a pointer
       .def("clear", [](PyFrameRing& r) { r.ring()->clear(); })
       .def(
           "wait_for_frame",

@@ -1,0 +1,76 @@
+"""The Python tests of the native code, run against an AddressSanitizer + UBSan build of _core.
+
+The extension is built with -fsanitize=address,undefined into build/asan-site
+(incrementally, through build/asan-build) and a child pytest imports it from
+there with the ASan runtime preloaded (the interpreter itself is not
+instrumented, so the runtime must be loaded first). Leak detection is off:
+CPython keeps memory on purpose at exit. Any ASan or UBSan report fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.native
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = ROOT / "build" / "asan-site"
+# The tests that drive the native ring, capture path and virtual input thread.
+SUITES = ["tests/test_ring.py", "tests/test_record_virtual.py", "tests/test_readme.py"]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def _preload() -> str:
+    """The ASan runtime, and libstdc++ after it: ASan intercepts __cxa_throw only if
+    libstdc++ is loaded when it starts, which a C interpreter does not do by itself."""
+    compiler = shutil.which(os.environ.get("CXX", "g++") or "g++")
+    libraries = []
+    for name in ("libasan.so", "libstdc++.so"):
+        found = subprocess.run([compiler, f"-print-file-name={name}"], capture_output=True, text=True).stdout.strip() \
+            if compiler else ""
+        if os.path.isabs(found) and os.path.exists(found):
+            libraries.append(os.path.realpath(found))
+    if len(libraries) != 2:
+        reason = f"no ASan runtime and libstdc++ found for the C++ compiler ({compiler})"
+        if _in_ci():
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    return " ".join(libraries)
+
+
+def test_python_suite_under_address_and_undefined_sanitizers():
+    preload = _preload()
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-build-isolation", "--no-deps", "--upgrade",
+         "--target", str(SITE), "-C", "cmake.define.AUDIORING_SANITIZE=address,undefined",
+         "-C", "cmake.build-type=RelWithDebInfo", "-C", f"build-dir={ROOT / 'build' / 'asan-build'}", "."],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert build.returncode == 0, build.stdout[-5000:] + build.stderr[-5000:]
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(SITE),
+        LD_PRELOAD=preload,
+        ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=0",
+        UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1",
+    )
+    check = "import audioring, sys; print(audioring.__file__)"
+    where = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=60)
+    assert where.stdout.startswith(str(SITE)), f"the sanitized build was not the one imported: {where}"
+    run = subprocess.run(
+        # -s: a sanitizer report ends the process at once; uncaptured, it reaches the output.
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", *SUITES],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200,
+    )
+    output = run.stdout[-8000:] + run.stderr[-8000:]
+    assert run.returncode == 0, output
+    assert "AddressSanitizer" not in output and "runtime error:" not in output, output
