@@ -298,6 +298,18 @@ def _tail(path: Path, n: int = 2000) -> str:
         return ""
 
 
+def _no_jackd_running() -> bool:
+    """True if no jackd process exists on this machine (zombies count as running)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "jackd":
+                    return False
+            except OSError:
+                continue
+    return True
+
+
 def _private_dir(prefix: str) -> Path:
     # Unix socket paths are limited to 108 bytes: stay in a short directory.
     base = tempfile.gettempdir()
@@ -687,7 +699,12 @@ class Player:
 # --------------------------------------------------------------------------
 # JACK
 
-_jack_counter = 0
+# JACK keeps a registry of servers in shared memory (/dev/shm/jack-shm-registry)
+# with room for 8. A killed jackd leaves its entry behind, and an entry is
+# reclaimed only when a server of the same name starts again, so private
+# servers take their names from this small pool instead of inventing new ones.
+_JACK_NAMES = [f"audioring-test-{slot}" for slot in range(6)]
+_JACK_REGISTRY = Path("/dev/shm/jack-shm-registry")
 
 
 class JackServer(_EnvMixin):
@@ -716,12 +733,11 @@ class JackServer(_EnvMixin):
 
     def __init__(self, rate: int = 48000, period: int = 256, channels: int = 8,
                  name: str | None = None, timeout: float = 15.0):
-        global _jack_counter
-        _jack_counter += 1
         self.rate = int(rate)
         self.period = int(period)
         self.channels = int(channels)
-        self.name = name or f"audioring-{os.getpid()}-{_jack_counter}"
+        self._fixed_name = name is not None
+        self.name = name or _JACK_NAMES[0]
         self.timeout = timeout
         self.directory: Path | None = None
         self.pid: int | None = None
@@ -756,6 +772,22 @@ class JackServer(_EnvMixin):
         if self.running:
             return self
         _apt_install("jackd", ["jackd2"])
+        names = [self.name] if self._fixed_name else _JACK_NAMES
+        for attempt, self.name in enumerate(names):
+            try:
+                return self._start_named()
+            except AudioServerError as error:
+                log = str(error)
+                if "Too many servers already active" in log and attempt == 0 and _no_jackd_running():
+                    # Entries of killed servers fill the registry; with no jackd
+                    # alive it holds nothing of value, so start afresh.
+                    _JACK_REGISTRY.unlink(missing_ok=True)
+                    return self._start_named()
+                if "already active" not in log or self.name == names[-1]:
+                    raise  # not a name clash, or no name left
+        raise AssertionError("unreachable")
+
+    def _start_named(self) -> "JackServer":
         self.directory = d = _private_dir("audioring-jack-")
         self.env = {"JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1",
                     "AUDIORING_JACK_DIR": str(d)}
