@@ -142,10 +142,15 @@ def record_through_a_gil_stall(device: int, driver: str, stall: float) -> dict:
                 failure=failure, consumer_alive=consumer.is_alive(), blocksize=blocksize, rate=rate)
 
 
+PERIOD = 1024
+
+
 def test_gil_stall_loses_nothing_and_stream_gets_every_frame(jack_server_factory, record_property):
     # No tone injector here: frame counts are what is checked, and a second
     # client in the JACK graph would only add its own scheduling to the test.
-    jack_server_factory(48000, 256, 2)
+    # A 1024-frame period (21 ms) leaves the JACK threads slack when the stall
+    # keeps one of two cores busy: the test is about the GIL, not the scheduler.
+    jack_server_factory(48000, PERIOD, 2)
     device = jack_input_device()
     native = record_through_a_gil_stall(device, "native", stall=2.2)
     python = record_through_a_gil_stall(device, "python", stall=2.2)
@@ -154,7 +159,7 @@ def test_gil_stall_loses_nothing_and_stream_gets_every_frame(jack_server_factory
     assert not native["failure"] and not native["consumer_alive"], native["failure"]
     assert native["stats"].input_overflows == 0
     # Everything the device clocked arrived, to within the block in flight.
-    assert abs(native["recorded"] - native["clocked"]) <= 256 + 16, native
+    assert abs(native["recorded"] - native["clocked"]) <= PERIOD + 16, native
     # The consumer got every block, consecutively, from the first frame on.
     starts, blocksize = native["starts"], native["blocksize"]
     assert len(starts) == native["stats"].frames // blocksize
