@@ -332,7 +332,7 @@ def _stop_all() -> None:
 
 
 class _EnvMixin:
-    """Exporting a server's client variables into ``os.environ``."""
+    """What the servers share: exporting their client variables into ``os.environ``, and cleaning up."""
 
     env: dict[str, str]
     _saved_env: dict[str, str | None] | None = None
@@ -347,6 +347,14 @@ class _EnvMixin:
         if self._saved_env is None:
             self._saved_env = {k: os.environ.get(k) for k in self.env}
         os.environ.update(self.env)
+
+    def _forget(self) -> None:
+        """After the process is gone: restore the environment, drop the private directory."""
+        self._restore_env()
+        _LIVE.discard(self)
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
 
     def _restore_env(self) -> None:
         saved, self._saved_env = self._saved_env, None
@@ -626,11 +634,7 @@ class PulseServer(_EnvMixin):
         if self.pid is not None:
             _kill_pid(self.pid, "pulseaudio")
             self.pid = None
-        self._restore_env()
-        _LIVE.discard(self)
-        if self.directory is not None:
-            shutil.rmtree(self.directory, ignore_errors=True)
-            self.directory = None
+        self._forget()
 
 
 class Player:
@@ -909,11 +913,7 @@ class JackServer(_EnvMixin):
         elif self.pid is not None:
             _kill_pid(self.pid, "jackd")
         self.pid = None
-        self._restore_env()
-        _LIVE.discard(self)
-        if self.directory is not None:
-            shutil.rmtree(self.directory, ignore_errors=True)
-            self.directory = None
+        self._forget()
 
 
 class Injector:

@@ -205,6 +205,20 @@ const char* to_string(MemoryKind kind) noexcept {
   return "unknown";
 }
 
+const char* to_string(MemoryRequest request) noexcept {
+  switch (request) {
+    case MemoryRequest::best:
+      return "best";
+    case MemoryRequest::memfd:
+      return "memfd";
+    case MemoryRequest::shm:
+      return "shm";
+    case MemoryRequest::plain:
+      return "plain";
+  }
+  return "unknown";
+}
+
 std::size_t RingMemory::page_size() noexcept {
 #if defined(AUDIORING_POSIX)
   static const std::size_t size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));

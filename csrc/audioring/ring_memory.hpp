@@ -31,6 +31,7 @@ enum class MemoryKind { memfd, shm, plain };
 enum class MemoryRequest { best, memfd, shm, plain };
 
 const char* to_string(MemoryKind kind) noexcept;
+const char* to_string(MemoryRequest request) noexcept;
 
 // The request is larger than the machine can hold; bindings map it to MemoryError.
 class OutOfMemory : public std::runtime_error {

@@ -31,19 +31,6 @@ using Frame = FrameRing::Frame;
 using Clock = FrameRing::Clock;
 using std::chrono::milliseconds;
 
-const char* name(MemoryRequest request) {
-  switch (request) {
-    case MemoryRequest::best:
-      return "best";
-    case MemoryRequest::memfd:
-      return "memfd";
-    case MemoryRequest::shm:
-      return "shm";
-    case MemoryRequest::plain:
-      return "plain";
-  }
-  return "?";
-}
 
 std::size_t gcd(std::size_t a, std::size_t b) { return b == 0 ? a : gcd(b, a % b); }
 
@@ -238,7 +225,7 @@ void check_ring(const FrameRing& ring, const Model& model, std::mt19937_64& rng,
 
 void test_model(MemoryRequest request, std::size_t frame_bytes, Frame wanted, std::mt19937_64& rng) {
   char what[96];
-  std::snprintf(what, sizeof what, "%s, %zu-byte frames, capacity >= %lld", name(request), frame_bytes,
+  std::snprintf(what, sizeof what, "%s, %zu-byte frames, capacity >= %lld", to_string(request), frame_bytes,
                 static_cast<long long>(wanted));
   FrameRing ring(frame_bytes, wanted, request);
   const Frame capacity = ring.capacity();
@@ -424,9 +411,9 @@ int main() {
           {6144, 2}}) {
       test_model(request, frame_bytes, wanted, rng);
     }
-    lap((std::string("model, ") + name(request)).c_str());
+    lap((std::string("model, ") + to_string(request)).c_str());
     test_wait_for_frame(request);
-    lap((std::string("wait_for_frame, ") + name(request)).c_str());
+    lap((std::string("wait_for_frame, ") + to_string(request)).c_str());
   }
   std::printf("frame_ring: all tests passed\n");
   return 0;

@@ -25,19 +25,6 @@ using audioring::MemoryRequest;
 using audioring::OutOfMemory;
 using audioring::RingMemory;
 
-const char* name(MemoryRequest request) {
-  switch (request) {
-    case MemoryRequest::best:
-      return "best";
-    case MemoryRequest::memfd:
-      return "memfd";
-    case MemoryRequest::shm:
-      return "shm";
-    case MemoryRequest::plain:
-      return "plain";
-  }
-  return "?";
-}
 
 // What each request must give on Linux.
 MemoryKind expected_kind(MemoryRequest request) {
@@ -85,15 +72,15 @@ void test_page_size() {
 void test_properties(MemoryRequest request, std::size_t half, std::mt19937_64& rng) {
   const std::shared_ptr<RingMemory> memory = RingMemory::create(half, request);
   CHECK(memory != nullptr);
-  CHECK_MSG(memory->half_bytes() == half, "%s: half_bytes %zu, want %zu", name(request), memory->half_bytes(), half);
-  CHECK_MSG(memory->kind() == expected_kind(request), "%s: got kind %s", name(request),
+  CHECK_MSG(memory->half_bytes() == half, "%s: half_bytes %zu, want %zu", to_string(request), memory->half_bytes(), half);
+  CHECK_MSG(memory->kind() == expected_kind(request), "%s: got kind %s", to_string(request),
             audioring::to_string(memory->kind()));
   CHECK(memory->mirrored() == (memory->kind() != MemoryKind::plain));
   CHECK(reinterpret_cast<std::uintptr_t>(memory->data()) % RingMemory::page_size() == 0);
 
   auto* bytes = reinterpret_cast<volatile unsigned char*>(memory->data());
   for (std::size_t i = 0; i < 2 * half; ++i) {
-    CHECK_MSG(bytes[i] == 0, "%s: byte %zu of %zu is %u, not zero", name(request), i, 2 * half, bytes[i]);
+    CHECK_MSG(bytes[i] == 0, "%s: byte %zu of %zu is %u, not zero", to_string(request), i, 2 * half, bytes[i]);
   }
 
   // Offsets at the edges of both halves and of a few pages, plus random ones.
@@ -109,13 +96,13 @@ void test_properties(MemoryRequest request, std::size_t half, std::mt19937_64& r
     value = static_cast<unsigned char>(value % 250 + 1);
     bytes[i] = value;  // first half
     if (memory->mirrored()) {
-      CHECK_MSG(bytes[i + half] == value, "%s: write at %zu not mirrored at %zu", name(request), i, i + half);
+      CHECK_MSG(bytes[i + half] == value, "%s: write at %zu not mirrored at %zu", to_string(request), i, i + half);
       bytes[i + half] = static_cast<unsigned char>(value + 1);  // second half
       CHECK_MSG(bytes[i] == static_cast<unsigned char>(value + 1), "%s: write at %zu not mirrored at %zu",
-                name(request), i + half, i);
+                to_string(request), i + half, i);
     } else {
       // Plain memory: two independent copies (the producer writes both).
-      CHECK_MSG(bytes[i + half] == 0, "%s: plain halves alias at %zu", name(request), i);
+      CHECK_MSG(bytes[i + half] == 0, "%s: plain halves alias at %zu", to_string(request), i);
       bytes[i + half] = static_cast<unsigned char>(value + 1);
       CHECK(bytes[i] == value);
     }
@@ -160,10 +147,10 @@ void test_no_leaks() {
     }
     const std::size_t fds_after = count_entries("/proc/self/fd");
     const std::size_t maps_after = count_lines("/proc/self/maps");
-    CHECK_MSG(fds_after <= fds, "%s: open descriptors %zu -> %zu", name(request), fds, fds_after);
+    CHECK_MSG(fds_after <= fds, "%s: open descriptors %zu -> %zu", to_string(request), fds, fds_after);
     // Sanitizer runtimes map memory of their own: allow a little slack, a
     // leak would add at least one mapping per ring (300).
-    CHECK_MSG(maps_after <= maps + 20, "%s: mappings %zu -> %zu", name(request), maps, maps_after);
+    CHECK_MSG(maps_after <= maps + 20, "%s: mappings %zu -> %zu", to_string(request), maps, maps_after);
   }
 }
 
@@ -178,7 +165,7 @@ int main() {
       try {
         test_properties(request, pages * page, rng);
       } catch (const MappingUnavailable& error) {
-        audioring_test::fail(__FILE__, __LINE__, std::string(name(request)) + " unavailable on Linux: " + error.what());
+        audioring_test::fail(__FILE__, __LINE__, std::string(to_string(request)) + " unavailable on Linux: " + error.what());
       }
     }
   }
