@@ -99,8 +99,12 @@ void VirtualInput::run() noexcept {
   const Clock::time_point origin = Clock::now();
   const double frames_per_second = config_.rate * config_.speed;  // 0 = free-running
   const auto at_frame = [&](std::int64_t frame) {  // when `frame` (relative to first) is due
-    return origin + std::chrono::duration_cast<Clock::duration>(
-                        std::chrono::duration<double>(static_cast<double>(frame) / frames_per_second));
+    // Saturate at ~30 years: with a tiny speed (e.g. 1e-300) the quotient is
+    // far beyond what the clock's int64 nanoseconds hold, and converting it
+    // would be undefined (on x86 it wrapped to the past: the input then
+    // free-ran instead of crawling).
+    const double seconds = std::min(static_cast<double>(frame) / frames_per_second, 1e9);
+    return origin + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   };
   while (!stop_requested_.load(std::memory_order_relaxed)) {
     const std::int64_t done = generated_.load(std::memory_order_relaxed);

@@ -9,7 +9,9 @@ class OverrunError(RuntimeError):
     Attributes
     ----------
     frames_lost : int
-        How many frames were skipped (never delivered to the consumer).
+        How many frames were skipped (never delivered to the consumer); with
+        overlapping blocks (``hop < blocksize``), how far the window start
+        jumped (see `FrameStream`).
     position : int
         The absolute frame number the consumer continues from.
     """

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import math
 import threading
+import weakref
 from typing import Any, Optional, Union
 
 import numpy as np
 
 from . import _core, _devices
 from ._errors import RecorderClosedError
-from ._ring import Ring, as_count, as_sample_dtype
+from ._ring import MAX_FRAMES, Ring, as_count, as_sample_dtype
 from ._stream import FrameStream
 from ._virtual import VirtualInput
 
@@ -131,19 +133,31 @@ class AudioRecord:
                 raise ValueError(f"{name} must be positive, got {value}")  # the reference's ValueError
         self._channels = as_count(channels, "channels", 1, 65536)
         self._sampling_rate = as_count(sampling_rate, "sampling_rate", 1, MAX_SAMPLING_RATE)
-        self._buffer_size = as_count(buffer_size, "buffer_size")
+        # Bounded like Ring's capacity, so that an error names this argument, not the ring's.
+        self._buffer_size = as_count(buffer_size, "buffer_size", 1, MAX_FRAMES)
         self._dtype = as_sample_dtype(dtype)
         blocksize = as_count(blocksize, "blocksize", 0, 2**24)
-        headroom = self._sampling_rate if headroom is None else as_count(headroom, "headroom", 0)
+        headroom = self._sampling_rate if headroom is None else as_count(headroom, "headroom", 0, MAX_FRAMES)
         latency = _check_latency(latency)
-        if driver not in DRIVERS:
+        # isinstance first: `in` would compare an array elementwise (an error naming nothing).
+        if not isinstance(driver, str) or driver not in DRIVERS:
             raise ValueError(f"driver must be one of {', '.join(DRIVERS)}, got {driver!r}")
 
-        self._ring = Ring(self._channels, self._buffer_size + max(headroom, blocksize), self._dtype)
+        capacity = self._buffer_size + max(headroom, blocksize)
+        try:
+            self._ring = Ring(self._channels, capacity, self._dtype)
+        except (MemoryError, ValueError) as error:  # ValueError: the sum is past Ring's bound
+            raise type(error)(
+                f"buffer_size={self._buffer_size} + headroom={max(headroom, blocksize)} frames "
+                f"x channels={self._channels} do not fit: {error}"
+            ) from None
         self._capture = _core.Capture(self._ring._core)
         self._lock = threading.Lock()  # orders start/stop/close between Python threads
         self._recording = False
         self._recording_start = 0
+        self._hostapi = ""  # PortAudio host API name ('' for a VirtualInput)
+        self._device_lost = False  # the host API ended the stream while recording (see _check_device_lost)
+        self._abandoned = False  # and it was a JACK stream, given up without calling PortAudio again
         if isinstance(device, VirtualInput):
             self._source: Any = device._open(
                 self._capture, self._channels, self._sampling_rate, blocksize or _VIRTUAL_DEFAULT_BLOCKSIZE,
@@ -165,6 +179,9 @@ class AudioRecord:
             self._device_name = info["name"]
             self._driver = "native" if native else "python"
             self._latency = float(self._source.latency)
+            self._hostapi = _devices.hostapi_name(sd, info)
+            if self._hostapi == _devices.JACK_HOSTAPI:
+                _watch_jack_recorder(self)
         self._closed = False
 
     # ---- the reference's API --------------------------------------------------
@@ -193,6 +210,14 @@ class AudioRecord:
             self._check_open()
             if self._recording:
                 return
+            if self._device_lost:
+                # Such a stream never records again, and PortAudio may hang trying
+                # (ALSA: Pa_StartStream deadlocks with PulseAudio gone; JACK: it
+                # "succeeds" and nothing ever arrives).
+                raise _devices.import_sounddevice().PortAudioError(
+                    f"device {self._device_name!r} stopped delivering audio while recording (did its sound "
+                    "server or device go away?); create a new AudioRecord"
+                )
             # The stream is stopped, so this thread may act as the producer.
             self._ring.clear()
             self._capture.reset()
@@ -366,10 +391,7 @@ class AudioRecord:
         self._check_open()
         blocksize = as_count(blocksize, "blocksize", 1, self._ring.capacity)
         hop = blocksize if hop is None else as_count(hop, "hop", 1, blocksize)
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or math.isnan(timeout) or timeout < 0
-        ):
-            raise ValueError(f"timeout must be None or a number >= 0, got {timeout!r}")
+        timeout = None if timeout is None else _as_timeout(timeout)
         if not self._recording:
             raise RuntimeError("stream() needs a recording: call start_recording() first")
         position = self._recording_start if start is None else as_count(start, "start", -(2**62), 2**62)
@@ -384,10 +406,17 @@ class AudioRecord:
         with self._lock:
             if self._closed:
                 return
-            self._stop()
-            self._source.close()
+            # Closed before the stop: the stop wakes waiting streams, and one that
+            # then ran while the stream closes (which releases the GIL) would see a
+            # stopped, open recorder and end quietly instead of raising
+            # RecorderClosedError. (Seen on PulseAudio.)
             self._closed = True
-            self._ring._core.interrupt()
+            try:
+                self._stop()
+                if not self._abandoned:
+                    self._source.close()
+            finally:
+                self._ring._core.interrupt()
 
     def __enter__(self) -> AudioRecord:
         self.start_recording()
@@ -414,17 +443,73 @@ class AudioRecord:
 
     def _stop(self) -> None:
         if self._recording:
-            self._source.stop()  # returns once no callback runs any more
+            self._check_device_lost()
+            if not self._abandoned:
+                self._source.stop()  # returns once no callback runs any more
             self._recording = False
             self._ring._core.interrupt()  # waiting streams drain and end
+
+    def _check_device_lost(self) -> None:
+        """Notice that the host API ended the recording stream: its device or server went away.
+
+        Such a stream never records again, so :meth:`start_recording` then
+        refuses. A JACK stream is also given up (never stopped or closed):
+        PortAudio would hang, then abort the process (see
+        :func:`_devices.abandon_stream`). Other host APIs stop and close a
+        lost device's stream normally (ALSA with PulseAudio gone does).
+        """
+        if self._recording and self._hostapi and not self._device_lost and _devices.stopped_by_host(self._source):
+            self._device_lost = True
+            if self._hostapi == _devices.JACK_HOSTAPI:
+                _devices.abandon_stream(_devices.import_sounddevice(), self._source, self._capture)
+                self._abandoned = True
 
     def _check_open(self) -> None:
         if self._closed:
             raise RecorderClosedError("the recorder is closed; create a new AudioRecord")
 
 
+#: Open recorders on JACK, checked at exit (see _abandon_dead_jack_streams).
+_JACK_RECORDERS: "weakref.WeakSet[AudioRecord]" = weakref.WeakSet()
+_jack_exit_hook_registered = False
+
+
+def _watch_jack_recorder(record: AudioRecord) -> None:
+    global _jack_exit_hook_registered
+    _JACK_RECORDERS.add(record)
+    if not _jack_exit_hook_registered:
+        # Registered after sounddevice's exit handler (sounddevice is imported
+        # by now), so it runs before it: atexit runs handlers last-in, first-out.
+        atexit.register(_abandon_dead_jack_streams)
+        _jack_exit_hook_registered = True
+
+
+def _abandon_dead_jack_streams() -> None:
+    """At exit: give up the streams of open JACK recorders whose server went away.
+
+    sounddevice's exit handler calls ``Pa_Terminate``, which would hang on
+    such a stream and then abort the process (see :func:`_devices.abandon_stream`).
+    """
+    for record in list(_JACK_RECORDERS):
+        if not record._closed:
+            record._check_device_lost()
+
+
+def _as_timeout(timeout: object) -> float:
+    """``timeout`` in seconds as a float >= 0 (inf included), or a ValueError naming it."""
+    if not isinstance(timeout, bool) and isinstance(timeout, (int, float)):
+        try:
+            seconds = float(timeout)
+        except OverflowError:  # an int too large for a float, e.g. 10**400
+            seconds = math.inf if timeout > 0 else -math.inf
+        if seconds >= 0:  # NaN fails this too
+            return seconds
+    raise ValueError(f"timeout must be None or a number >= 0, got {timeout!r}")
+
+
 def _check_latency(latency: object) -> Union[float, str, None]:
-    if latency is None or latency in ("low", "high"):
+    # isinstance first: `in` would compare an array elementwise (an error naming nothing).
+    if latency is None or (isinstance(latency, str) and latency in ("low", "high")):
         return latency
     if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not (0 <= latency <= 10):
         raise ValueError(f"latency must be None, 'low', 'high' or seconds in 0..10, got {latency!r}")

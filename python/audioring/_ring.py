@@ -30,7 +30,7 @@ def as_sample_dtype(dtype: object) -> np.dtype:
     """
     try:
         resolved = np.dtype(dtype)  # type: ignore[call-overload]
-    except TypeError:
+    except Exception:  # noqa: BLE001 - numpy raises TypeError, ValueError, KeyError or even SyntaxError ('(2,')
         resolved = None
     if resolved is None or resolved.name not in SAMPLE_DTYPES or not resolved.isnative:
         raise TypeError(f"dtype must be one of {', '.join(SAMPLE_DTYPES)}, got {dtype!r}")
@@ -58,6 +58,22 @@ def as_count(value: object, name: str, low: int = 1, high: int | None = None) ->
         allowed = f"{low}..{high}" if high is not None else f">= {low}"
         raise ValueError(f"{name} must be {allowed}, got {number}")
     return number
+
+
+def as_flag(value: object, name: str) -> bool:
+    """Return ``value`` as a bool if it is one (numpy's included), or raise naming ``name``.
+
+    Truthiness is not enough: ``copy="no"`` would copy, and an array's raises
+    an error that names nothing.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not True or False.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 class Ring:
@@ -195,10 +211,10 @@ class Ring:
         Raises
         ------
         TypeError, ValueError
-            If ``frames`` is not an integer in ``1..capacity``.
+            If ``frames`` is not an integer in ``1..capacity``, or ``copy`` not a bool.
         """
         frames = as_count(frames, "frames", 1, self._capacity)
-        return self._core.latest_copy(frames) if copy else self._core.latest(frames)
+        return self._core.latest_copy(frames) if as_flag(copy, "copy") else self._core.latest(frames)
 
     def start_frame(self, array: np.ndarray) -> int:
         """Return the absolute frame number of the first row of a zero-copy ``array``.

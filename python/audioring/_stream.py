@@ -26,6 +26,16 @@ class FrameStream:
     of the previous block if they were overwritten while it was in use; the
     stream then continues from the newest frame, so iteration may go on.
 
+    Precisely, ``frames_lost`` is how far the stream jumps: the next block
+    starts at ``OverrunError.position``, ``frames_lost`` frames after the
+    first block that was not delivered intact (the previous block if it was
+    overwritten while in use, else the block that was due next). With ``hop
+    == blocksize`` these are exactly the frames the consumer never got. With
+    ``hop < blocksize`` blocks overlap, so it counts how far the window start
+    moved past where the next window was due: only ``max(0, frames_lost -
+    (blocksize - hop))`` of those frames were in no intact block at all, the
+    others were also part of the last intact one.
+
     Iteration ends (``StopIteration``) once the recorder is stopped and no
     complete block is left. Waiting for data releases the GIL.
     """

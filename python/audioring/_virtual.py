@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Union
+import numbers
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
 
 from . import _core
+from ._ring import as_count
 
 SIGNALS = ("sine", "noise", "ramp")
 
@@ -63,19 +67,19 @@ class VirtualInput:
         frames: Optional[int] = None,
         seed: int = 1,
     ) -> None:
-        if signal not in SIGNALS:
+        # isinstance first: `in` would compare an array elementwise (an error naming nothing).
+        if not isinstance(signal, str) or signal not in SIGNALS:
             raise ValueError(f"signal must be one of {', '.join(SIGNALS)}, got {signal!r}")
-        frequencies = [frequency] if isinstance(frequency, (int, float)) else list(frequency)
-        if not frequencies or not all(_is_positive_number(f) for f in frequencies):
-            raise ValueError(f"frequency must be a number > 0 or a sequence of them, got {frequency!r}")
+        frequencies = _as_frequencies(frequency)
         if not _is_number(amplitude) or not 0 <= amplitude <= 1:
             raise ValueError(f"amplitude must be in 0..1, got {amplitude!r}")
         if not isinstance(realtime, bool):
             raise TypeError(f"realtime must be True or False, got {realtime!r}")
         if not _is_positive_number(speed):
             raise ValueError(f"speed must be a number > 0, got {speed!r}")
-        if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 0):
-            raise ValueError(f"frames must be None or an integer >= 0, got {frames!r}")
+        if frames is not None:
+            # Bounded so that it fits the native int64 (else a TypeError naming nothing at AudioRecord()).
+            frames = as_count(frames, "frames", 0, 2**63 - 1)
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
             raise ValueError(f"seed must be an integer in 0..2**64-1, got {seed!r}")
         self.signal = signal
@@ -103,11 +107,12 @@ class VirtualInput:
         self, capture: _core.Capture, channels: int, rate: int, blocksize: int, dtype: str
     ) -> _core.VirtualDevice:
         frequencies = self.frequencies
-        if len(frequencies) == 1:
-            frequencies = frequencies * channels
+        if len(frequencies) == 1 or self.signal != "sine":
+            frequencies = frequencies[:1] * channels
         elif len(frequencies) != channels:
             raise ValueError(f"VirtualInput has {len(frequencies)} frequencies but the recorder has {channels} channels")
-        for f in frequencies:
+        # Only a sine has a frequency: a ramp or noise takes any sampling rate.
+        for f in frequencies if self.signal == "sine" else ():
             if f >= rate / 2:
                 raise ValueError(f"frequency {f:g} Hz must be below half the sampling rate ({rate / 2:g} Hz)")
         return _core.VirtualDevice(
@@ -125,8 +130,24 @@ class VirtualInput:
         )
 
 
+def _as_frequencies(frequency: object) -> List[float]:
+    """``frequency`` as a non-empty list of positive finite floats, or an error naming it."""
+    frequencies: List[object]
+    if isinstance(frequency, (numbers.Real, str, bytes)):
+        frequencies = [frequency]
+    else:
+        try:
+            frequencies = list(frequency)  # type: ignore[call-overload]
+        except TypeError:  # not iterable (None, a complex number, ...): say which argument
+            raise TypeError(f"frequency must be a number or a sequence of numbers, got {frequency!r}") from None
+    if not frequencies or not all(_is_positive_number(f) for f in frequencies):
+        raise ValueError(f"frequency must be a number > 0 or a sequence of them, got {frequency!r}")
+    return [float(f) for f in frequencies]  # type: ignore[arg-type]
+
+
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    # numbers.Real takes numpy's scalars too (np.float32 is not a float); bools are refused.
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
 
 
 def _is_positive_number(value: object) -> bool:
