@@ -28,16 +28,11 @@ compare the columns of one run.
 from __future__ import annotations
 
 import argparse
-import datetime as _datetime
 import gc
 import json
 import os
-import platform
-import resource
 import shlex
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,6 +40,18 @@ from pathlib import Path
 import numpy as np
 
 import audioring
+from _report import (
+    Quietness,
+    build_targets,
+    cmake_cache,
+    cpu_text,
+    fmt_ns,
+    fmt_size,
+    machine_stamp,
+    quietness_text,
+    run_checked,
+    write_atomically,
+)
 
 _REPO = Path(__file__).resolve().parent.parent
 _CHANNELS = 2
@@ -57,119 +64,6 @@ _FLAT_LIMIT = 3.0
 
 # Timing budgets: (seconds per size and mode, least rounds, most rounds, least ns per batch).
 _BUDGET = {"full": (3.0, 25, 3000, 1_000_000), "quick": (0.2, 7, 300, 300_000)}
-
-
-# ---- machine and version stamp ------------------------------------------------
-
-
-def _cpuinfo() -> dict:
-    fields: dict = {}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return {"model": platform.processor() or platform.machine()}
-    for line in text.splitlines():
-        if not line.strip():
-            break  # the first processor is enough
-        key, _, value = line.partition(":")
-        fields[key.strip()] = value.strip()
-    model = fields.get("model name", platform.processor() or platform.machine())
-    info = {"model": model}
-    for key, name in (("cpu family", "family"), ("model", "model_number"), ("stepping", "stepping")):
-        if key in fields:
-            info[name] = fields[key]
-    info["virtualized"] = "hypervisor" in fields.get("flags", "").split()
-    return info
-
-
-def _caches() -> list:
-    caches = []
-    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
-        try:
-            level, kind, size = ((index / name).read_text().strip() for name in ("level", "type", "size"))
-        except OSError:
-            continue
-        if kind != "Instruction":
-            caches.append(f"L{level} {size}")
-    return caches
-
-
-def _git_commit() -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(_REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(_REPO), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("+dirty" if dirty else "")
-
-
-def machine_stamp(command: str) -> dict:
-    cpu = _cpuinfo()
-    try:
-        memory_kb = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
-    except (OSError, IndexError, ValueError):
-        memory_kb = 0
-    return {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "caches": _caches(),
-        "memory_gib": round(memory_kb / 2**20, 1),
-        "os": platform.platform(),
-        "python": platform.python_version() + " (" + platform.python_implementation() + ")",
-        "numpy": np.__version__,
-        "audioring": audioring.__version__,
-        "audioring_path": str(Path(audioring.__file__).parent),
-        "git_commit": _git_commit(),
-        "date": _datetime.datetime.now(_datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "command": command,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-class _Quietness:
-    """How much of a measured stretch this process got the CPU, and how busy everything else was."""
-
-    def __init__(self, children: bool = False) -> None:
-        self.children = children
-        self.wall = time.perf_counter()
-        self.own = self._own()
-        self.machine = self._machine()
-
-    def _own(self) -> float:
-        if self.children:
-            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-            return usage.ru_utime + usage.ru_stime
-        return time.process_time()
-
-    @staticmethod
-    def _machine() -> tuple:
-        """(busy, steal) CPU-seconds of the whole machine, from /proc/stat."""
-        try:
-            fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        except (OSError, ValueError):
-            return (0.0, 0.0)
-        hz = os.sysconf("SC_CLK_TCK")
-        user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-        return ((user + nice + system + irq + softirq) / hz, steal / hz)
-
-    def stop(self) -> dict:
-        wall = time.perf_counter() - self.wall
-        own = self._own() - self.own
-        busy, steal = (now - before for now, before in zip(self._machine(), self.machine))
-        return {
-            "wall_s": round(wall, 2),
-            "own_cpu_share": round(own / wall, 3) if wall > 0 else None,
-            "other_cpu_s": round(max(0.0, busy - own), 2),
-            "steal_s": round(steal, 2),
-        }
 
 
 # ---- part 1: latest() through the public API ------------------------------------
@@ -296,96 +190,32 @@ def bench_latest(mode: str) -> dict:
 # ---- part 2: the native writer ---------------------------------------------------
 
 
-def _run(command: list, **kwargs) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
-    if result.returncode != 0:
-        sys.stderr.write(result.stdout + result.stderr)
-        raise SystemExit(f"bench_ring: command failed ({result.returncode}): {shlex.join(command)}")
-    return result
-
-
 def _build_ring_write(build_dir: Path) -> list:
     """Configure and build ring_write (Release); return the two commands."""
-    cmake = shutil.which("cmake")
-    if cmake is None:
-        raise SystemExit("bench_ring: cmake not found on PATH; it is needed to build benchmarks/ring_write.cpp")
-    configure = [
-        cmake,
-        "-S",
-        str(_REPO),
-        "-B",
-        str(build_dir),
-        "-DCMAKE_BUILD_TYPE=Release",
-        "-DAUDIORING_BUILD_PYTHON=OFF",
-        "-DAUDIORING_BUILD_TESTS=OFF",
-        "-DAUDIORING_BUILD_BENCHMARKS=ON",
-        "-DAUDIORING_SANITIZE=",
-    ]
-    build = [cmake, "--build", str(build_dir), "--target", "ring_write", "--parallel", str(os.cpu_count() or 1)]
-    started = time.perf_counter()
-    _run(configure)
-    _run(build)
-    print(f"  built ring_write in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    return [shlex.join(configure), shlex.join(build)]
+    return build_targets(build_dir, ["ring_write"], "bench_ring")
 
 
 def bench_write(mode: str, build_dir: Path, build_commands: list) -> dict:
     program = build_dir / "benchmarks" / "ring_write"
     run = [str(program)] + (["--quick"] if mode == "quick" else [])
-    output = _run(run)
+    output = run_checked(run, "bench_ring")
     data = json.loads(output.stdout)
     if output.stderr.strip():
         data["stderr"] = output.stderr.strip()
     data["commands"] = [*build_commands, shlex.join(run)]
-    data["cxx_flags"] = _cmake_cache(build_dir, ("CMAKE_CXX_COMPILER", "CMAKE_CXX_FLAGS", "CMAKE_CXX_FLAGS_RELEASE"))
+    data["cxx_flags"] = cmake_cache(build_dir, ("CMAKE_CXX_COMPILER", "CMAKE_CXX_FLAGS", "CMAKE_CXX_FLAGS_RELEASE"))
     return data
-
-
-def _cmake_cache(build_dir: Path, keys: tuple) -> dict:
-    found = {}
-    try:
-        for line in (build_dir / "CMakeCache.txt").read_text().splitlines():
-            name, _, value = line.partition("=")
-            name = name.split(":")[0]
-            if name in keys:
-                found[name] = value
-    except OSError:
-        pass
-    return found
 
 
 # ---- report ------------------------------------------------------------------------
 
 
-def _ns(value: float) -> str:
-    if value >= 1e6:
-        return f"{value / 1e6:,.2f} ms"
-    if value >= 1e3:
-        return f"{value / 1e3:,.2f} µs"
-    return f"{value:,.0f} ns"
-
-
-def _size(nbytes: int, binary: bool = False) -> str:
-    units = (("MiB", 2**20), ("KiB", 2**10)) if binary else (("MB", 10**6), ("kB", 10**3))
-    for unit, scale in units:
-        if nbytes >= scale:
-            return f"{nbytes / scale:.3g} {unit}"
-    return f"{nbytes} B"
-
-
 def markdown(report: dict) -> str:
     m = report["machine"]
-    cpu = m["cpu"]
-    cpu_text = cpu["model"]
-    if "family" in cpu:
-        cpu_text += f" (family {cpu['family']}, model {cpu.get('model_number', '?')}, stepping {cpu.get('stepping', '?')})"
-    cpu_text += f", {m['logical_cpus']} logical CPUs"
-    if cpu.get("virtualized"):
-        cpu_text += ", virtual machine"
     lines = [
         "# audioring ring benchmark",
         "",
-        f"- Machine: {cpu_text}; caches {', '.join(m['caches']) or 'unknown'}; {m['memory_gib']} GiB RAM",
+        f"- Machine: {cpu_text(m)}; caches {', '.join(m['caches']) or 'unknown'}; {m['memory_gib']} GiB RAM",
         f"- OS: {m['os']}",
         f"- Python {m['python']}, numpy {m['numpy']}, audioring {m['audioring']} (git {m['git_commit']})",
         f"- Date: {m['date']}; load average at start {', '.join(map(str, m['load_average_at_start']))}",
@@ -398,10 +228,7 @@ def markdown(report: dict) -> str:
     for part, name in (("latest", "latest part"), ("write", "ring_write")):
         q = report[part].get("quietness")
         if q:
-            noisy.append(
-                f"{name}: {q['wall_s']:g} s, this benchmark on CPU {100 * q['own_cpu_share']:.0f}% of it, "
-                f"other processes {q['other_cpu_s']:g} CPU-s, steal {q['steal_s']:g} s"
-            )
+            noisy.append(quietness_text(name, q))
     if noisy:
         lines += ["Quietness of the run: " + "; ".join(noisy) + ".", ""]
     latest = report["latest"]
@@ -419,8 +246,8 @@ def markdown(report: dict) -> str:
     for frames in sorted({f for _, f in rows}):
         view, copy = rows[("view", frames)], rows[("copy", frames)]
         lines.append(
-            f"| {frames:,} | {_size(view['bytes'])} | {_ns(view['median_ns'])} | {_ns(view['p90_ns'])} | "
-            f"{_ns(copy['median_ns'])} | {_ns(copy['p90_ns'])} | {copy['gbps_median']:.2f} |"
+            f"| {frames:,} | {fmt_size(view['bytes'])} | {fmt_ns(view['median_ns'])} | {fmt_ns(view['p90_ns'])} | "
+            f"{fmt_ns(copy['median_ns'])} | {fmt_ns(copy['p90_ns'])} | {copy['gbps_median']:.2f} |"
         )
     largest = max(f for _, f in rows)
     lines += [
@@ -437,7 +264,7 @@ def markdown(report: dict) -> str:
         "## Native `FrameRing::write` throughput (C++, no Python)",
         "",
         f"`ring_write`: float32 frames, ring of {write['ring_seconds']:g} s at {write['rate']} Hz "
-        f"({', '.join(f'{c} ch: {_size(b)}' for c, b in sorted(ring_bytes.items()))} per copy), "
+        f"({', '.join(f'{c} ch: {fmt_size(b)}' for c, b in sorted(ring_bytes.items()))} per copy), "
         f"source = one block-sized buffer; {write['reps']} repetitions of {write['passes']} passes "
         "through the ring, the three writers interleaved. GB/s of payload (frames x frame bytes), median "
         "over repetitions; the memcpy column copies the same blocks into an ordinary buffer of the "
@@ -461,7 +288,7 @@ def markdown(report: dict) -> str:
             return f"{r['vs_memcpy_median']:.2f}" if r and r.get("vs_memcpy_median") is not None else "n/a"
 
         lines.append(
-            f"| {channels} | {block:,} | {_size((base or memfd or plain)['block_bytes'], binary=True)} | {gbps(base)} | "
+            f"| {channels} | {block:,} | {fmt_size((base or memfd or plain)['block_bytes'], binary=True)} | {gbps(base)} | "
             f"{gbps(memfd)} | {ratio(memfd)} | {gbps(plain)} | {ratio(plain)} | "
             f"{memfd['ns_per_write_median']:,.0f} |"
             if memfd
@@ -474,12 +301,6 @@ def markdown(report: dict) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
 
 
 def main(argv: list | None = None) -> int:
@@ -501,13 +322,13 @@ def main(argv: list | None = None) -> int:
     started = time.perf_counter()
     report = {"mode": mode, "machine": machine_stamp(command)}
     print(f"bench_ring ({mode}): latest() through the public API", file=sys.stderr)
-    quietness = _Quietness()
+    quietness = Quietness()
     report["latest"] = bench_latest(mode)
     report["latest"]["quietness"] = quietness.stop()
     print("bench_ring: native write throughput (benchmarks/ring_write.cpp)", file=sys.stderr)
     build_dir = args.build_dir.resolve()
     build_commands = _build_ring_write(build_dir)
-    quietness = _Quietness(children=True)
+    quietness = Quietness(children=True)
     report["write"] = bench_write(mode, build_dir, build_commands)
     report["write"]["quietness"] = quietness.stop()
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -516,9 +337,9 @@ def main(argv: list | None = None) -> int:
     # A quick run is a smoke test: it must not replace the full results.
     stem = "ring" if mode == "full" else "ring-quick"
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomically(args.results_dir / f"{stem}.json", json.dumps(report, indent=2) + "\n")
+    write_atomically(args.results_dir / f"{stem}.json", json.dumps(report, indent=2) + "\n")
     text = markdown(report)
-    _write_atomically(args.results_dir / f"{stem}.md", text)
+    write_atomically(args.results_dir / f"{stem}.md", text)
     print(
         f"bench_ring: done in {report['elapsed_s']} s; wrote {args.results_dir / stem}.json and {stem}.md",
         file=sys.stderr,
