@@ -18,6 +18,7 @@ import sounddevice as sd
 
 from audio_servers import dominant_frequency, tone
 from audioring import AudioRecord
+from recording import wait_for_frames
 
 pytestmark = pytest.mark.audio_server
 
@@ -30,13 +31,6 @@ def jack_input_device() -> int:
         if device["name"] == "system" and "JACK" in sd.query_hostapis(device["hostapi"])["name"]:
             return device["index"]
     pytest.fail(f"no JACK device 'system' in:\n{sd.query_devices()}")
-
-
-def wait_for_frames(rec: AudioRecord, frames: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while rec.frames_recorded < frames:
-        assert time.monotonic() < deadline, f"only {rec.frames_recorded} of {frames} frames in {timeout} s"
-        time.sleep(0.01)
 
 
 def gil_stall(seconds: float):

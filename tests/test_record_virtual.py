@@ -11,6 +11,7 @@ import pytest
 
 import audioring
 from audioring import AudioRecord, OverrunError, RecorderClosedError, VirtualInput
+from recording import wait_for_frames
 
 RATE = 48000
 
@@ -89,7 +90,7 @@ def test_read_before_recording_is_zeros(sine_record):
 
 def test_records_the_signal_on_each_channel(sine_record):
     sine_record.start_recording()
-    _wait_for_frames(sine_record, RATE // 2)
+    wait_for_frames(sine_record, RATE // 2, timeout=5.0)
     data = sine_record.read(RATE // 2)
     assert dominant_frequency(data[:, 0], RATE) == pytest.approx(1000, abs=4)
     assert dominant_frequency(data[:, 1], RATE) == pytest.approx(3000, abs=4)
@@ -97,7 +98,7 @@ def test_records_the_signal_on_each_channel(sine_record):
 
 def test_restart_starts_from_zeros_and_old_views_are_not_intact(sine_record):
     sine_record.start_recording()
-    _wait_for_frames(sine_record, RATE // 4)
+    wait_for_frames(sine_record, RATE // 4, timeout=5.0)
     sine_record.stop()
     old = sine_record.read(RATE)
     assert sine_record.is_intact(old) and old.any()
@@ -114,7 +115,7 @@ def test_restart_starts_from_zeros_and_old_views_are_not_intact(sine_record):
 def test_read_is_zero_copy_and_read_only():
     # A finite source, so both reads see the same frames at fixed places.
     with AudioRecord(2, RATE, RATE, device=VirtualInput("ramp", realtime=False, frames=1000)) as rec:
-        _wait_for_frames(rec, 1000)
+        wait_for_frames(rec, 1000, timeout=5.0)
         a = rec.read(100)
         b = rec.read(50)
         assert np.shares_memory(a, b) and np.shares_memory(a[50:], b)
@@ -129,7 +130,7 @@ def test_read_is_zero_copy_and_read_only():
 def test_views_outlive_the_recorder():
     rec = AudioRecord(1, RATE, 4800, device=VirtualInput("ramp", realtime=False, frames=4800))
     rec.start_recording()
-    _wait_for_frames(rec, 4800)
+    wait_for_frames(rec, 4800, timeout=5.0)
     view = rec.read(4800)
     expected = view.copy()
     del rec
@@ -139,7 +140,7 @@ def test_views_outlive_the_recorder():
 
 def test_start_frame_and_time_at(sine_record):
     sine_record.start_recording()
-    _wait_for_frames(sine_record, RATE // 4)
+    wait_for_frames(sine_record, RATE // 4, timeout=5.0)
     view = sine_record.read(1000)
     first = sine_record.start_frame(view)
     assert first == sine_record.frames_written - 1000
@@ -157,7 +158,7 @@ def test_time_at_before_any_audio_raises(sine_record):
 
 def test_stats_count_blocks(sine_record):
     sine_record.start_recording()
-    _wait_for_frames(sine_record, 2560)
+    wait_for_frames(sine_record, 2560, timeout=5.0)
     stats = sine_record.stats
     assert stats.min_block == stats.max_block == 256
     assert stats.frames == stats.callbacks * 256 >= 2560
@@ -334,9 +335,3 @@ def test_virtual_input_frequency_must_fit_the_recorder():
 def test_public_names():
     assert set(audioring.__all__) >= {"AudioRecord", "VirtualInput", "Ring", "OverrunError", "RecorderClosedError"}
 
-
-def _wait_for_frames(rec: AudioRecord, frames: int, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while rec.frames_recorded < frames:
-        assert time.monotonic() < deadline, f"only {rec.frames_recorded} of {frames} frames arrived"
-        time.sleep(0.005)
