@@ -146,8 +146,10 @@ def test_gil_stall_loses_nothing_and_stream_gets_every_frame(jack_server_factory
     # keeps one of two cores busy: the test is about the GIL, not the scheduler.
     jack_server_factory(48000, PERIOD, 2)
     device = jack_input_device()
-    native = record_through_a_gil_stall(device, "native", stall=2.2)
-    python = record_through_a_gil_stall(device, "python", stall=2.2)
+    # Aimed above 2 s: the calibration probe can run slower than the stall itself
+    # (seen: 1.93 s held when aiming at 2.2 s), and the check below wants >= 2 s.
+    native = record_through_a_gil_stall(device, "native", stall=2.6)
+    python = record_through_a_gil_stall(device, "python", stall=2.6)
 
     assert 2.0 <= native["held"] <= 5.0, f"the stall held the GIL {native['held']:.2f} s, not about 2 s"
     assert not native["failure"] and not native["consumer_alive"], native["failure"]
