@@ -22,8 +22,9 @@ from . import _cli_input, _cli_output, _devices
 from ._cli_display import format_db, make_display
 from ._cli_errors import CliError, UsageError
 from ._errors import OverrunError
+from ._formats import SAMPLE_DTYPES
 
-DTYPES = ("float32", "int32", "int16", "int8", "uint8")
+DTYPES = SAMPLE_DTYPES
 #: The most --rate takes: the highest rate of any real audio hardware.
 MAX_RATE = 768_000
 #: Seconds of audio the ring keeps for the file writer (AudioRecord adds one second of headroom):

@@ -13,7 +13,8 @@ import numpy as np
 
 from . import _core, _devices
 from ._errors import RecorderClosedError
-from ._ring import MAX_FRAMES, Ring, as_count, as_sample_dtype
+from ._ring import Ring
+from ._validate import MAX_CHANNELS, MAX_FRAMES, MAX_SAMPLING_RATE, as_count, as_sample_dtype, as_timeout, check_latency
 from ._stream import FrameStream
 from ._virtual import VirtualInput
 
@@ -21,9 +22,6 @@ DRIVERS = ("native", "python")
 
 #: Frames a VirtualInput delivers per callback when blocksize=0 (PortAudio's choice).
 _VIRTUAL_DEFAULT_BLOCKSIZE = 256
-
-#: Upper bound on sampling rates, well past any device (PulseAudio allows 384 kHz).
-MAX_SAMPLING_RATE = 10_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,14 +129,14 @@ class AudioRecord:
         for name, value in (("channels", channels), ("sampling_rate", sampling_rate), ("buffer_size", buffer_size)):
             if not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}")  # the reference's ValueError
-        self._channels = as_count(channels, "channels", 1, 65536)
+        self._channels = as_count(channels, "channels", 1, MAX_CHANNELS)
         self._sampling_rate = as_count(sampling_rate, "sampling_rate", 1, MAX_SAMPLING_RATE)
         # Bounded like Ring's capacity, so that an error names this argument, not the ring's.
         self._buffer_size = as_count(buffer_size, "buffer_size", 1, MAX_FRAMES)
         self._dtype = as_sample_dtype(dtype)
         blocksize = as_count(blocksize, "blocksize", 0, 2**24)
         headroom = self._sampling_rate if headroom is None else as_count(headroom, "headroom", 0, MAX_FRAMES)
-        latency = _check_latency(latency)
+        latency = check_latency(latency)
         # isinstance first: `in` would compare an array elementwise (an error naming nothing).
         if not isinstance(driver, str) or driver not in DRIVERS:
             raise ValueError(f"driver must be one of {', '.join(DRIVERS)}, got {driver!r}")
@@ -391,7 +389,7 @@ class AudioRecord:
         self._check_open()
         blocksize = as_count(blocksize, "blocksize", 1, self._ring.capacity)
         hop = blocksize if hop is None else as_count(hop, "hop", 1, blocksize)
-        timeout = None if timeout is None else _as_timeout(timeout)
+        timeout = None if timeout is None else as_timeout(timeout)
         if not self._recording:
             raise RuntimeError("stream() needs a recording: call start_recording() first")
         position = self._recording_start if start is None else as_count(start, "start", -(2**62), 2**62)
@@ -493,24 +491,3 @@ def _abandon_dead_jack_streams() -> None:
     for record in list(_JACK_RECORDERS):
         if not record._closed:
             record._check_device_lost()
-
-
-def _as_timeout(timeout: object) -> float:
-    """``timeout`` in seconds as a float >= 0 (inf included), or a ValueError naming it."""
-    if not isinstance(timeout, bool) and isinstance(timeout, (int, float)):
-        try:
-            seconds = float(timeout)
-        except OverflowError:  # an int too large for a float, e.g. 10**400
-            seconds = math.inf if timeout > 0 else -math.inf
-        if seconds >= 0:  # NaN fails this too
-            return seconds
-    raise ValueError(f"timeout must be None or a number >= 0, got {timeout!r}")
-
-
-def _check_latency(latency: object) -> Union[float, str, None]:
-    # isinstance first: `in` would compare an array elementwise (an error naming nothing).
-    if latency is None or (isinstance(latency, str) and latency in ("low", "high")):
-        return latency
-    if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not (0 <= latency <= 10):
-        raise ValueError(f"latency must be None, 'low', 'high' or seconds in 0..10, got {latency!r}")
-    return float(latency)

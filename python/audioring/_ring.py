@@ -2,78 +2,14 @@
 
 from __future__ import annotations
 
-import operator
 from typing import Union
 
 import numpy as np
 
 from . import _core
-
-#: The sample formats PortAudio delivers, so the only ones a ring stores.
-SAMPLE_DTYPES = ("float32", "int32", "int16", "int8", "uint8")
-
-#: Bounds that keep every size computation inside 64 bits; real limits
-#: (memory, the device) are checked where they apply.
-MAX_CHANNELS = 2**16
-MAX_FRAMES = 2**48
+from ._validate import MAX_CHANNELS, MAX_FRAMES, as_count, as_flag, as_sample_dtype
 
 _MEMORY_BY_REQUEST = ((True, "best"), (False, "plain"), ("memfd", "memfd"), ("shm", "shm"))
-
-
-def as_sample_dtype(dtype: object) -> np.dtype:
-    """Return ``dtype`` as a native-order numpy dtype, if PortAudio can deliver it.
-
-    Raises
-    ------
-    TypeError
-        If ``dtype`` is not one of `SAMPLE_DTYPES`.
-    """
-    try:
-        resolved = np.dtype(dtype)  # type: ignore[call-overload]
-    except Exception:  # noqa: BLE001 - numpy raises TypeError, ValueError, KeyError or even SyntaxError ('(2,')
-        resolved = None
-    if resolved is None or resolved.name not in SAMPLE_DTYPES or not resolved.isnative:
-        raise TypeError(f"dtype must be one of {', '.join(SAMPLE_DTYPES)}, got {dtype!r}")
-    plain: np.dtype = np.dtype(resolved.name)  # drops metadata that would make equal dtypes compare unequal
-    return plain
-
-
-def as_count(value: object, name: str, low: int = 1, high: int | None = None) -> int:
-    """Return ``value`` as an int in ``low..high``, or raise naming ``name``.
-
-    Raises
-    ------
-    TypeError
-        If ``value`` is not an integer (bools are refused too).
-    ValueError
-        If ``value`` is outside the range.
-    """
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    try:
-        number = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {value!r}") from None
-    if number < low or (high is not None and number > high):
-        allowed = f"{low}..{high}" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {allowed}, got {number}")
-    return number
-
-
-def as_flag(value: object, name: str) -> bool:
-    """Return ``value`` as a bool if it is one (numpy's included), or raise naming ``name``.
-
-    Truthiness is not enough: ``copy="no"`` would copy, and an array's raises
-    an error that names nothing.
-
-    Raises
-    ------
-    TypeError
-        If ``value`` is not True or False.
-    """
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
 
 
 class Ring:

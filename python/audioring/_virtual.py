@@ -9,7 +9,7 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 
 from . import _core
-from ._ring import as_count
+from ._validate import as_count
 
 SIGNALS = ("sine", "noise", "ramp")
 

@@ -1,0 +1,95 @@
+"""Argument checkers: every public argument is validated here, with errors naming it."""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Union
+
+import numpy as np
+
+from ._formats import SAMPLE_DTYPES
+
+#: Upper bound on sampling rates, well past any device (PulseAudio allows 384 kHz).
+MAX_SAMPLING_RATE = 10_000_000
+
+#: Bounds that keep every size computation inside 64 bits; real limits
+#: (memory, the device) are checked where they apply.
+MAX_CHANNELS = 2**16
+MAX_FRAMES = 2**48
+
+def as_sample_dtype(dtype: object) -> np.dtype:
+    """Return ``dtype`` as a native-order numpy dtype, if PortAudio can deliver it.
+
+    Raises
+    ------
+    TypeError
+        If ``dtype`` is not one of `SAMPLE_DTYPES`.
+    """
+    try:
+        resolved = np.dtype(dtype)  # type: ignore[call-overload]
+    except Exception:  # noqa: BLE001 - numpy raises TypeError, ValueError, KeyError or even SyntaxError ('(2,')
+        resolved = None
+    if resolved is None or resolved.name not in SAMPLE_DTYPES or not resolved.isnative:
+        raise TypeError(f"dtype must be one of {', '.join(SAMPLE_DTYPES)}, got {dtype!r}")
+    plain: np.dtype = np.dtype(resolved.name)  # drops metadata that would make equal dtypes compare unequal
+    return plain
+
+
+def as_count(value: object, name: str, low: int = 1, high: int | None = None) -> int:
+    """Return ``value`` as an int in ``low..high``, or raise naming ``name``.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer (bools are refused too).
+    ValueError
+        If ``value`` is outside the range.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+    if number < low or (high is not None and number > high):
+        allowed = f"{low}..{high}" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {allowed}, got {number}")
+    return number
+
+
+def as_flag(value: object, name: str) -> bool:
+    """Return ``value`` as a bool if it is one (numpy's included), or raise naming ``name``.
+
+    Truthiness is not enough: ``copy="no"`` would copy, and an array's raises
+    an error that names nothing.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not True or False.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def as_timeout(timeout: object) -> float:
+    """``timeout`` in seconds as a float >= 0 (inf included), or a ValueError naming it."""
+    if not isinstance(timeout, bool) and isinstance(timeout, (int, float)):
+        try:
+            seconds = float(timeout)
+        except OverflowError:  # an int too large for a float, e.g. 10**400
+            seconds = math.inf if timeout > 0 else -math.inf
+        if seconds >= 0:  # NaN fails this too
+            return seconds
+    raise ValueError(f"timeout must be None or a number >= 0, got {timeout!r}")
+
+
+def check_latency(latency: object) -> Union[float, str, None]:
+    # isinstance first: `in` would compare an array elementwise (an error naming nothing).
+    if latency is None or (isinstance(latency, str) and latency in ("low", "high")):
+        return latency
+    if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not (0 <= latency <= 10):
+        raise ValueError(f"latency must be None, 'low', 'high' or seconds in 0..10, got {latency!r}")
+    return float(latency)
