@@ -11,6 +11,7 @@ namespace py = pybind11;
 PYBIND11_MODULE(_core, m) {
   m.doc() = "audioring's native core (private; import audioring instead)";
   m.attr("__version__") = AUDIORING_VERSION;
+  m.attr("__git_revision__") = AUDIORING_GIT_REVISION;  // see CMakeLists.txt
 
   // The project's own native errors keep their meaning in Python.
   py::register_exception<audioring::OutOfMemory>(m, "OutOfMemory", PyExc_MemoryError);

@@ -6,6 +6,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __version__: str
+__git_revision__: str
 
 class OutOfMemory(MemoryError): ...
 class MappingUnavailable(OSError): ...
