@@ -69,7 +69,7 @@ def check_file(path: Path, frames: int, channels: int, rate: int, subtype: str) 
 def test_help_lists_the_commands_without_importing_rich_soundfile_or_portaudio():
     code = (
         "import contextlib, io, sys\n"
-        "from audioring._cli import main\n"
+        "from audioring.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
         "    status = main(['--help'])\n"
         "print(status, out.getvalue().split()[:2], sorted(m for m in ('rich', 'soundfile', 'sounddevice') if m in sys.modules))\n"
@@ -190,8 +190,8 @@ def test_virtual_ramp_arrives_as_consecutive_frame_counters(tmp_path, no_device_
 STALLED_WRITE = """
 import runpy, time
 import soundfile
-import audioring._cli
-audioring._cli.RING_SECONDS = 0.5  # with the default 1 s headroom: the ring holds 1.5 s
+import audioring.cli.capture
+audioring.cli.capture.RING_SECONDS = 0.5  # with the default 1 s headroom: the ring holds 1.5 s
 original, calls = soundfile.SoundFile.write, []
 def write(self, data):
     calls.append(len(data))

@@ -1,8 +1,8 @@
-"""``python -m audioring``: the command line (see ``audioring._cli``)."""
+"""``python -m audioring``: the command line (see ``audioring.cli``)."""
 
 import sys
 
-from ._cli import main
+from .cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,4 +1,5 @@
-"""What the command line shows while it captures: a rich live display on a terminal, else plain lines.
+"""What the command line shows on stderr: notices, and while it captures a rich live display on a
+terminal, else plain lines.
 
 Both displays take the same calls: ``update(frames, block, overflows, lost)``
 after each block and ``close()`` at the end; both keep `Levels`.
@@ -16,6 +17,11 @@ import numpy as np
 METER_FLOOR_DB = -60.0
 #: Width of a meter bar, in characters.
 METER_WIDTH = 40
+
+
+def notice(message: str) -> None:
+    """Tell the user ``message`` on stderr (stdout is kept for the results)."""
+    print(f"audioring: {message}", file=sys.stderr, flush=True)
 
 
 def peak_dbfs(block: np.ndarray) -> np.ndarray:

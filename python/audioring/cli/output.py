@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ._cli_errors import CliError, UsageError
+from .errors import CliError, UsageError
 
 FORMATS = ("wav", "flac")
 

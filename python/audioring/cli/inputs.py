@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
-from . import _devices
-from ._cli_errors import CliError, UsageError
-from ._record import AudioRecord
-from ._virtual import SIGNALS, VirtualInput
+from .. import _devices
+from .._record import AudioRecord
+from .._virtual import SIGNALS, VirtualInput
+from .errors import CliError, UsageError
 
 #: Sampling rate of the virtual input when --rate is not given.
 VIRTUAL_RATE = 48000
@@ -18,6 +18,12 @@ VIRTUAL_MAX_CHANNELS = 64
 DEFAULT_CHANNELS = 2
 
 VIRTUAL_SYNTAX = "virtual, virtual:sine:HZ[,HZ...], virtual:noise or virtual:ramp"
+
+#: What to do when PortAudio sees no input device (``devices`` and ``doctor`` say it).
+NO_DEVICE_FIX = (
+    "start a sound server (PulseAudio: `pulseaudio --start`, or JACK) or connect a sound card, "
+    "then check again; `--device virtual` records from the built-in virtual input meanwhile"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +123,14 @@ def choose_input(
         rate=int(info["default_samplerate"]) if rate is None else rate,
         explicit=explicit,
     )
+
+
+def default_input_index(sd: Any) -> Optional[int]:
+    """PortAudio's default input device, or None if it has none."""
+    try:
+        return int(sd.query_devices(kind="input")["index"])
+    except (ValueError, sd.PortAudioError):
+        return None
 
 
 def fallback(reason: str, channels: Optional[int], rate: Optional[int], notice: Callable[[str], None]) -> Input:

@@ -1,0 +1,39 @@
+"""The ``audioring`` command line (``python -m audioring``): devices, record, meter, doctor.
+
+Only `main` is public. Exit status: 0 on success, including a recording or
+meter ended with Ctrl-C (SIGINT) or SIGTERM; 1 when something fails while
+running (the output file cannot be written, PortAudio is missing for a
+named device, a device fails or stops delivering; `doctor`: a problem
+found); 2 for bad arguments, an unknown ``--device`` among them; 130 when a
+second Ctrl-C aborts.
+
+Modules
+-------
+dispatch
+    `main`: parses the command line, runs the command, maps failures to the exit status.
+parser
+    `Command` (one command's help, arguments and run function) and the parser built from them.
+commands
+    One module per command (``devices``, ``record``, ``meter``, ``doctor``) and the list of them.
+options
+    Options and argument types several commands share (the capture options).
+inputs
+    Which input to capture from: a PortAudio device, the virtual input, or the fallback.
+capture
+    Streaming a started recorder until done, Ctrl-C or SIGTERM; the closing summary.
+output
+    The output file: format, subtype per sample format, size limits, writing.
+display
+    What is shown on stderr: notices, and the live display (rich or plain lines).
+errors
+    `UsageError` (exit status 2) and `CliError` (exit status 1).
+
+Importing this package (and ``--help``) loads neither sounddevice, soundfile
+nor rich: each is imported where a command first needs it.
+"""
+
+from __future__ import annotations
+
+from .dispatch import main
+
+__all__ = ["main"]

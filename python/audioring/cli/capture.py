@@ -1,0 +1,109 @@
+"""Capturing for a command: streaming a started recorder block by block until done, Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any, Callable, Optional, Tuple
+
+import numpy as np
+
+from .._errors import OverrunError
+from .display import format_db, make_display, notice
+
+#: Seconds of audio the ring keeps for the consumer (AudioRecord adds one second of headroom):
+#: how long writing may stall before frames are lost. Read when a command starts its recorder,
+#: so a test can shorten it (``audioring.cli.capture.RING_SECONDS = 0.5``).
+RING_SECONDS = 3.0
+#: Seconds without a block after which a device counts as dead.
+NO_AUDIO_TIMEOUT = 5.0
+
+
+def until_text(total: Optional[int], rate: int) -> str:
+    """How long a capture of ``total`` frames (None: until Ctrl-C) goes on, for the opening notice."""
+    return "until Ctrl-C" if total is None else f"for {total / rate:g} s (Ctrl-C stops early)"
+
+
+def capture(
+    rec: Any, title: str, total: Optional[int], limit: Optional[int], write: Callable[[Any], None],
+    flush: Callable[[], None] = lambda: None,
+) -> Tuple[int, int, int, Any, Optional[str]]:
+    """Stream ``rec`` block by block into ``write`` until ``total`` frames, Ctrl-C or SIGTERM; close ``rec``.
+
+    Returns
+    -------
+    (frames, frames_lost, overflows, peak_levels_dbfs, failure)
+        ``failure`` is a message if the device stopped delivering, else None.
+    """
+    rate = rec.sampling_rate
+    block = max(1, rate // 10)
+    display = make_display(title, rec.channels, rate, total)
+    frames = lost = 0
+    failure = None
+    end = total if limit is None else limit if total is None else min(total, limit)
+    try:
+        with StopOnSignal() as stop:
+            stream = rec.stream(block, timeout=max(NO_AUDIO_TIMEOUT, 3 * block / rate))
+            expected = stream.position  # absolute number of the next frame the output needs
+            while not stop.requested and (end is None or frames < end):
+                try:
+                    view = next(stream)
+                except OverrunError as error:  # the ring was lapped: count the gap, go on from the newest frame
+                    lost += error.position - expected
+                    expected = error.position
+                    continue
+                except StopIteration:
+                    failure = f"the recorder stopped after {frames} frames"
+                    break
+                except TimeoutError:
+                    failure = f"no audio from {rec.device!r} for {stream.timeout:g} s (did the device go away?)"
+                    break
+                # An owned copy, kept only if the ring did not overwrite the view while it was
+                # copied: the output never gets a damaged block (the next block reports the loss).
+                data = np.array(view[: None if end is None else end - frames])
+                if not rec.is_intact(view):
+                    continue
+                expected = stream.position
+                write(data)
+                frames += len(data)
+                display.update(frames, data, rec.overflows, lost)
+                if frames % rate < len(data):  # about once a second: file header up to date
+                    flush()
+            if total is None and limit is not None and frames >= limit:
+                notice(f"stopped at the WAV size limit (4 GiB) after {frames / rate:.0f} s; use FLAC for longer")
+        overflows = rec.overflows
+    finally:
+        display.close()
+        rec.close()
+    return frames, lost, overflows, display.levels.max, failure
+
+
+def print_summary(frames: int, rate: int, overflows: int, lost: int, levels: Any, frames_label: str) -> None:
+    """The closing lines on stdout: frames, duration, overflows, frames lost, peak levels."""
+    print(f"{frames_label}: {frames}")
+    print(f"duration: {frames / rate:.3f} s")
+    print(f"overflows: {overflows}")
+    print(f"frames lost: {lost}")
+    print(f"peak dBFS: {format_db(levels)}")
+
+
+class StopOnSignal:
+    """While active, the first SIGINT or SIGTERM sets ``requested``; a second SIGINT raises KeyboardInterrupt.
+
+    The capture loop checks ``requested`` between blocks, so the file is
+    never left half-written by an exception in the middle of a write.
+    """
+
+    requested = False
+
+    def __enter__(self) -> StopOnSignal:
+        self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True

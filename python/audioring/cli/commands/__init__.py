@@ -1,0 +1,14 @@
+"""The commands, in the order ``audioring --help`` lists them.
+
+Each module here defines one command as ``COMMAND`` (a `Command`): adding a
+command is adding its module and its line below.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+from ..parser import Command
+from . import devices, doctor, meter, record
+
+COMMANDS: Tuple[Command, ...] = (devices.COMMAND, record.COMMAND, meter.COMMAND, doctor.COMMAND)

@@ -1,0 +1,34 @@
+"""``audioring devices``: the input devices PortAudio sees, and the built-in virtual input."""
+
+from __future__ import annotations
+
+import argparse
+
+from ... import _devices
+from ..errors import CliError
+from ..inputs import NO_DEVICE_FIX, default_input_index
+from ..parser import Command
+
+
+def run(args: argparse.Namespace) -> int:
+    """List the input devices on stdout, the default one marked ``*``."""
+    try:
+        sd = _devices.import_sounddevice()
+    except (OSError, ImportError) as error:
+        raise CliError(str(error)) from None
+    devices = _devices.input_devices(sd)
+    default = default_input_index(sd)
+    if devices:
+        print(f"  {'index':>5}  {'name':<32} {'host API':<20} {'in ch':>5} {'default rate':>12}")
+        for d in devices:
+            mark = "*" if d["index"] == default else " "
+            print(f"{mark} {d['index']:>5}  {d['name']:<32} {d['hostapi_name']:<20} "
+                  f"{d['max_input_channels']:>5} {d['default_samplerate']:>12g}")
+        print("* default input device")
+    else:
+        print(f"no input devices: {NO_DEVICE_FIX}")
+    print("built-in: --device virtual[:sine:HZ[,HZ...]|:noise|:ramp] (works without any device)")
+    return 0
+
+
+COMMAND = Command(name="devices", help="list input devices", description="List the input devices.", run=run)

@@ -1,0 +1,80 @@
+"""``audioring doctor``: check PortAudio, the input devices, the native callback driver and the extras."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+from typing import List
+
+from ... import __version__, _devices
+from ..inputs import NO_DEVICE_FIX, default_input_index
+from ..parser import Command
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print what was found, then what to fix: exit status 1 if anything needs fixing."""
+    problems: List[str] = []
+    print(f"audioring {__version__} (Python {platform.python_version()}, {platform.platform()})")
+    try:
+        sd = _devices.import_sounddevice()
+    except (OSError, ImportError) as error:
+        sd = None
+        print("PortAudio: missing")
+        problems.append(str(error))
+    if sd is not None:
+        print(f"PortAudio: {sd.get_portaudio_version()[1]} (sounddevice {sd.__version__})")
+        hostapis = sd.query_hostapis()
+        print("host APIs: " + (", ".join(f"{h['name']} ({len(h['devices'])} devices)" for h in hostapis) or "none"))
+        devices = _devices.input_devices(sd)
+        print(f"input devices: {len(devices)}")
+        default = default_input_index(sd)
+        if not devices:
+            print("default input device: none")
+            problems.append(f"no input device: {NO_DEVICE_FIX}")
+        elif default is None:
+            print("default input device: none")
+            problems.append("no default input device: name one with --device (see `audioring devices`)")
+        else:
+            info = sd.query_devices(default)
+            try:
+                sd.check_input_settings(device=default)
+                opens = "opens"
+            except sd.PortAudioError as error:
+                opens = f"does NOT open: {error}"
+                problems.append(f"the default input device does not open ({error}): is its sound server running?")
+            print(f"default input device: {default} {info['name']!r} ({hostapis[info['hostapi']]['name']}, "
+                  f"{info['max_input_channels']} ch, {info['default_samplerate']:g} Hz), {opens}")
+        if _devices.has_native_callback_support(sd):
+            print("native callback driver: available (capture runs without the GIL)")
+        else:
+            print(f"native callback driver: NOT available in sounddevice {sd.__version__}; "
+                  "capture uses a Python callback (`pip install -U sounddevice`)")
+    try:
+        import soundfile
+
+        print(f"soundfile: {soundfile.__version__} (libsndfile {soundfile.__libsndfile_version__})")
+    except (ImportError, OSError) as error:
+        print(f"soundfile: missing ({error})")
+        problems.append("`record` needs soundfile: pip install 'audioring[cli]'")
+    try:
+        import rich  # noqa: F401
+        from importlib.metadata import version
+
+        print(f"rich: {version('rich')}")
+    except ImportError:
+        print("rich: missing (terminal display falls back to plain lines; pip install 'audioring[cli]')")
+    if problems:
+        print("\nto fix:")
+        for problem in problems:
+            print(f"- {problem}")
+        return 1
+    print("\nall good")
+    return 0
+
+
+COMMAND = Command(
+    name="doctor",
+    help="check the audio set-up and say what to install",
+    description="Check PortAudio, input devices and the native callback driver.",
+    run=run,
+)

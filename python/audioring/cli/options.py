@@ -1,0 +1,61 @@
+"""Options and argument types that several commands share.
+
+Every command that captures audio (``record``, ``meter``) takes the capture
+options of `add_capture_options`; an option every such command should get
+(``--device-rate``, ``--mapping``, say) is added there, once.
+
+Argument types check the text of the command line only; the values are
+checked again by the library (`audioring._validate`, `AudioRecord`) when
+they are used, so the bounds here are only what the command line accepts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Callable
+
+from .._validate import MAX_CHANNELS
+
+#: The most --rate takes: the highest rate of any real audio hardware.
+MAX_RATE = 768_000
+
+
+def positive_int(most: int) -> Callable[[str], int]:
+    """An argparse type: an integer in ``1..most``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0  # reported as out of range, with the text as given
+        if not 1 <= value <= most:
+            raise argparse.ArgumentTypeError(f"must be an integer in 1..{most}, got {text!r}")
+        return value
+
+    return parse
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan  # reported as not > 0, with the text as given
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
+def add_capture_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--device``, ``--channels`` and ``--rate``: what to capture from (see `inputs.choose_input`)."""
+    parser.add_argument(
+        "--device", "-d", metavar="D",
+        help="input device: index or name substring (see `audioring devices`), or the built-in "
+             "virtual input: virtual, virtual:sine:HZ[,HZ...], virtual:noise, virtual:ramp "
+             "(default: the default input device; the virtual input if there is none)",
+    )
+    parser.add_argument("--channels", "-c", type=positive_int(MAX_CHANNELS), metavar="C",
+                        help="number of channels, 1..the device's maximum (default: 2, or 1 if the device has 1)")
+    parser.add_argument("--rate", "-r", type=positive_int(MAX_RATE), metavar="R",
+                        help="sampling rate in Hz (default: the device's default rate; 48000 for the virtual input)")
