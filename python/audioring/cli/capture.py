@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
-from typing import Any, Callable, Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
-from .._errors import OverrunError
+from .. import AudioRecord, OverrunError
 from .display import format_db, make_display, notice
 
 #: Seconds of audio the ring keeps for the consumer (AudioRecord adds one second of headroom):
@@ -23,26 +24,68 @@ def until_text(total: Optional[int], rate: int) -> str:
     return "until Ctrl-C" if total is None else f"for {total / rate:g} s (Ctrl-C stops early)"
 
 
+@dataclasses.dataclass(frozen=True)
+class CaptureResult:
+    """How a capture went: what `capture` returns.
+
+    Attributes
+    ----------
+    frames : int
+        Frames handed to ``write``, every one intact and in order.
+    frames_lost : int
+        Frames never handed to ``write`` because the ring lapped it (a stalled
+        ``write``); the capture goes on after such a gap.
+    overflows : int
+        Input overflows the recorder counted: audio dropped before it reached the ring.
+    peak_dbfs : tuple of float
+        Each channel's peak level over the whole capture, in dBFS (-inf: silence).
+    failure : str or None
+        Why the device stopped delivering before the end, or None.
+    """
+
+    frames: int
+    frames_lost: int
+    overflows: int
+    peak_dbfs: Tuple[float, ...]
+    failure: Optional[str]
+
+
 def capture(
-    rec: Any, title: str, total: Optional[int], limit: Optional[int], write: Callable[[Any], None],
-    flush: Callable[[], None] = lambda: None,
-) -> Tuple[int, int, int, Any, Optional[str]]:
+    rec: AudioRecord, title: str, total: Optional[int], limit: Optional[int],
+    write: Callable[[np.ndarray], None], flush: Callable[[], None] = lambda: None,
+) -> CaptureResult:
     """Stream ``rec`` block by block into ``write`` until ``total`` frames, Ctrl-C or SIGTERM; close ``rec``.
+
+    Parameters
+    ----------
+    rec : AudioRecord
+        A recording recorder; closed on return, whatever happens.
+    title : str
+        What runs, for the display, e.g. ``'REC out.wav'``.
+    total : int, optional
+        Frames to capture (None: until Ctrl-C or SIGTERM).
+    limit : int, optional
+        The most frames the output holds (None: no limit); reaching it
+        without ``total`` stops the capture with a notice.
+    write : callable
+        Takes each block, an owned ``(frames, channels)`` array.
+    flush : callable, optional
+        Called about once a second of audio, to keep a file's header up to date.
 
     Returns
     -------
-    (frames, frames_lost, overflows, peak_levels_dbfs, failure)
-        ``failure`` is a message if the device stopped delivering, else None.
+    CaptureResult
     """
     rate = rec.sampling_rate
     block = max(1, rate // 10)
+    timeout = max(NO_AUDIO_TIMEOUT, 3 * block / rate)
     display = make_display(title, rec.channels, rate, total)
     frames = lost = 0
-    failure = None
+    failure: Optional[str] = None
     end = total if limit is None else limit if total is None else min(total, limit)
     try:
         with StopOnSignal() as stop:
-            stream = rec.stream(block, timeout=max(NO_AUDIO_TIMEOUT, 3 * block / rate))
+            stream = rec.stream(block, timeout=timeout)
             expected = stream.position  # absolute number of the next frame the output needs
             while not stop.requested and (end is None or frames < end):
                 try:
@@ -55,7 +98,7 @@ def capture(
                     failure = f"the recorder stopped after {frames} frames"
                     break
                 except TimeoutError:
-                    failure = f"no audio from {rec.device!r} for {stream.timeout:g} s (did the device go away?)"
+                    failure = f"no audio from {rec.device!r} for {timeout:g} s (did the device go away?)"
                     break
                 # An owned copy, kept only if the ring did not overwrite the view while it was
                 # copied: the output never gets a damaged block (the next block reports the loss).
@@ -74,16 +117,20 @@ def capture(
     finally:
         display.close()
         rec.close()
-    return frames, lost, overflows, display.levels.max, failure
+    peaks = tuple(float(level) for level in display.levels.max)
+    return CaptureResult(frames=frames, frames_lost=lost, overflows=overflows, peak_dbfs=peaks, failure=failure)
 
 
-def print_summary(frames: int, rate: int, overflows: int, lost: int, levels: Any, frames_label: str) -> None:
-    """The closing lines on stdout: frames, duration, overflows, frames lost, peak levels."""
-    print(f"{frames_label}: {frames}")
-    print(f"duration: {frames / rate:.3f} s")
-    print(f"overflows: {overflows}")
-    print(f"frames lost: {lost}")
-    print(f"peak dBFS: {format_db(levels)}")
+def print_summary(result: CaptureResult, rate: int, frames_label: str) -> None:
+    """The closing lines on stdout: frames, duration, overflows, frames lost, peak levels.
+
+    ``frames_label`` names the frames line (``record``: ``'frames written'``).
+    """
+    print(f"{frames_label}: {result.frames}")
+    print(f"duration: {result.frames / rate:.3f} s")
+    print(f"overflows: {result.overflows}")
+    print(f"frames lost: {result.frames_lost}")
+    print(f"peak dBFS: {format_db(result.peak_dbfs)}")
 
 
 class StopOnSignal:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Optional, TextIO
+from typing import Any, Iterable, Optional, TextIO
 
 import numpy as np
 
@@ -63,7 +63,7 @@ class Levels:
         return recent
 
 
-def format_db(values: np.ndarray) -> str:
+def format_db(values: Iterable[float]) -> str:
     """``-6.0, -inf`` for a row of levels."""
     return ", ".join(f"{v:.1f}" for v in values)
 

@@ -25,11 +25,10 @@ def run(args: argparse.Namespace) -> int:
     rec, inp = start_recorder(inp, "float32", capture.RING_SECONDS, notice)
     notice(f"metering {inp.name} with the {rec.driver} driver: {inp.channels} ch, {inp.rate} Hz "
            f"{capture.until_text(total, inp.rate)}")
-    frames, lost, overflows, levels, failure = capture.capture(
-        rec, f"METER {inp.name}", total, None, lambda block: None)
-    capture.print_summary(frames, inp.rate, overflows, lost, levels, frames_label="frames")
-    if failure:
-        raise CliError(failure)
+    result = capture.capture(rec, f"METER {inp.name}", total, None, lambda block: None)
+    capture.print_summary(result, inp.rate, frames_label="frames")
+    if result.failure:
+        raise CliError(result.failure)
     return 0
 
 

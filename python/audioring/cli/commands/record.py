@@ -50,13 +50,13 @@ def run(args: argparse.Namespace) -> int:
     notice(f"recording from {inp.name} with the {rec.driver} driver: {inp.channels} ch, {inp.rate} Hz, "
            f"{args.dtype} -> {args.out} ({fmt.upper()} {subtype}) {capture.until_text(total, inp.rate)}")
     with out:
-        frames, lost, overflows, levels, failure = capture.capture(
+        result = capture.capture(
             rec, f"REC {args.out}", total, limit, lambda block: out.write(output.file_samples(block, subtype)),
             flush=out.flush)
     print(f"file: {args.out} ({fmt.upper()} {subtype}, {inp.channels} ch, {inp.rate} Hz)")
-    capture.print_summary(frames, inp.rate, overflows, lost, levels, frames_label="frames written")
-    if failure:
-        raise CliError(failure)
+    capture.print_summary(result, inp.rate, frames_label="frames written")
+    if result.failure:
+        raise CliError(result.failure)
     return 0
 
 
