@@ -1,17 +1,21 @@
-"""What the command line shows on stderr: notices, and while it captures a rich live display on a
-terminal, else plain lines.
+"""What the command line shows on stderr: notices, and while it captures a live display.
 
-Both displays take the same calls: ``update(frames, block, overflows, lost)``
-after each block and ``close()`` at the end; both keep `Levels`.
+The live display is a `Display`: `RichDisplay` on a terminal when rich is
+installed, else `PlainDisplay` (a line a second). rich is imported only
+when a `RichDisplay` is made.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Iterable, Optional, TextIO
+from typing import TYPE_CHECKING, Iterable, Optional, Protocol, TextIO
 
 import numpy as np
+
+if TYPE_CHECKING:  # rich is optional (the cli extra): at run time only RichDisplay imports it
+    from rich.console import RenderableType
+    from rich.text import Text
 
 #: The bottom of the level meter, in dBFS.
 METER_FLOOR_DB = -60.0
@@ -68,7 +72,38 @@ def format_db(values: Iterable[float]) -> str:
     return ", ".join(f"{v:.1f}" for v in values)
 
 
-def make_display(title: str, channels: int, rate: int, total: Optional[int]) -> Any:
+class Display(Protocol):
+    """What a capture shows while it runs: `RichDisplay` and `PlainDisplay` implement it.
+
+    A display is made with the capture's title, channels, rate and total
+    frames (see `make_display`), takes ``update`` after every block the
+    output got and ``close`` exactly once at the end, and keeps the peak
+    levels of every block it was given in ``levels``. mypy checks both
+    displays against it where `make_display` returns them.
+    """
+
+    @property
+    def levels(self) -> Levels:
+        """The peak levels of the blocks passed to `update` so far."""
+
+    def update(self, frames: int, block: np.ndarray, overflows: int, lost: int) -> None:
+        """Take in ``block``, the last one the output got.
+
+        Parameters
+        ----------
+        frames : int
+            Frames the output got so far, ``block`` included.
+        block : numpy.ndarray
+            ``(frames, channels)`` samples of the capture's dtype.
+        overflows, lost : int
+            The recorder's input overflows and the frames lost so far.
+        """
+
+    def close(self) -> None:
+        """End the display, leaving its last state on the screen."""
+
+
+def make_display(title: str, channels: int, rate: int, total: Optional[int]) -> Display:
     """A `RichDisplay` if stderr is a terminal and rich is installed, else a `PlainDisplay`.
 
     Parameters
@@ -157,25 +192,27 @@ class RichDisplay:
         self._live.update(self._render(), refresh=True)
         self._live.stop()
 
-    def _render(self) -> Any:
+    def _render(self) -> RenderableType:
         from rich.console import Group
         from rich.table import Table
         from rich.text import Text
 
         meter = Table.grid(padding=(0, 1))
         for channel, (now, top) in enumerate(zip(self._shown, self.levels.max)):
-            meter.add_row(f"ch {channel + 1:>2}", _bar(now, Text), f"{now:6.1f} dBFS", f"[dim]max {top:6.1f}[/]")
+            meter.add_row(f"ch {channel + 1:>2}", _bar(now), f"{now:6.1f} dBFS", f"[dim]max {top:6.1f}[/]")
         return Group(self._progress, meter, Text.from_markup(self._stats))
 
 
-def _bar(db: float, text: Any) -> Any:
+def _bar(db: float) -> Text:
     """A meter bar: green to -18 dBFS, yellow to -6, red above; dots for the rest."""
+    from rich.text import Text
+
     def cells(level: float) -> int:
         return int(round(np.clip((level - METER_FLOOR_DB) / -METER_FLOOR_DB, 0, 1) * METER_WIDTH))
 
     filled = cells(db) if np.isfinite(db) else 0
     green, yellow = cells(-18.0), cells(-6.0)
-    return text.assemble(
+    return Text.assemble(
         ("█" * min(filled, green), "green"),
         ("█" * max(0, min(filled, yellow) - green), "yellow"),
         ("█" * max(0, filled - yellow), "red"),
