@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Optional, Union
+from types import ModuleType
+from typing import Callable, Optional, Tuple, Union
 
-from .. import _devices
-from .._record import AudioRecord
-from .._virtual import SIGNALS, VirtualInput
+from .. import AudioRecord, VirtualInput, _devices
 from .errors import CliError, UsageError
+from .options import CaptureOptions
 
 #: Sampling rate of the virtual input when --rate is not given.
 VIRTUAL_RATE = 48000
@@ -63,10 +63,14 @@ def parse_virtual(spec: str) -> Optional[VirtualInput]:
         return None
     signal, _, frequencies = rest.partition(":")
     signal = signal or "sine"
-    if signal not in SIGNALS or (frequencies and signal != "sine"):
-        raise UsageError(f"argument --device: invalid virtual input {spec!r} (use {VIRTUAL_SYNTAX})")
+    invalid = UsageError(f"argument --device: invalid virtual input {spec!r} (use {VIRTUAL_SYNTAX})")
+    if frequencies and signal != "sine":  # only a sine takes frequencies
+        raise invalid
     if not frequencies:
-        return VirtualInput(signal)
+        try:
+            return VirtualInput(signal)
+        except ValueError:  # VirtualInput knows its signals: an unknown one is refused there
+            raise invalid from None
     try:
         hz = [float(f) for f in frequencies.split(",")]
         return VirtualInput("sine", hz if len(hz) > 1 else hz[0])
@@ -76,9 +80,7 @@ def parse_virtual(spec: str) -> Optional[VirtualInput]:
         ) from None
 
 
-def choose_input(
-    spec: Optional[str], channels: Optional[int], rate: Optional[int], notice: Callable[[str], None]
-) -> Input:
+def choose_input(options: CaptureOptions, notice: Callable[[str], None]) -> Input:
     """Resolve ``--device`` (None: the default input) and settle channels and rate.
 
     Without ``--device``, no PortAudio, no input device or no default input
@@ -87,11 +89,12 @@ def choose_input(
     Raises
     ------
     UsageError
-        If ``spec`` names no input device (listing the available ones) or
-        ``channels`` exceeds what the device has.
+        If ``--device`` names no input device (listing the available ones) or
+        ``--channels`` exceeds what the device has.
     CliError
         If a device is named but PortAudio cannot be loaded.
     """
+    spec, channels, rate = options.device, options.channels, options.rate
     if spec is not None:
         virtual = parse_virtual(spec)
         if virtual is not None:
@@ -125,7 +128,7 @@ def choose_input(
     )
 
 
-def default_input_index(sd: Any) -> Optional[int]:
+def default_input_index(sd: ModuleType) -> Optional[int]:
     """PortAudio's default input device, or None if it has none."""
     try:
         return int(sd.query_devices(kind="input")["index"])
@@ -144,7 +147,7 @@ def fallback(reason: str, channels: Optional[int], rate: Optional[int], notice: 
     return _virtual_input(virtual, channels, rate, explicit=False)
 
 
-def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str], None]) -> tuple[AudioRecord, Input]:
+def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str], None]) -> Tuple[AudioRecord, Input]:
     """Open and start an `AudioRecord` on ``inp`` whose ring holds ``seconds`` of audio.
 
     A default device that is listed but fails to open or start (a sound

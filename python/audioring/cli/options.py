@@ -12,8 +12,9 @@ they are used, so the bounds here are only what the command line accepts.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
-from typing import Callable
+from typing import Callable, Optional
 
 from .._validate import MAX_CHANNELS
 
@@ -47,8 +48,30 @@ def seconds(text: str) -> float:
     return value
 
 
+@dataclasses.dataclass(frozen=True)
+class CaptureOptions:
+    """The capture options as given: None for each one left out (`inputs.choose_input` settles them).
+
+    Attributes
+    ----------
+    device : str, optional
+        ``--device``: an index, a name substring or a ``virtual...`` spec.
+    channels, rate : int, optional
+        ``--channels`` and ``--rate``.
+    """
+
+    device: Optional[str]
+    channels: Optional[int]
+    rate: Optional[int]
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> CaptureOptions:
+        """The capture options of a command line parsed with `add_capture_options`."""
+        return cls(device=args.device, channels=args.channels, rate=args.rate)
+
+
 def add_capture_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--device``, ``--channels`` and ``--rate``: what to capture from (see `inputs.choose_input`)."""
+    """Add ``--device``, ``--channels`` and ``--rate``: what to capture from (see `CaptureOptions`)."""
     parser.add_argument(
         "--device", "-d", metavar="D",
         help="input device: index or name substring (see `audioring devices`), or the built-in "

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from types import ModuleType
+from typing import Optional, Protocol, cast
 
 import numpy as np
 
@@ -82,7 +83,23 @@ def max_frames(fmt: str, file_subtype: str, channels: int) -> Optional[int]:
     return WAV_MAX_DATA_BYTES // (_SAMPLE_BYTES[file_subtype] * channels)
 
 
-def import_soundfile() -> Any:
+class AudioFile(Protocol):
+    """What the command line uses of an open ``soundfile.SoundFile`` (soundfile publishes no types)."""
+
+    def write(self, data: np.ndarray) -> None:
+        """Append ``(frames, channels)`` samples."""
+
+    def flush(self) -> None:
+        """Write out what is buffered, header included: the file is readable as it stands."""
+
+    def __enter__(self) -> AudioFile:
+        """The file itself."""
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the file, completing its header."""
+
+
+def import_soundfile() -> ModuleType:
     """The soundfile module.
 
     Raises
@@ -96,7 +113,7 @@ def import_soundfile() -> Any:
         raise CliError(
             f"recording to a file needs soundfile ({error}): pip install 'audioring[cli]' (or soundfile)"
         ) from None
-    return soundfile
+    return cast(ModuleType, soundfile)  # soundfile publishes no types: mypy sees Any
 
 
 def check_writable(path: str) -> None:
@@ -118,12 +135,13 @@ def check_writable(path: str) -> None:
         os.unlink(path)
 
 
-def open_output(path: str, fmt: str, file_subtype: str, channels: int, rate: int) -> Any:
+def open_output(path: str, fmt: str, file_subtype: str, channels: int, rate: int) -> AudioFile:
     """Open ``path`` for writing with soundfile, replacing an existing file.
 
     Returns
     -------
-    soundfile.SoundFile
+    AudioFile
+        A ``soundfile.SoundFile``.
 
     Raises
     ------
@@ -132,10 +150,11 @@ def open_output(path: str, fmt: str, file_subtype: str, channels: int, rate: int
     """
     soundfile = import_soundfile()
     try:
-        return soundfile.SoundFile(path, "w", samplerate=rate, channels=channels, format=fmt.upper(),
-                                   subtype=file_subtype)
+        file: AudioFile = soundfile.SoundFile(path, "w", samplerate=rate, channels=channels, format=fmt.upper(),
+                                              subtype=file_subtype)
     except (OSError, RuntimeError) as error:  # soundfile.LibsndfileError is a RuntimeError
         raise CliError(f"cannot write {path!r}: {error}") from None
+    return file
 
 
 def file_samples(block: np.ndarray, file_subtype: str) -> np.ndarray:

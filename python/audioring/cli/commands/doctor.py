@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import platform
-from typing import List
+from types import ModuleType
+from typing import List, Optional
 
 from ... import __version__, _devices
 from ..inputs import NO_DEVICE_FIX, default_input_index
@@ -13,7 +14,8 @@ from ..parser import Command
 
 def run(args: argparse.Namespace) -> int:
     """Print what was found, then what to fix: exit status 1 if anything needs fixing."""
-    problems: List[str] = []
+    problems: List[str] = []  # each says what to do, printed under "to fix:"
+    sd: Optional[ModuleType]
     print(f"audioring {__version__} (Python {platform.python_version()}, {platform.platform()})")
     try:
         sd = _devices.import_sounddevice()

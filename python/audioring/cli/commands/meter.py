@@ -8,7 +8,7 @@ from .. import capture
 from ..display import notice
 from ..errors import CliError
 from ..inputs import choose_input, start_recorder
-from ..options import add_capture_options, seconds
+from ..options import CaptureOptions, add_capture_options, seconds
 from ..parser import Command
 
 
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Meter the input, then print the summary on stdout."""
-    inp = choose_input(args.device, args.channels, args.rate, notice)
+    inp = choose_input(CaptureOptions.from_args(args), notice)
     total = None if args.seconds is None else max(1, round(args.seconds * inp.rate))
     # capture.RING_SECONDS is read now, not at import, so that tests can shorten it.
     rec, inp = start_recorder(inp, "float32", capture.RING_SECONDS, notice)

@@ -9,7 +9,7 @@ from .. import capture, output
 from ..display import notice
 from ..errors import CliError, UsageError
 from ..inputs import choose_input, start_recorder
-from ..options import add_capture_options, seconds
+from ..options import CaptureOptions, add_capture_options, seconds
 from ..parser import Command
 
 
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     recorder starts: a bad command line never leaves a file behind.
     """
     fmt = output.file_format(args.out, args.format)
-    inp = choose_input(args.device, args.channels, args.rate, notice)
+    inp = choose_input(CaptureOptions.from_args(args), notice)
     subtype = output.subtype(fmt, args.dtype, inp.channels)
     total = None if args.seconds is None else max(1, round(args.seconds * inp.rate))
     limit = output.max_frames(fmt, subtype, inp.channels)
