@@ -27,7 +27,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     command = next(c for c in COMMANDS if c.name == args.command)
     command_parser = command_parsers[command.name]
     try:
-        return int(command.run(args))
+        return command.run(args)
     except UsageError as error:
         command_parser.print_usage(sys.stderr)
         print(f"{command_parser.prog}: error: {error}", file=sys.stderr)
