@@ -13,6 +13,7 @@ from ..parser import Command
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The capture options, then the command's own."""
     add_capture_options(parser)
     parser.add_argument("--seconds", "-s", type=seconds, metavar="S", help="stop after S seconds (default: Ctrl-C)")
 

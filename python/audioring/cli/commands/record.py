@@ -14,6 +14,7 @@ from ..parser import Command
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The capture options, then the command's own."""
     add_capture_options(parser)
     parser.add_argument("out", metavar="OUT", help="output file, *.wav or *.flac (replaced if it exists)")
     parser.add_argument("--seconds", "-s", type=seconds, metavar="S",
