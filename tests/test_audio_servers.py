@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import sounddevice as sd
 
-from audio_servers import dominant_frequency, tone
+from audioring.testing import dominant_frequency, tone
 
 pytestmark = pytest.mark.audio_server
 

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_servers import dominant_frequency, tone
+from audioring.testing import dominant_frequency, tone
 
 CLI = [sys.executable, "-W", "error", "-m", "audioring"]
 

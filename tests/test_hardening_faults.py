@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from audio_servers import JackServer, PulseServer, dominant_frequency, tone
+from audioring.testing import JackServer, PulseServer, dominant_frequency, tone
 from audioring import AudioRecord, OverrunError, VirtualInput
 
 RATE = 48000

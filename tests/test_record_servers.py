@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import sounddevice as sd
 
-from audio_servers import dominant_frequency, tone
+from audioring.testing import dominant_frequency, tone
 from audioring import AudioRecord
 from recording import wait_for_frames
 

@@ -1,4 +1,4 @@
-"""Pytest fixtures that start real audio servers (see ``audio_servers.py``).
+"""Pytest fixtures that start real audio servers (see :mod:`audioring.testing`).
 
 A server that cannot start skips the test on a developer's machine, but fails
 it under ``CI=true``: CI must never pass by silently skipping real audio.
@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from audio_servers import JackServer, PulseServer, refresh_portaudio
+from audioring.testing import JackServer, PulseServer, refresh_portaudio
 
 _DEFAULT_PULSE = (48000, 2)
 
@@ -134,3 +134,11 @@ def jack_server_factory():
     for server in current:
         server.stop()
     refresh_portaudio()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "audio_server: needs a real audio server started by audioring.testing "
+        "(skipped if it cannot start; fails under CI=true)",
+    )

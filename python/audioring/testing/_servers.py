@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Real audio servers for tests on machines without a sound card.
 
 The project tests its real PortAudio path (not only the built-in virtual
@@ -59,7 +58,7 @@ Pitfalls (see also DESIGN.md, "Real audio without a sound card")
 * A daemon reparented to PID 1 is a zombie for a moment after it exits: a
   zombie counts as exited here.
 
-Shell use: ``python tests/audio_servers.py --help``.
+Shell use: ``python -m audioring.testing --help``.
 """
 
 from __future__ import annotations
@@ -929,7 +928,7 @@ class Injector:
         self.freqs = freqs
         self._lines: list[str] = []
         self._cond = threading.Condition()
-        cmd = [sys.executable, os.path.abspath(__file__), "_inject",
+        cmd = [sys.executable, "-m", "audioring.testing", "_inject",
                "--server", server.name, "--target", target,
                "--amplitude", str(amplitude), "--freqs", *map(str, freqs)]
         self._err_path = server.directory / f"inject-{id(self)}.log"
@@ -1005,7 +1004,7 @@ def _port_order(name: str):
 
 
 def _inject_main(args) -> int:
-    """Body of the tone generator process (``audio_servers.py _inject``)."""
+    """Body of the tone generator process (``python -m audioring.testing _inject``)."""
     import jack  # JACK-Client
 
     client = jack.Client("audioring-inject", servername=args.server, no_start_server=True)
@@ -1096,8 +1095,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description="Start or stop private audio servers for audioring's tests. "
         "Start commands print `export` lines: use them as "
-        '`eval "$(python tests/audio_servers.py pulse)"`; '
-        '`eval "$(python tests/audio_servers.py stop)"` stops the servers '
+        '`eval "$(python -m audioring.testing pulse)"`; '
+        '`eval "$(python -m audioring.testing stop)"` stops the servers '
         "named by $AUDIORING_PULSE_DIR and $AUDIORING_JACK_DIR.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pulse", help="start a PulseAudio daemon with a null sink")
@@ -1129,11 +1128,9 @@ def main(argv=None) -> int:
     else:
         server = JackServer(args.rate, args.period, args.channels, name=args.name)
     server.start()
-    _print_env(server.env, f"{server!r}; stop: python {sys.argv[0]} stop {server.directory}")
+    _print_env(server.env, f"{server!r}; stop: python -m audioring.testing stop {server.directory}")
     # Leave it running: forget it so that the exit handler keeps its hands off.
     _LIVE.discard(server)
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
