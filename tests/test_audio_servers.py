@@ -439,3 +439,20 @@ def test_command_line_starts_and_stops_a_jack_server():
     assert "nostart=1" in out and "system:capture_3" in out and "system:capture_4" not in out
     assert out[-1] == "after=unset" and not Path(directory).exists()
     assert "stopped jack server" in r.stderr
+
+
+# ---- the README's example -------------------------------------------------------------------------
+
+
+@pytest.mark.audio_server
+def test_readme_example_passes_under_pytest(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Testing your own capture code", 1)[1].split("\n## ", 1)[0]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "test_capture.py").write_text(example)
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers -p no:cacheprovider\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    env["CI"] = "true"  # a server that cannot start fails the example, never skips it
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert "2 passed" in r.stdout, r.stdout + r.stderr
