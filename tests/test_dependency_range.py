@@ -63,7 +63,7 @@ def test_suite_passes_with_the_oldest_declared_dependencies(tmp_path):
     numpy_version, sounddevice_version = versions.split()
     assert numpy_version.startswith(requirements[0][len("numpy=="):-1])
     assert sounddevice_version == declared_lower_bound("sounddevice")
-    # Run from the checkout (conftest, audio_servers) but import audioring from the venv.
+    # Run from the checkout (the tests) but import audioring from the venv.
     out = _run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *SUITES], cwd=ROOT,
                env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert " passed" in out and " failed" not in out, out[-3000:]

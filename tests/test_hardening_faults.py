@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from audio_servers import JackServer, PulseServer, dominant_frequency, tone
+from audioring.testing import JackServer, PulseServer, dominant_frequency, tone
 from audioring import AudioRecord, OverrunError, VirtualInput
 
 RATE = 48000
@@ -227,7 +227,7 @@ def _describe(returncode: int) -> str:
 
 
 def started_or_skip(server: PulseServer | JackServer) -> None:
-    """Start a private server; skip if it cannot start (fail under CI=true, as conftest does)."""
+    """Start a private server; skip if it cannot start (fail under CI=true, as the audioring pytest plugin does)."""
     try:
         server.start()
     except Exception as error:  # noqa: BLE001 - reported as skip or failure below

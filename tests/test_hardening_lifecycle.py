@@ -54,7 +54,7 @@ import numpy as np
 import pytest
 import sounddevice as sd
 
-from audio_servers import dominant_frequency, tone
+from audioring.testing import dominant_frequency, tone
 from audioring import AudioRecord, OverrunError, RecorderClosedError, VirtualInput
 
 RATE = 48000
