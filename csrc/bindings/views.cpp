@@ -294,8 +294,8 @@ PyObject* latest_copy(ReaderObject* reader, Frame frames) {
   return nullptr;
 }
 
-template <const ReadStyle& style>
-PyObject* reader_read(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+PyObject* reader_read(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                      const ReadStyle& style) {
   ReaderObject* reader = as_reader(self);
   PyObject* frames_value = nargs >= 1 ? args[0] : nullptr;
   PyObject* copy_value = nullptr;
@@ -331,6 +331,14 @@ PyObject* reader_read(PyObject* self, PyObject* const* args, Py_ssize_t nargs, P
   if (copy) return latest_copy(reader, frames);
   const FrameRing& ring = *reader->ring;
   return new_view(reader->ring, reader->descr, reader->channels, reader->item, ring.written() - frames, frames);
+}
+
+PyObject* record_read(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  return reader_read(self, args, nargs, kwnames, kRecordRead);
+}
+
+PyObject* ring_latest(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  return reader_read(self, args, nargs, kwnames, kRingLatest);
 }
 
 PyObject* reader_is_intact(PyObject* self, PyObject* array) {
@@ -398,7 +406,7 @@ PyObject* reader_close(PyObject* self, PyObject*) {
   "    outside the frames it was read from.\n"
 
 PyMethodDef record_reader_methods[] = {
-    {"read", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(reader_read<kRecordRead>)),
+    {"read", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(record_read)),
      METH_FASTCALL | METH_KEYWORDS,
      "read($self, size, *, copy=False)\n--\n\n"
      "Return the latest ``size`` frames, oldest first, shape ``(size, channels)``.\n\n"
@@ -422,7 +430,7 @@ PyMethodDef record_reader_methods[] = {
 };
 
 PyMethodDef ring_reader_methods[] = {
-    {"latest", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(reader_read<kRingLatest>)),
+    {"latest", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(ring_latest)),
      METH_FASTCALL | METH_KEYWORDS,
      "latest($self, frames, *, copy=False)\n--\n\n"
      "Return the latest ``frames`` frames, oldest first, shape ``(frames, channels)``.\n\n"
