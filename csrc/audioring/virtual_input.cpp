@@ -14,20 +14,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr double kTwoPi = 6.283185307179586476925286766559;
 
-std::size_t sample_bytes(SampleFormat format) noexcept {
-  switch (format) {
-    case SampleFormat::float32:
-    case SampleFormat::int32:
-      return 4;
-    case SampleFormat::int16:
-      return 2;
-    case SampleFormat::int8:
-    case SampleFormat::uint8:
-      return 1;
-  }
-  return 4;
-}
-
 double seconds_since_epoch(Clock::time_point t) noexcept {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
@@ -72,7 +58,7 @@ VirtualInput::VirtualInput(VirtualInputConfig config, StreamCallback callback, v
                                 " for " + std::to_string(config_.channels) + " channels");
   }
   if (callback_ == nullptr) throw std::invalid_argument("callback must not be null");
-  block_.resize(config_.blocksize * static_cast<std::size_t>(config_.channels) * sample_bytes(config_.format));
+  block_.resize(config_.blocksize * static_cast<std::size_t>(config_.channels) * format_info(config_.format).bytes);
   phase_step_.resize(config_.frequencies.size());
   std::transform(config_.frequencies.begin(), config_.frequencies.end(), phase_step_.begin(),
                  [rate = config_.rate](double f) { return f / rate; });

@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "audioring/capture.hpp"
+#include "audioring/sample_format.hpp"
 
 namespace audioring {
 
-enum class SampleFormat { float32, int32, int16, int8, uint8 };
 enum class Signal { sine, noise, ramp };
 
 struct VirtualInputConfig {

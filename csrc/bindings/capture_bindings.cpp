@@ -14,22 +14,6 @@
 namespace audioring::bindings {
 namespace {
 
-SampleFormat parse_format(const std::string& name) {
-  if (name == "float32") return SampleFormat::float32;
-  if (name == "int32") return SampleFormat::int32;
-  if (name == "int16") return SampleFormat::int16;
-  if (name == "int8") return SampleFormat::int8;
-  if (name == "uint8") return SampleFormat::uint8;
-  throw py::value_error("sample format must be float32, int32, int16, int8 or uint8, got '" + name + "'");
-}
-
-Signal parse_signal(const std::string& name) {
-  if (name == "sine") return Signal::sine;
-  if (name == "noise") return Signal::noise;
-  if (name == "ramp") return Signal::ramp;
-  throw py::value_error("signal must be 'sine', 'noise' or 'ramp', got '" + name + "'");
-}
-
 // The generator thread calls into a Capture that this object keeps alive.
 class VirtualDevice {
  public:
@@ -45,6 +29,16 @@ class VirtualDevice {
 }  // namespace
 
 void register_capture(py::module_& m) {
+  py::enum_<SampleFormat> formats(m, "SampleFormat", "The sample formats a ring stores, named as numpy names them.");
+  for (const SampleFormatInfo& format : kSampleFormats) formats.value(format.name, format.format);
+  py::enum_<Signal>(m, "Signal", "What a VirtualDevice generates.")
+      .value("sine", Signal::sine)
+      .value("noise", Signal::noise)
+      .value("ramp", Signal::ramp);
+  // PortAudio's PaStreamCallbackFlags bits for input, by name.
+  m.attr("INPUT_UNDERFLOW") = kInputUnderflow;
+  m.attr("INPUT_OVERFLOW") = kInputOverflow;
+
   m.def(
       "capture_callback_address",
       [] { return reinterpret_cast<std::uintptr_t>(&audioring_capture_callback); },
@@ -94,11 +88,11 @@ void register_capture(py::module_& m) {
       .def("reset", &Capture::reset);
 
   py::class_<VirtualDevice>(m, "VirtualDevice", "A native thread that feeds a Capture like an input device.")
-      .def(py::init([](std::shared_ptr<Capture> capture, const std::string& signal, std::vector<double> frequencies,
+      .def(py::init([](std::shared_ptr<Capture> capture, Signal signal, std::vector<double> frequencies,
                        double amplitude, int channels, double rate, unsigned long blocksize, double speed,
-                       std::int64_t frame_limit, const std::string& format, std::uint64_t seed) {
+                       std::int64_t frame_limit, SampleFormat format, std::uint64_t seed) {
              VirtualInputConfig config;
-             config.signal = parse_signal(signal);
+             config.signal = signal;
              config.frequencies = std::move(frequencies);
              config.amplitude = amplitude;
              config.channels = channels;
@@ -106,9 +100,9 @@ void register_capture(py::module_& m) {
              config.blocksize = blocksize;
              config.speed = speed;
              config.frame_limit = frame_limit;
-             config.format = parse_format(format);
+             config.format = format;
              config.seed = seed;
-             if (static_cast<std::size_t>(channels) * static_cast<std::size_t>(py::dtype(format).itemsize()) !=
+             if (static_cast<std::size_t>(channels) * format_info(format).bytes !=
                  capture->ring()->frame_bytes()) {
                throw py::value_error("virtual device frame size does not match the ring's");
              }

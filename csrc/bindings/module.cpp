@@ -5,6 +5,7 @@
 #include "audioring/ring_memory.hpp"
 #include "bindings/capture_bindings.hpp"
 #include "bindings/ring_bindings.hpp"
+#include "bindings/views.hpp"
 
 namespace py = pybind11;
 
@@ -17,6 +18,7 @@ PYBIND11_MODULE(_core, m) {
   py::register_exception<audioring::OutOfMemory>(m, "OutOfMemory", PyExc_MemoryError);
   py::register_exception<audioring::MappingUnavailable>(m, "MappingUnavailable", PyExc_OSError);
 
+  audioring::bindings::register_views(m);
   audioring::bindings::register_ring(m);
   audioring::bindings::register_capture(m);
 }

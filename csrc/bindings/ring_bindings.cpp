@@ -5,21 +5,15 @@
 #include <string>
 #include <vector>
 
+#include "bindings/views.hpp"
+
 namespace audioring::bindings {
 namespace {
 
 using Frame = FrameRing::Frame;
 
-MemoryRequest parse_memory(const std::string& memory) {
-  if (memory == "best") return MemoryRequest::best;
-  if (memory == "memfd") return MemoryRequest::memfd;
-  if (memory == "shm") return MemoryRequest::shm;
-  if (memory == "plain") return MemoryRequest::plain;
-  throw py::value_error("memory must be one of 'best', 'memfd', 'shm', 'plain', got '" + memory + "'");
-}
-
 std::shared_ptr<FrameRing> make_ring(std::int64_t channels, std::int64_t capacity, const py::dtype& dtype,
-                                     const std::string& memory) {
+                                     MemoryRequest memory) {
   if (channels < 1) throw py::value_error("channels must be >= 1, got " + std::to_string(channels));
   if (capacity < 1) throw py::value_error("capacity must be >= 1 frame, got " + std::to_string(capacity));
   const auto item = static_cast<std::size_t>(dtype.itemsize());
@@ -27,7 +21,7 @@ std::shared_ptr<FrameRing> make_ring(std::int64_t channels, std::int64_t capacit
   if (item == 0 || columns > SIZE_MAX / 4 / item) {
     throw py::value_error("channels=" + std::to_string(channels) + " overflows the frame size");
   }
-  return std::make_shared<FrameRing>(columns * item, capacity, parse_memory(memory));
+  return std::make_shared<FrameRing>(columns * item, capacity, memory);
 }
 
 // Seconds (None = forever) to a deadline, saturating instead of overflowing.
@@ -42,69 +36,39 @@ FrameRing::Clock::time_point deadline_after(const py::object& timeout) {
          std::chrono::duration_cast<FrameRing::Clock::duration>(std::chrono::duration<double>(seconds));
 }
 
-const char* to_string(WaitStatus status) {
-  switch (status) {
-    case WaitStatus::ready:
-      return "ready";
-    case WaitStatus::timeout:
-      return "timeout";
-    case WaitStatus::interrupted:
-      return "interrupted";
-  }
-  return "unknown";
-}
-
 }  // namespace
 
 PyFrameRing::PyFrameRing(std::int64_t channels, std::int64_t capacity, const py::dtype& dtype,
-                         const std::string& memory)
+                         MemoryRequest memory)
     : ring_(make_ring(channels, capacity, dtype, memory)), channels_(channels), dtype_(dtype) {}
 
 py::array PyFrameRing::view(Frame start, Frame frames) const {
-  const std::byte* data = ring_->frame_address(start);
-  py::object base = py::cast(Window{ring_, start, data});
-  const auto item = static_cast<py::ssize_t>(dtype_.itemsize());
-  py::array array(dtype_, {static_cast<py::ssize_t>(frames), static_cast<py::ssize_t>(channels_)},
-                  {static_cast<py::ssize_t>(ring_->frame_bytes()), item}, data, base);
-  // Clearing the flag directly is how pybind11 itself makes read-only arrays.
-  py::detail::array_proxy(array.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
-  return array;
-}
-
-const Window& PyFrameRing::window_of(const py::array& array) const {
-  // numpy collapses a view of a view only while the bases share a type, so a
-  // slice of one of our arrays has that array, not the Window, as its base:
-  // follow the chain of arrays down to the Window.
-  py::handle base = py::detail::array_proxy(array.ptr())->base;
-  while (base && py::isinstance<py::array>(base)) base = py::detail::array_proxy(base.ptr())->base;
-  if (base && py::isinstance<Window>(base)) {
-    const Window& window = base.cast<const Window&>();
-    if (window.ring == ring_) return window;
-  }
-  throw py::value_error("array was not returned by a zero-copy read of this ring");
-}
-
-Frame PyFrameRing::start_frame(const py::array& array) const {
-  const Window& window = window_of(array);
-  // A slice starts some frames into its Window.
-  const auto offset = static_cast<const std::byte*>(array.data()) - window.data;
-  return window.start + offset / static_cast<std::ptrdiff_t>(ring_->frame_bytes());
+  return make_view(ring_, dtype_, channels_, start, frames);
 }
 
 void register_ring(py::module_& m) {
-  py::class_<Window>(m, "Window",
-                     "The base object of a zero-copy array: keeps the ring memory alive and records the "
-                     "absolute number of the array's first frame.")
-      .def_property_readonly("start", [](const Window& w) { return w.start; });
+  py::enum_<MemoryRequest>(m, "MemoryRequest", "How a ring's memory is made: best tries memfd, shm, then plain.")
+      .value("best", MemoryRequest::best)
+      .value("memfd", MemoryRequest::memfd)
+      .value("shm", MemoryRequest::shm)
+      .value("plain", MemoryRequest::plain);
+  py::enum_<MemoryKind>(m, "MemoryKind", "How a ring's memory was made.")
+      .value("memfd", MemoryKind::memfd)
+      .value("shm", MemoryKind::shm)
+      .value("plain", MemoryKind::plain);
+  py::enum_<WaitStatus>(m, "WaitStatus", "Why FrameRing.wait_for_frame() returned.")
+      .value("ready", WaitStatus::ready)
+      .value("timeout", WaitStatus::timeout)
+      .value("interrupted", WaitStatus::interrupted);
 
   py::class_<PyFrameRing>(m, "FrameRing",
                           "Lock-free single-producer ring of interleaved frames (private: use audioring.Ring).")
-      .def(py::init<std::int64_t, std::int64_t, const py::dtype&, const std::string&>(), py::arg("channels"),
-           py::arg("capacity"), py::arg("dtype"), py::arg("memory") = "best")
+      .def(py::init<std::int64_t, std::int64_t, const py::dtype&, MemoryRequest>(), py::arg("channels"),
+           py::arg("capacity"), py::arg("dtype"), py::arg("memory") = MemoryRequest::best)
       .def_property_readonly("channels", &PyFrameRing::channels)
       .def_property_readonly("dtype", &PyFrameRing::dtype)
       .def_property_readonly("capacity", [](const PyFrameRing& r) { return r.ring()->capacity(); })
-      .def_property_readonly("memory", [](const PyFrameRing& r) { return to_string(r.ring()->memory_kind()); })
+      .def_property_readonly("memory", [](const PyFrameRing& r) { return r.ring()->memory_kind(); })
       .def_property_readonly("mirrored", [](const PyFrameRing& r) { return r.ring()->mirrored(); })
       .def_property_readonly("frames_written", [](const PyFrameRing& r) { return r.ring()->written(); })
       .def(
@@ -137,42 +101,6 @@ void register_ring(py::module_& m) {
           },
           py::arg("block"))
       .def(
-          "latest",
-          [](const PyFrameRing& r, Frame frames) {
-            if (frames < 1 || frames > r.ring()->capacity()) {
-              throw py::value_error("frames must be in 1.." + std::to_string(r.ring()->capacity()) + ", got " +
-                                    std::to_string(frames));
-            }
-            return r.view(r.ring()->written() - frames, frames);
-          },
-          py::arg("frames"))
-      .def(
-          "latest_copy",
-          [](const PyFrameRing& r, Frame frames) -> py::array {
-            const FrameRing& ring = *r.ring();
-            if (frames < 1 || frames > ring.capacity()) {
-              throw py::value_error("frames must be in 1.." + std::to_string(ring.capacity()) + ", got " +
-                                    std::to_string(frames));
-            }
-            py::array out(r.dtype(), {static_cast<py::ssize_t>(frames), static_cast<py::ssize_t>(r.channels())});
-            void* to = out.mutable_data();
-            // Retry while the producer overwrites the window during the copy:
-            // each try starts from the newest frames, so it succeeds as soon as
-            // one copy takes less time than refilling the ring's spare frames.
-            for (int attempt = 0; attempt < 64; ++attempt) {
-              bool ok;
-              {
-                py::gil_scoped_release release;
-                const Frame start = ring.written() - frames;
-                ok = ring.copy(start, frames, to);
-              }
-              if (ok) return out;
-            }
-            throw std::runtime_error("the producer overwrote the frames 64 times while they were being copied; "
-                                     "give the ring more capacity than the read size");
-          },
-          py::arg("frames"))
-      .def(
           "window",
           [](const PyFrameRing& r, Frame start, Frame frames) {
             const FrameRing& ring = *r.ring();
@@ -188,11 +116,6 @@ void register_ring(py::module_& m) {
           },
           py::arg("start"), py::arg("frames"),
           "Zero-copy view of frames [start, start + frames); check is_intact() after using it.")
-      .def("start_frame", &PyFrameRing::start_frame, py::arg("array"))
-      .def(
-          "is_intact",
-          [](const PyFrameRing& r, const py::array& array) { return r.ring()->intact(r.start_frame(array)); },
-          py::arg("array"))
       .def(
           "intact_from", [](const PyFrameRing& r, Frame start) { return r.ring()->intact(start); },
           py::arg("start"), "Whether no frame at or after `start` has been overwritten.")
@@ -207,11 +130,11 @@ void register_ring(py::module_& m) {
               py::gil_scoped_release release;
               status = r.ring()->wait_for_frame(frame, deadline, interrupts_seen);
             }
-            return to_string(status);
+            return status;
           },
           py::arg("frame"), py::arg("timeout"), py::arg("interrupts_seen"),
-          "Blocks, without the GIL, until frames_written >= frame; returns 'ready', 'timeout' or "
-          "'interrupted' (interrupt() was called since interrupt_count was interrupts_seen).")
+          "Blocks, without the GIL, until frames_written >= frame; returns a WaitStatus (interrupted: "
+          "interrupt() was called since interrupt_count was interrupts_seen).")
       .def_property_readonly("interrupt_count", [](const PyFrameRing& r) { return r.ring()->interrupts(); })
       .def("interrupt", [](const PyFrameRing& r) { r.ring()->interrupt(); });
 }

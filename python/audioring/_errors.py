@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from . import _core
+
 
 class OverrunError(RuntimeError):
     """A lossless consumer fell behind and frames were overwritten before it read them.
@@ -25,5 +27,6 @@ class OverrunError(RuntimeError):
         self.position = position
 
 
-class RecorderClosedError(RuntimeError):
-    """The recorder was closed; it cannot record or be read any more."""
+#: The recorder was closed; it cannot record or be read any more. (A
+#: RuntimeError subclass made by the compiled module, whose reads raise it.)
+RecorderClosedError = _core.RecorderClosedError

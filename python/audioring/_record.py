@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
-import math
 import threading
-import weakref
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 import numpy as np
 
-from . import _core, _devices
+from . import _core
 from ._errors import RecorderClosedError
 from ._ring import Ring
+from ._sources import Source, open_source
 from ._validate import MAX_CHANNELS, MAX_FRAMES, MAX_SAMPLING_RATE, as_count, as_sample_dtype, as_timeout, check_latency
 from ._stream import FrameStream
 from ._virtual import VirtualInput
 
 DRIVERS = ("native", "python")
-
-#: Frames a VirtualInput delivers per callback when blocksize=0 (PortAudio's choice).
-_VIRTUAL_DEFAULT_BLOCKSIZE = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +46,7 @@ class CaptureStats:
     max_block: int
 
 
-class AudioRecord:
+class AudioRecord(_core.RecordReader):
     """Record audio into a lock-free native ring; read the latest frames in O(1).
 
     A drop-in replacement for ``tflite_support.task.audio.AudioRecord`` (and
@@ -153,33 +148,11 @@ class AudioRecord:
         self._lock = threading.Lock()  # orders start/stop/close between Python threads
         self._recording = False
         self._recording_start = 0
-        self._hostapi = ""  # PortAudio host API name ('' for a VirtualInput)
-        self._device_lost = False  # the host API ended the stream while recording (see _check_device_lost)
-        self._abandoned = False  # and it was a JACK stream, given up without calling PortAudio again
-        if isinstance(device, VirtualInput):
-            self._source: Any = device._open(
-                self._capture, self._channels, self._sampling_rate, blocksize or _VIRTUAL_DEFAULT_BLOCKSIZE,
-                self._dtype.name,
-            )
-            self._device_name = device.name
-            self._driver = "virtual"
-            self._latency = (blocksize or _VIRTUAL_DEFAULT_BLOCKSIZE) / self._sampling_rate
-        else:
-            if device is not None and (isinstance(device, bool) or not isinstance(device, (int, str))):
-                raise TypeError(f"device must be None, an int, a str or a VirtualInput, got {device!r}")
-            sd = _devices.import_sounddevice()
-            info = _devices.resolve_input_device(sd, device)
-            native = driver == "native" and _devices.has_native_callback_support(sd)
-            self._source = _devices.open_input_stream(
-                sd, self._capture, info, self._channels, self._sampling_rate, self._dtype.name,
-                blocksize, latency, native,
-            )
-            self._device_name = info["name"]
-            self._driver = "native" if native else "python"
-            self._latency = float(self._source.latency)
-            self._hostapi = _devices.hostapi_name(sd, info)
-            if self._hostapi == _devices.JACK_HOSTAPI:
-                _watch_jack_recorder(self)
+        self._source: Source = open_source(
+            device, self._capture, channels=self._channels, sampling_rate=self._sampling_rate,
+            dtype=self._dtype.name, blocksize=blocksize, latency=latency, driver=driver,
+        )
+        self._attach(self._ring._core, self._buffer_size)  # the native read() reads this ring
         self._closed = False
 
     # ---- the reference's API --------------------------------------------------
@@ -208,14 +181,7 @@ class AudioRecord:
             self._check_open()
             if self._recording:
                 return
-            if self._device_lost:
-                # Such a stream never records again, and PortAudio may hang trying
-                # (ALSA: Pa_StartStream deadlocks with PulseAudio gone; JACK: it
-                # "succeeds" and nothing ever arrives).
-                raise _devices.import_sounddevice().PortAudioError(
-                    f"device {self._device_name!r} stopped delivering audio while recording (did its sound "
-                    "server or device go away?); create a new AudioRecord"
-                )
+            self._source.ensure_alive()
             # The stream is stopped, so this thread may act as the producer.
             self._ring.clear()
             self._capture.reset()
@@ -229,35 +195,6 @@ class AudioRecord:
             self._check_open()
             self._stop()
 
-    def read(self, size: int, *, copy: bool = False) -> np.ndarray:
-        """Return the latest ``size`` frames, oldest first, shape ``(size, channels)``.
-
-        Frames not recorded yet read as zeros (as in the reference).
-
-        Parameters
-        ----------
-        size : int
-            Frames to return, ``1..buffer_size``.
-        copy : bool, optional
-            ``False`` (default): a read-only zero-copy view, in O(1) whatever
-            the size; it stays intact for at least ``headroom`` more frames
-            (see :meth:`is_intact`). ``True``: an owned, writeable copy,
-            validated against overwrite.
-
-        Raises
-        ------
-        ValueError
-            If ``size > buffer_size`` or ``size <= 0`` (the reference's messages).
-        """
-        if not isinstance(size, bool) and isinstance(size, (int, np.integer)):
-            if size > self._buffer_size:
-                raise ValueError("Cannot read more samples than the size of the buffer.")
-            if size <= 0:
-                raise ValueError("Size must be positive.")
-        size = as_count(size, "size", 1, self._buffer_size)
-        self._check_open()
-        return self._ring.latest(size, copy=copy)
-
     # ---- what the reference lacks ---------------------------------------------
 
     @property
@@ -268,17 +205,17 @@ class AudioRecord:
     @property
     def device(self) -> str:
         """The name of the input device (``'virtual:...'`` for a VirtualInput)."""
-        return self._device_name
+        return self._source.name
 
     @property
     def driver(self) -> str:
         """How audio arrives: ``'native'`` (C callback), ``'python'`` or ``'virtual'``."""
-        return self._driver
+        return self._source.driver
 
     @property
     def latency(self) -> float:
         """The stream's actual input latency in seconds."""
-        return self._latency
+        return self._source.latency
 
     @property
     def headroom(self) -> int:
@@ -319,14 +256,6 @@ class AudioRecord:
     def frames_written(self) -> int:
         """Absolute frame number one past the newest frame in the ring."""
         return self._ring.frames_written
-
-    def is_intact(self, array: np.ndarray) -> bool:
-        """Whether none of a zero-copy array's frames has been overwritten, in O(1)."""
-        return self._ring.is_intact(array)
-
-    def start_frame(self, array: np.ndarray) -> int:
-        """Absolute frame number of a zero-copy array's first row."""
-        return self._ring.start_frame(array)
 
     @property
     def time(self) -> float:
@@ -393,7 +322,7 @@ class AudioRecord:
         if not self._recording:
             raise RuntimeError("stream() needs a recording: call start_recording() first")
         position = self._recording_start if start is None else as_count(start, "start", -(2**62), 2**62)
-        return FrameStream(self, blocksize, hop, timeout, position)
+        return FrameStream(self._ring._core, blocksize, hop, timeout, position, self._producing)
 
     def close(self) -> None:
         """Stop recording and release the device. Zero-copy arrays stay readable.
@@ -409,10 +338,10 @@ class AudioRecord:
             # stopped, open recorder and end quietly instead of raising
             # RecorderClosedError. (Seen on PulseAudio.)
             self._closed = True
+            self._close()  # the native reads refuse from now on
             try:
                 self._stop()
-                if not self._abandoned:
-                    self._source.close()
+                self._source.close()
             finally:
                 self._ring._core.interrupt()
 
@@ -433,61 +362,23 @@ class AudioRecord:
         state = "closed" if self._closed else "recording" if self._recording else "stopped"
         return (
             f"<AudioRecord channels={self._channels} sampling_rate={self._sampling_rate} "
-            f"buffer_size={self._buffer_size} dtype={self._dtype.name} device={self._device_name!r} "
-            f"driver={self._driver} {state}>"
+            f"buffer_size={self._buffer_size} dtype={self._dtype.name} device={self.device!r} "
+            f"driver={self.driver} {state}>"
         )
 
     # ---- internals --------------------------------------------------------------
 
     def _stop(self) -> None:
         if self._recording:
-            self._check_device_lost()
-            if not self._abandoned:
-                self._source.stop()  # returns once no callback runs any more
+            self._source.stop()  # returns once no callback runs any more
             self._recording = False
             self._ring._core.interrupt()  # waiting streams drain and end
 
-    def _check_device_lost(self) -> None:
-        """Notice that the host API ended the recording stream: its device or server went away.
-
-        Such a stream never records again, so :meth:`start_recording` then
-        refuses. A JACK stream is also given up (never stopped or closed):
-        PortAudio would hang, then abort the process (see
-        :func:`_devices.abandon_stream`). Other host APIs stop and close a
-        lost device's stream normally (ALSA with PulseAudio gone does).
-        """
-        if self._recording and self._hostapi and not self._device_lost and _devices.stopped_by_host(self._source):
-            self._device_lost = True
-            if self._hostapi == _devices.JACK_HOSTAPI:
-                _devices.abandon_stream(_devices.import_sounddevice(), self._source, self._capture)
-                self._abandoned = True
+    def _producing(self) -> bool:
+        """For `FrameStream`: whether frames may still arrive; raises if the recorder is closed."""
+        self._check_open()
+        return self._recording
 
     def _check_open(self) -> None:
         if self._closed:
             raise RecorderClosedError("the recorder is closed; create a new AudioRecord")
-
-
-#: Open recorders on JACK, checked at exit (see _abandon_dead_jack_streams).
-_JACK_RECORDERS: "weakref.WeakSet[AudioRecord]" = weakref.WeakSet()
-_jack_exit_hook_registered = False
-
-
-def _watch_jack_recorder(record: AudioRecord) -> None:
-    global _jack_exit_hook_registered
-    _JACK_RECORDERS.add(record)
-    if not _jack_exit_hook_registered:
-        # Registered after sounddevice's exit handler (sounddevice is imported
-        # by now), so it runs before it: atexit runs handlers last-in, first-out.
-        atexit.register(_abandon_dead_jack_streams)
-        _jack_exit_hook_registered = True
-
-
-def _abandon_dead_jack_streams() -> None:
-    """At exit: give up the streams of open JACK recorders whose server went away.
-
-    sounddevice's exit handler calls ``Pa_Terminate``, which would hang on
-    such a stream and then abort the process (see :func:`_devices.abandon_stream`).
-    """
-    for record in list(_JACK_RECORDERS):
-        if not record._closed:
-            record._check_device_lost()

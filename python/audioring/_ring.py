@@ -7,12 +7,17 @@ from typing import Union
 import numpy as np
 
 from . import _core
-from ._validate import MAX_CHANNELS, MAX_FRAMES, as_count, as_flag, as_sample_dtype
+from ._validate import MAX_CHANNELS, MAX_FRAMES, as_count, as_sample_dtype
 
-_MEMORY_BY_REQUEST = ((True, "best"), (False, "plain"), ("memfd", "memfd"), ("shm", "shm"))
+_MEMORY_BY_REQUEST = (
+    (True, _core.MemoryRequest.best),
+    (False, _core.MemoryRequest.plain),
+    ("memfd", _core.MemoryRequest.memfd),
+    ("shm", _core.MemoryRequest.shm),
+)
 
 
-class Ring:
+class Ring(_core.RingReader):
     """A lock-free ring of audio frames that always holds the latest ``capacity`` frames.
 
     One producer writes blocks of interleaved frames; readers take the latest
@@ -46,6 +51,10 @@ class Ring:
 
     Notes
     -----
+    `latest`, `is_intact` and `start_frame` are native methods (inherited
+    from ``audioring._core.RingReader``): a read costs about as much as numpy
+    making a view.
+
     Threading: one thread at a time may write (the GIL serializes Python
     writers); any thread may read. A zero-copy array stays readable after the
     ring is gone, because its ``.base`` keeps the memory alive.
@@ -82,7 +91,7 @@ class Ring:
                 f"capacity={capacity} frames x channels={channels} x {sample_dtype.itemsize} bytes "
                 f"does not fit in memory: {error}"
             ) from None
-        self._capacity: int = self._core.capacity  # cached: read() validates against it on every call
+        self._attach(self._core, self._core.capacity)  # the native reads read this ring
 
     @property
     def channels(self) -> int:
@@ -107,7 +116,7 @@ class Ring:
     @property
     def memory(self) -> str:
         """How the memory was made: ``'memfd'``, ``'shm'`` or ``'plain'``."""
-        return self._core.memory
+        return self._core.memory.name
 
     @property
     def frames_written(self) -> int:
@@ -130,48 +139,6 @@ class Ring:
             raise TypeError(f"block must be a numpy.ndarray, got {type(block).__name__}")
         self._core.write(block)
 
-    def latest(self, frames: int, *, copy: bool = False) -> np.ndarray:
-        """Return the latest ``frames`` frames, oldest first, shape ``(frames, channels)``.
-
-        Frames never written read as zeros.
-
-        Parameters
-        ----------
-        frames : int
-            How many frames, ``1..capacity``.
-        copy : bool, optional
-            ``False`` (default): a read-only zero-copy view, made in O(1); check
-            :meth:`is_intact` after using it if the producer may have lapped it.
-            ``True``: an owned, writeable copy, validated against overwrite.
-
-        Raises
-        ------
-        TypeError, ValueError
-            If ``frames`` is not an integer in ``1..capacity``, or ``copy`` not a bool.
-        """
-        frames = as_count(frames, "frames", 1, self._capacity)
-        return self._core.latest_copy(frames) if as_flag(copy, "copy") else self._core.latest(frames)
-
-    def start_frame(self, array: np.ndarray) -> int:
-        """Return the absolute frame number of the first row of a zero-copy ``array``.
-
-        Raises
-        ------
-        ValueError
-            If ``array`` did not come from a zero-copy read of this ring.
-        """
-        return self._core.start_frame(_as_array(array))
-
-    def is_intact(self, array: np.ndarray) -> bool:
-        """Return whether none of a zero-copy ``array``'s frames has been overwritten, in O(1).
-
-        Raises
-        ------
-        ValueError
-            If ``array`` did not come from a zero-copy read of this ring.
-        """
-        return self._core.is_intact(_as_array(array))
-
     def clear(self) -> None:
         """Zero the ring. Earlier zero-copy arrays are then judged not intact.
 
@@ -185,8 +152,3 @@ class Ring:
             f"memory='{self.memory}', frames_written={self.frames_written})"
         )
 
-
-def _as_array(array: object) -> np.ndarray:
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"array must be a numpy.ndarray, got {type(array).__name__}")
-    return array

@@ -1,16 +1,14 @@
-"""FrameStream: lossless, in-order iteration over a recorder's frames."""
+"""FrameStream: lossless, in-order iteration over the frames of a ring."""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Optional
+from typing import Callable, Optional
 
 import numpy as np
 
+from . import _core
 from ._errors import OverrunError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ._record import AudioRecord
 
 
 class FrameStream:
@@ -36,13 +34,35 @@ class FrameStream:
     (blocksize - hop))`` of those frames were in no intact block at all, the
     others were also part of the last intact one.
 
-    Iteration ends (``StopIteration``) once the recorder is stopped and no
+    Iteration ends (``StopIteration``) once the producer has stopped and no
     complete block is left. Waiting for data releases the GIL.
+
+    Parameters
+    ----------
+    ring : audioring._core.FrameRing
+        The ring to read.
+    blocksize, hop : int
+        Frames per block, and between block starts (validated by the caller).
+    timeout : float or None
+        Seconds to wait for each block before `TimeoutError`.
+    position : int
+        Absolute frame number of the first block's first frame.
+    producing : callable
+        Returns whether the producer may still deliver frames; raises (for
+        example `RecorderClosedError`) if the stream must end with an error.
     """
 
-    def __init__(self, record: AudioRecord, blocksize: int, hop: int, timeout: Optional[float], position: int) -> None:
-        self._record = record
-        self._ring = record._ring._core
+    def __init__(
+        self,
+        ring: _core.FrameRing,
+        blocksize: int,
+        hop: int,
+        timeout: Optional[float],
+        position: int,
+        producing: Callable[[], bool],
+    ) -> None:
+        self._ring = ring
+        self._producing = producing
         self.blocksize = blocksize
         self.hop = hop
         self.timeout = timeout
@@ -67,11 +87,10 @@ class FrameStream:
             # Read the interrupt count before the state so that a stop() or
             # close() in between still ends the wait.
             interrupts = ring.interrupt_count
-            self._record._check_open()
-            if not self._record.recording:
+            if not self._producing():
                 raise StopIteration
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if ring.wait_for_frame(end, left, interrupts) == "timeout":
+            if ring.wait_for_frame(end, left, interrupts) == _core.WaitStatus.timeout:
                 raise TimeoutError(
                     f"no audio for {self.timeout} s: {ring.frames_written - self._position} of "
                     f"{self.blocksize} frames arrived (is the device still delivering?)"

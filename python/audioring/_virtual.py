@@ -8,7 +8,6 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _core
 from ._validate import as_count
 
 SIGNALS = ("sine", "noise", "ramp")
@@ -101,32 +100,6 @@ class VirtualInput:
         return (
             f"VirtualInput({self.signal!r}, {self.frequencies if len(self.frequencies) > 1 else self.frequencies[0]!r}, "
             f"amplitude={self.amplitude!r}, realtime={self.realtime!r}, speed={self.speed!r}, frames={self.frames!r})"
-        )
-
-    def _open(
-        self, capture: _core.Capture, channels: int, rate: int, blocksize: int, dtype: str
-    ) -> _core.VirtualDevice:
-        frequencies = self.frequencies
-        if len(frequencies) == 1 or self.signal != "sine":
-            frequencies = frequencies[:1] * channels
-        elif len(frequencies) != channels:
-            raise ValueError(f"VirtualInput has {len(frequencies)} frequencies but the recorder has {channels} channels")
-        # Only a sine has a frequency: a ramp or noise takes any sampling rate.
-        for f in frequencies if self.signal == "sine" else ():
-            if f >= rate / 2:
-                raise ValueError(f"frequency {f:g} Hz must be below half the sampling rate ({rate / 2:g} Hz)")
-        return _core.VirtualDevice(
-            capture,
-            self.signal,
-            frequencies,
-            self.amplitude,
-            channels,
-            float(rate),
-            blocksize,
-            self.speed if self.realtime else 0.0,
-            -1 if self.frames is None else self.frames,
-            dtype,
-            self.seed,
         )
 
 
