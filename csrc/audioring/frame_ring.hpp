@@ -45,6 +45,7 @@
 #include <string>
 
 #include "audioring/doorbell.hpp"
+#include "audioring/fork_guard.hpp"
 #include "audioring/ring_memory.hpp"
 
 #if defined(__SANITIZE_THREAD__)
@@ -112,6 +113,13 @@ class FrameRing {
   std::size_t frame_bytes() const noexcept { return frame_bytes_; }
   MemoryKind memory_kind() const noexcept { return memory_->kind(); }
   bool mirrored() const noexcept { return memory_->mirrored(); }
+
+  // Whether this process is a fork of the one that made the ring: the memory
+  // is shared with that process, the counters are a private copy (see
+  // fork_guard.hpp). The bindings refuse to write or read such a ring; the
+  // core leaves the check to them, so write() stays free of it.
+  bool forked() const noexcept { return owner_.forked(); }
+  std::uint64_t owner_generation() const noexcept { return owner_.generation(); }
 
   // ---- producer -------------------------------------------------------------
 
@@ -229,6 +237,7 @@ class FrameRing {
   const Frame capacity_;                           // > 0; capacity_ * frame_bytes_ is a multiple of the page size
   const std::shared_ptr<RingMemory> memory_;       // 2 * capacity_ frames of addressable memory
   std::byte* const data_;                          // == memory_->data()
+  const ForkGuard owner_;                          // the process that made the ring
 };
 
 }  // namespace audioring

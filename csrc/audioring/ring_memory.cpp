@@ -21,8 +21,8 @@ namespace {
 
 std::string system_error(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
-// Fails early, with a message, where the allocation would otherwise succeed
-// lazily and the process be killed later when the pages are touched.
+}  // namespace
+
 // Bytes of memory available: Linux's MemAvailable (free plus reclaimable
 // cache), else free pages; 0 if unknown.
 unsigned long long available_memory() noexcept {
@@ -46,15 +46,15 @@ unsigned long long available_memory() noexcept {
   return 0;
 }
 
-void check_fits_in_memory(std::size_t bytes) {
-  {
-    const unsigned long long available = available_memory();
-    if (available != 0 && bytes > available) {
-      throw OutOfMemory("ring buffer needs " + std::to_string(bytes) + " bytes but only " +
-                        std::to_string(available) + " bytes of memory are available");
-    }
+void check_fits_in_memory(std::size_t bytes, const std::string& what) {
+  const unsigned long long available = available_memory();
+  if (available != 0 && bytes > available) {
+    throw OutOfMemory(what + " needs " + std::to_string(bytes) + " bytes but only " + std::to_string(available) +
+                      " bytes of memory are available");
   }
 }
+
+namespace {
 
 // Writes every page so that none faults later on the real-time thread.
 void prefault(std::byte* data, std::size_t bytes) noexcept {
@@ -237,7 +237,7 @@ std::shared_ptr<RingMemory> RingMemory::create(std::size_t half_bytes, MemoryReq
     throw std::length_error("ring memory size " + std::to_string(half_bytes) + " bytes overflows the address space");
   }
   // Mirrored memory needs half_bytes of RAM, plain memory twice that.
-  check_fits_in_memory(request == MemoryRequest::plain ? 2 * half_bytes : half_bytes);
+  check_fits_in_memory(request == MemoryRequest::plain ? 2 * half_bytes : half_bytes, "ring buffer");
 
   struct Attempt {
     MemoryRequest request;
@@ -263,7 +263,7 @@ std::shared_ptr<RingMemory> RingMemory::create(std::size_t half_bytes, MemoryReq
   if (request == MemoryRequest::memfd || request == MemoryRequest::shm) {
     throw MappingUnavailable("cannot create mirrored ring memory (" + failures + ")");
   }
-  check_fits_in_memory(2 * half_bytes);
+  check_fits_in_memory(2 * half_bytes, "ring buffer");
   std::byte* plain = allocate_plain(2 * half_bytes);
   prefault(plain, 2 * half_bytes);
   return std::shared_ptr<RingMemory>(new RingMemory(plain, half_bytes, MemoryKind::plain));

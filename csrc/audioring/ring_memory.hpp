@@ -45,6 +45,14 @@ class MappingUnavailable : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Bytes of memory available now (Linux: MemAvailable), 0 if unknown.
+unsigned long long available_memory() noexcept;
+
+// Throws OutOfMemory, naming `what`, if `bytes` exceed the available memory:
+// an allocation that the system would grant lazily and then kill the process
+// for when its pages are touched fails here instead, with a message.
+void check_fits_in_memory(std::size_t bytes, const std::string& what);
+
 class RingMemory {
  public:
   // `half_bytes` must be a positive multiple of page_size().

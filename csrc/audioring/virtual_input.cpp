@@ -1,8 +1,11 @@
 #include "audioring/virtual_input.hpp"
 
+#include "audioring/ring_memory.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -58,24 +61,49 @@ VirtualInput::VirtualInput(VirtualInputConfig config, StreamCallback callback, v
                                 " for " + std::to_string(config_.channels) + " channels");
   }
   if (callback_ == nullptr) throw std::invalid_argument("callback must not be null");
-  block_.resize(config_.blocksize * static_cast<std::size_t>(config_.channels) * format_info(config_.format).bytes);
+  const std::size_t frame_bytes = static_cast<std::size_t>(config_.channels) * format_info(config_.format).bytes;
+  if (config_.blocksize > SIZE_MAX / 2 / frame_bytes) {
+    throw OutOfMemory("virtual input block of " + std::to_string(config_.blocksize) + " frames x " +
+                      std::to_string(frame_bytes) + " bytes is more than the address space holds");
+  }
+  const std::size_t block_bytes = config_.blocksize * frame_bytes;
+  check_fits_in_memory(block_bytes, "virtual input block buffer (blocksize " + std::to_string(config_.blocksize) +
+                                        " frames x " + std::to_string(frame_bytes) + " bytes)");
+  block_.resize(block_bytes);
   phase_step_.resize(config_.frequencies.size());
   std::transform(config_.frequencies.begin(), config_.frequencies.end(), phase_step_.begin(),
                  [rate = config_.rate](double f) { return f / rate; });
 }
 
 void VirtualInput::start() {
-  if (running_.load(std::memory_order_acquire)) return;
-  if (thread_.joinable()) thread_.join();  // a previous run that ended by its frame limit
+  if (owner_.forked()) {
+    throw std::logic_error("a virtual input cannot be started in a forked child of the process that made it");
+  }
+  if (started_.load(std::memory_order_acquire) && running_.load(std::memory_order_acquire)) return;
+  if (thread_ && thread_->joinable()) thread_->join();  // a previous run that ended by its frame limit
+  thread_.reset();
   stop_requested_.store(false, std::memory_order_relaxed);
   running_.store(true, std::memory_order_release);
-  thread_ = std::thread([this] { run(); });
+  try {
+    thread_ = std::make_unique<std::thread>([this] { run(); });
+  } catch (...) {  // std::system_error (EAGAIN: no thread or stack memory left) or std::bad_alloc
+    running_.store(false, std::memory_order_release);
+    throw;
+  }
+  started_.store(true, std::memory_order_release);
 }
 
 void VirtualInput::stop() noexcept {
   stop_requested_.store(true, std::memory_order_relaxed);
-  if (thread_.joinable()) thread_.join();
+  if (owner_.forked()) {
+    // The thread is the parent's: it does not exist here, and joining it
+    // would wait forever. Let go of the handle (a few bytes) untouched.
+    static_cast<void>(thread_.release());
+  } else if (thread_ && thread_->joinable()) {
+    thread_->join();
+  }
   running_.store(false, std::memory_order_release);
+  started_.store(false, std::memory_order_release);
 }
 
 double VirtualInput::time() const noexcept { return seconds_since_epoch(Clock::now()); }

@@ -4,16 +4,23 @@
 // in real time (optionally sped up) or free-running as fast as it can.
 //
 // Threading: start(), stop() and the destructor from one controlling thread;
-// active() and frames_generated() from any thread. The generator thread owns
-// the block buffer; it allocates nothing after start().
+// active(), started() and frames_generated() from any thread. The generator
+// thread owns the block buffer; it allocates nothing after start().
+//
+// Fork: the generator thread does not exist in a forked child. There start()
+// throws std::logic_error (the child must not write into its parent's
+// capture), and stop() and the destructor leave the thread alone instead of
+// joining it (a join would wait forever).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <thread>
 #include <vector>
 
 #include "audioring/capture.hpp"
+#include "audioring/fork_guard.hpp"
 #include "audioring/sample_format.hpp"
 
 namespace audioring {
@@ -37,17 +44,25 @@ using StreamCallback = int (*)(const void*, void*, unsigned long, const PaTimeIn
 
 class VirtualInput {
  public:
-  // Throws std::invalid_argument for an inconsistent config.
+  // Throws std::invalid_argument for an inconsistent config, OutOfMemory
+  // (ring_memory.hpp) if the block buffer does not fit in the available memory.
   VirtualInput(VirtualInputConfig config, StreamCallback callback, void* user_data);
   ~VirtualInput() { stop(); }
   VirtualInput(const VirtualInput&) = delete;
   VirtualInput& operator=(const VirtualInput&) = delete;
 
   // Starts generating from frame 0 of the signal, or continues after stop().
+  // A no-op while started. Throws std::system_error if the thread cannot be
+  // made (then nothing changed: still stopped), std::logic_error in a forked child.
   void start();
   // Stops and joins the generator thread; no callback runs after it returns.
   void stop() noexcept;
+  // Whether the generator thread runs (false once it reached the frame limit).
   bool active() const noexcept { return running_.load(std::memory_order_acquire); }
+  // Whether start() was called and stop() not since (true after the frame limit too).
+  bool started() const noexcept { return started_.load(std::memory_order_acquire); }
+  // Whether this process is a fork of the one that made the input.
+  bool forked() const noexcept { return owner_.forked(); }
   std::int64_t frames_generated() const noexcept { return generated_.load(std::memory_order_relaxed); }
   // Seconds on the device's clock (what it reports as currentTime).
   double time() const noexcept;
@@ -65,7 +80,11 @@ class VirtualInput {
   std::atomic<std::int64_t> generated_{0};  // frames handed to the callback; written by the generator only
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> running_{false};       // true from start() until the thread ends
-  std::thread thread_;
+  std::atomic<bool> started_{false};       // true from start() until stop()
+  // On the heap so that a forked child can let go of it without touching the
+  // thread (a joinable std::thread must be joined or detached).
+  std::unique_ptr<std::thread> thread_;
+  const ForkGuard owner_;
 };
 
 }  // namespace audioring

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -111,12 +112,22 @@ void register_capture(py::module_& m) {
            py::arg("capture"), py::arg("signal"), py::arg("frequencies"), py::arg("amplitude"), py::arg("channels"),
            py::arg("rate"), py::arg("blocksize"), py::arg("speed"), py::arg("frame_limit"), py::arg("format"),
            py::arg("seed"))
-      .def("start", [](VirtualDevice& d) { d.input().start(); })
+      .def("start",
+           [](VirtualDevice& d) {
+             if (d.input().forked()) {
+               throw std::runtime_error(
+                   "this virtual input belongs to the process that made it, and this is a forked child of that "
+                   "process: the child must not write into its parent's ring. Create the AudioRecord in the "
+                   "child process instead");
+             }
+             d.input().start();
+           })
       .def(
           "close", [](VirtualDevice& d) { d.input().stop(); }, py::call_guard<py::gil_scoped_release>())
       .def(
           "stop", [](VirtualDevice& d) { d.input().stop(); }, py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("active", [](VirtualDevice& d) { return d.input().active(); })
+      .def_property_readonly("started", [](VirtualDevice& d) { return d.input().started(); })
       .def_property_readonly("frames_generated", [](VirtualDevice& d) { return d.input().frames_generated(); })
       .def_property_readonly("time", [](VirtualDevice& d) { return d.input().time(); });
 }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -36,7 +37,41 @@ FrameRing::Clock::time_point deadline_after(const py::object& timeout) {
          std::chrono::duration_cast<FrameRing::Clock::duration>(std::chrono::duration<double>(seconds));
 }
 
+// How long a wait sleeps without the GIL before it looks for signals: the
+// bound on how late Ctrl-C (KeyboardInterrupt) or a Python signal handler
+// runs while a thread waits for frames that may never come.
+constexpr auto kSignalCheckInterval = std::chrono::milliseconds(20);
+
+// wait_for_frame() in slices: Python runs signal handlers only when the
+// main thread runs Python code, so between slices the GIL is taken and
+// PyErr_CheckSignals() called; an exception from a handler ends the wait.
+// The GIL is released and taken with explicit calls, not a scoped guard: a
+// daemon thread that takes the GIL during interpreter shutdown is ended by
+// pthread_exit, whose unwinding must not pass through a noexcept destructor.
+WaitStatus wait_interruptibly(const FrameRing& ring, Frame frame, FrameRing::Clock::time_point deadline,
+                              std::uint64_t interrupts_seen) {
+  for (;;) {
+    const auto now = FrameRing::Clock::now();
+    const auto slice_end = deadline - now > kSignalCheckInterval ? now + kSignalCheckInterval : deadline;
+    PyThreadState* released = PyEval_SaveThread();
+    const WaitStatus status = ring.wait_for_frame(frame, slice_end, interrupts_seen);
+    PyEval_RestoreThread(released);
+    if (status != WaitStatus::timeout || slice_end >= deadline) return status;
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+  }
+}
+
 }  // namespace
+
+void check_not_forked(const FrameRing& ring, const char* what) {
+  if (ring.forked()) {
+    throw std::runtime_error(
+        std::string(what) +
+        " belongs to the process that made it, and this is a forked child of that process: a child must "
+        "not write into it (the memory is shared with the parent) nor read it (its frame counters no longer "
+        "follow the parent's). Create the Ring or AudioRecord in the child process instead");
+  }
+}
 
 PyFrameRing::PyFrameRing(std::int64_t channels, std::int64_t capacity, const py::dtype& dtype,
                          MemoryRequest memory)
@@ -61,6 +96,11 @@ void register_ring(py::module_& m) {
       .value("timeout", WaitStatus::timeout)
       .value("interrupted", WaitStatus::interrupted);
 
+  m.def("available_memory", &available_memory,
+        "Bytes of memory available now (Linux: MemAvailable), 0 if unknown.");
+  m.def("fork_generation", &ForkGuard::current,
+        "How many forks separate this process from the one that loaded the module (0 there).");
+
   py::class_<PyFrameRing>(m, "FrameRing",
                           "Lock-free single-producer ring of interleaved frames (private: use audioring.Ring).")
       .def(py::init<std::int64_t, std::int64_t, const py::dtype&, MemoryRequest>(), py::arg("channels"),
@@ -74,6 +114,7 @@ void register_ring(py::module_& m) {
       .def(
           "write",
           [](PyFrameRing& r, const py::array& block) {
+            check_not_forked(*r.ring(), "this Ring");
             if (!py::detail::npy_api::get().PyArray_EquivTypes_(block.dtype().ptr(), r.dtype().ptr())) {
               throw py::type_error("block dtype must be " + py::str(r.dtype()).cast<std::string>() + ", got " +
                                    py::str(block.dtype()).cast<std::string>());
@@ -104,6 +145,7 @@ void register_ring(py::module_& m) {
           "window",
           [](const PyFrameRing& r, Frame start, Frame frames) {
             const FrameRing& ring = *r.ring();
+            check_not_forked(ring, "this recorder's ring");
             if (frames < 1 || frames > ring.capacity()) {
               throw py::value_error("frames must be in 1.." + std::to_string(ring.capacity()) + ", got " +
                                     std::to_string(frames));
@@ -117,24 +159,28 @@ void register_ring(py::module_& m) {
           py::arg("start"), py::arg("frames"),
           "Zero-copy view of frames [start, start + frames); check is_intact() after using it.")
       .def(
-          "intact_from", [](const PyFrameRing& r, Frame start) { return r.ring()->intact(start); },
+          "intact_from",
+          [](const PyFrameRing& r, Frame start) {
+            check_not_forked(*r.ring(), "this recorder's ring");
+            return r.ring()->intact(start);
+          },
           py::arg("start"), "Whether no frame at or after `start` has been overwritten.")
       // cppcheck-suppress constParameter ; clear() changes the ring, which r owns through a pointer
-      .def("clear", [](PyFrameRing& r) { r.ring()->clear(); })
+      .def("clear",
+           [](PyFrameRing& r) {
+             check_not_forked(*r.ring(), "this Ring");
+             r.ring()->clear();
+           })
       .def(
           "wait_for_frame",
           [](const PyFrameRing& r, Frame frame, const py::object& timeout, std::uint64_t interrupts_seen) {
-            const auto deadline = deadline_after(timeout);
-            WaitStatus status;
-            {
-              py::gil_scoped_release release;
-              status = r.ring()->wait_for_frame(frame, deadline, interrupts_seen);
-            }
-            return status;
+            check_not_forked(*r.ring(), "this recorder's ring");
+            return wait_interruptibly(*r.ring(), frame, deadline_after(timeout), interrupts_seen);
           },
           py::arg("frame"), py::arg("timeout"), py::arg("interrupts_seen"),
           "Blocks, without the GIL, until frames_written >= frame; returns a WaitStatus (interrupted: "
-          "interrupt() was called since interrupt_count was interrupts_seen).")
+          "interrupt() was called since interrupt_count was interrupts_seen). Signal handlers run "
+          "within 20 ms while it waits; an exception they raise ends the wait.")
       .def_property_readonly("interrupt_count", [](const PyFrameRing& r) { return r.ring()->interrupts(); })
       .def("interrupt", [](const PyFrameRing& r) { r.ring()->interrupt(); });
 }

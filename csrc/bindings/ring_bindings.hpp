@@ -35,6 +35,10 @@ class PyFrameRing {
   py::dtype dtype_;
 };
 
+// Throws RuntimeError if this process is a forked child of the one that made
+// `ring` (see audioring/fork_guard.hpp); `what` names the object for the message.
+void check_not_forked(const FrameRing& ring, const char* what);
+
 void register_ring(py::module_& m);
 
 }  // namespace audioring::bindings

@@ -17,6 +17,7 @@ using py::detail::PyArray_Proxy;
 // Set once by register_views(); strong references for the life of the process.
 PyTypeObject* window_type = nullptr;
 PyObject* recorder_closed_error = nullptr;
+PyObject* overrun_error = nullptr;  // audioring.OverrunError, set by _set_overrun_error(); RuntimeError until then
 PyObject* numpy_integer = nullptr;  // numpy.integer: takes the reference's size messages, like int
 PyObject* numpy_bool = nullptr;     // numpy.bool_: accepted as a flag, like bool
 
@@ -184,7 +185,25 @@ struct ReaderObject {
   std::int64_t item;                      // bytes per sample
   Frame limit;                            // reads take 1..limit frames
   bool closed;                            // set by _close(): reads raise RecorderClosedError
+  std::uint64_t generation;               // the ring's ForkGuard generation: reads refuse in a forked child
 };
+
+// Whether this process is a forked child of the one that made the reader's
+// ring: one load and a compare, in every read (see audioring/fork_guard.hpp).
+bool forked(const ReaderObject* reader) { return reader->generation != ForkGuard::current(); }
+
+// Sets RuntimeError for a read in a forked child. Returns nullptr.
+PyObject* refuse_forked(PyObject* self, const char* method) {
+  const char* type_name = Py_TYPE(self)->tp_name;
+  const char* dot = std::strrchr(type_name, '.');
+  const char* name = dot != nullptr ? dot + 1 : type_name;
+  PyErr_Format(PyExc_RuntimeError,
+               "%s.%s() in a forked child process: this %s belongs to the parent process, and its frame "
+               "counters no longer follow the parent's recording here (only the sample memory is shared). "
+               "Create the %s in the child process instead",
+               name, method, name, name);
+  return nullptr;
+}
 
 ReaderObject* as_reader(PyObject* self) { return reinterpret_cast<ReaderObject*>(self); }
 
@@ -281,16 +300,30 @@ PyObject* latest_copy(ReaderObject* reader, Frame frames) {
   // Retry while the producer overwrites the window during the copy: each try
   // starts from the newest frames, so it succeeds as soon as one copy takes
   // less time than refilling the ring's spare frames.
+  Frame first = 0;
   for (int attempt = 0; attempt < 64; ++attempt) {
     PyThreadState* released = PyEval_SaveThread();
-    const bool ok = ring.copy(ring.written() - frames, frames, to);
+    first = ring.written() - frames;
+    const bool ok = ring.copy(first, frames, to);
     PyEval_RestoreThread(released);
     if (ok) return out;
   }
   Py_DECREF(out);
-  PyErr_SetString(PyExc_RuntimeError,
-                  "the producer overwrote the frames 64 times while they were being copied; "
-                  "give the ring more capacity than the read size");
+  // An OverrunError (a RuntimeError): the reader fell behind the producer, as
+  // a stream's consumer does. frames_lost: the frames of the last try that
+  // were overwritten; position: the newest frame when it gave up.
+  const Frame newest = ring.written();
+  const Frame overwritten = newest - ring.capacity() - first;
+  const Frame lost = overwritten < frames ? overwritten : frames;
+  PyObject* error_type = overrun_error != nullptr ? overrun_error : PyExc_RuntimeError;
+  PyObject* error = PyObject_CallFunction(
+      error_type, "LLs", static_cast<long long>(lost > 0 ? lost : 1), static_cast<long long>(newest),
+      "the producer overwrote the frames 64 times while they were being copied; give the ring more "
+      "capacity than the read size (AudioRecord: more headroom)");
+  if (error != nullptr) {
+    PyErr_SetObject(error_type, error);
+    Py_DECREF(error);
+  }
   return nullptr;
 }
 
@@ -326,6 +359,7 @@ PyObject* reader_read(PyObject* self, PyObject* const* args, Py_ssize_t nargs, P
     PyErr_SetString(recorder_closed_error, "the recorder is closed; create a new AudioRecord");
     return nullptr;
   }
+  if (forked(reader)) return refuse_forked(self, style.method);
   bool copy;
   if (!flag_argument(copy_value, &copy)) return nullptr;
   if (copy) return latest_copy(reader, frames);
@@ -344,14 +378,18 @@ PyObject* ring_latest(PyObject* self, PyObject* const* args, Py_ssize_t nargs, P
 PyObject* reader_is_intact(PyObject* self, PyObject* array) {
   ReaderObject* reader = as_reader(self);
   Coverage covered;
-  if (!attached(reader) || !coverage(reader->ring, array, &covered)) return nullptr;
+  if (!attached(reader)) return nullptr;
+  if (forked(reader)) return refuse_forked(self, "is_intact");
+  if (!coverage(reader->ring, array, &covered)) return nullptr;
   return PyBool_FromLong(reader->ring->intact(covered.lowest));
 }
 
 PyObject* reader_start_frame(PyObject* self, PyObject* array) {
   ReaderObject* reader = as_reader(self);
   Coverage covered;
-  if (!attached(reader) || !coverage(reader->ring, array, &covered)) return nullptr;
+  if (!attached(reader)) return nullptr;
+  if (forked(reader)) return refuse_forked(self, "start_frame");
+  if (!coverage(reader->ring, array, &covered)) return nullptr;
   return PyLong_FromLongLong(covered.first);
 }
 
@@ -374,6 +412,7 @@ PyObject* reader_attach(PyObject* self, PyObject* const* args, Py_ssize_t nargs)
     reader->item = static_cast<std::int64_t>(ring.dtype().itemsize());
     reader->limit = limit;
     reader->closed = false;
+    reader->generation = ring.ring()->owner_generation();
   } catch (py::error_already_set& error) {
     error.restore();
     return nullptr;
@@ -488,6 +527,17 @@ py::array make_view(const std::shared_ptr<const FrameRing>& ring, const py::dtyp
 }
 
 void register_views(py::module_& m) {
+  m.def(
+      "_set_overrun_error",
+      [](const py::object& type) {
+        if (!PyType_Check(type.ptr()) || !PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(type.ptr()),
+                                                             reinterpret_cast<PyTypeObject*>(PyExc_RuntimeError))) {
+          throw py::type_error("_set_overrun_error() needs a RuntimeError subclass");
+        }
+        Py_XDECREF(overrun_error);
+        overrun_error = type.inc_ref().ptr();  // kept for the life of the process
+      },
+      "_set_overrun_error(type): the error a lapped read(copy=True) raises: type(frames_lost, position, message).");
   py::module_ numpy = py::module_::import("numpy");
   numpy_integer = py::object(numpy.attr("integer")).release().ptr();
   numpy_bool = py::object(numpy.attr("bool_")).release().ptr();

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from . import _core
 
 
 class OverrunError(RuntimeError):
     """A lossless consumer fell behind and frames were overwritten before it read them.
+
+    Raised by `FrameStream` (``AudioRecord.stream()``), and by ``read(size,
+    copy=True)`` / ``Ring.latest(frames, copy=True)`` when the producer
+    overwrote the frames on each of 64 tries to copy them (then
+    ``frames_lost`` counts the frames of the last try that were overwritten
+    and ``position`` is the newest frame when the read gave up).
 
     Attributes
     ----------
@@ -18,13 +26,19 @@ class OverrunError(RuntimeError):
         The absolute frame number the consumer continues from.
     """
 
-    def __init__(self, frames_lost: int, position: int) -> None:
+    def __init__(self, frames_lost: int, position: int, message: Optional[str] = None) -> None:
         super().__init__(
-            f"consumer fell behind: {frames_lost} frames were overwritten before "
+            message
+            if message is not None
+            else f"consumer fell behind: {frames_lost} frames were overwritten before "
             f"they were read; continuing from frame {position}"
         )
         self.frames_lost = frames_lost
         self.position = position
+
+
+# A read(copy=True) that the producer lapped raises it too (from native code).
+_core._set_overrun_error(OverrunError)
 
 
 #: The recorder was closed; it cannot record or be read any more. (A

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import os
+import sys
 import threading
-from typing import Optional, Union
+import weakref
+from typing import Callable, List, NoReturn, Optional, SupportsIndex, Union
 
 import numpy as np
 
 from . import _core
 from ._errors import RecorderClosedError
 from ._ring import Ring
-from ._sources import Source, open_source
+from ._sources import PortAudioSource, Source, open_source
+from ._sources.virtual import DEFAULT_BLOCKSIZE
 from ._validate import MAX_CHANNELS, MAX_FRAMES, MAX_SAMPLING_RATE, as_count, as_sample_dtype, as_timeout, check_latency
 from ._stream import FrameStream
 from ._virtual import VirtualInput
@@ -93,10 +98,32 @@ class AudioRecord(_core.RecordReader):
     ImportError, OSError
         If sounddevice or PortAudio is missing (saying what to install).
 
+    MemoryError
+        If the ring (and a virtual input's block buffer) does not fit in the
+        available memory, naming the sizes; checked before anything is allocated.
+
     Notes
     -----
     Threading: the methods may be called from any Python thread; audio
     arrives on PortAudio's (or the virtual input's) thread without the GIL.
+
+    Signals: waits (`stream`) run signal handlers within about 20 ms, so
+    Ctrl-C raises `KeyboardInterrupt` whether data comes or not. Whatever
+    interrupts `start_recording`, `stop` or `close` (an exception from a
+    signal handler, a failure to start a thread), `recording` afterwards
+    tells the truth and the next call works. A signal handler that calls
+    one of them while the same thread is inside another (e.g. ``close()``
+    from a SIGTERM handler during ``stop()``) does not deadlock: its call
+    is carried out as soon as the interrupted one finishes.
+
+    Processes: a recorder belongs to the process that made it. In a forked
+    child (``os.fork``, multiprocessing's ``fork`` start method) it never
+    writes into the parent's ring: `start_recording`, `stop`, `stream`,
+    `read`, `is_intact` and `start_frame` raise `RuntimeError` (create the
+    recorder in the child), and `close` (or garbage collection) there only
+    marks the child's copy closed, releasing nothing of the parent's. A
+    recorder cannot be pickled or copied (`TypeError`): create one in each
+    worker process.
 
     Examples
     --------
@@ -137,23 +164,32 @@ class AudioRecord(_core.RecordReader):
             raise ValueError(f"driver must be one of {', '.join(DRIVERS)}, got {driver!r}")
 
         capacity = self._buffer_size + max(headroom, blocksize)
-        try:
-            self._ring = Ring(self._channels, capacity, self._dtype)
-        except (MemoryError, ValueError) as error:  # ValueError: the sum is past Ring's bound
-            raise type(error)(
-                f"buffer_size={self._buffer_size} + headroom={max(headroom, blocksize)} frames "
-                f"x channels={self._channels} do not fit: {error}"
-            ) from None
-        self._capture = _core.Capture(self._ring._core)
+        self._check_memory(capacity, blocksize, device)
+
+        def make_capture() -> _core.Capture:  # called by open_source once the device takes the settings
+            try:
+                self._ring = Ring(self._channels, capacity, self._dtype)
+            except (MemoryError, ValueError) as error:  # ValueError: the sum is past Ring's bound
+                raise type(error)(
+                    f"buffer_size={self._buffer_size} + headroom={max(headroom, blocksize)} frames "
+                    f"x channels={self._channels} do not fit: {error}"
+                ) from None
+            self._capture = _core.Capture(self._ring._core)
+            return self._capture
+
         self._lock = threading.Lock()  # orders start/stop/close between Python threads
-        self._recording = False
+        self._owner: Optional[int] = None  # the thread inside start/stop/close (holding the lock)
+        self._deferred: List[str] = []  # calls a signal handler made on that thread meanwhile
+        self._generation = _core.fork_generation()  # see _check_process()
         self._recording_start = 0
         self._source: Source = open_source(
-            device, self._capture, channels=self._channels, sampling_rate=self._sampling_rate,
+            device, make_capture, channels=self._channels, sampling_rate=self._sampling_rate,
             dtype=self._dtype.name, blocksize=blocksize, latency=latency, driver=driver,
         )
         self._attach(self._ring._core, self._buffer_size)  # the native read() reads this ring
         self._closed = False
+        if isinstance(self._source, PortAudioSource):
+            _close_at_exit(self)
 
     # ---- the reference's API --------------------------------------------------
 
@@ -177,23 +213,11 @@ class AudioRecord(_core.RecordReader):
 
         Views read before are then judged not intact by :meth:`is_intact`.
         """
-        with self._lock:
-            self._check_open()
-            if self._recording:
-                return
-            self._source.ensure_alive()
-            # The stream is stopped, so this thread may act as the producer.
-            self._ring.clear()
-            self._capture.reset()
-            self._recording_start = self._ring.frames_written
-            self._source.start()
-            self._recording = True
+        self._transition("start")
 
     def stop(self) -> None:
         """Stop recording. The frames recorded so far stay readable."""
-        with self._lock:
-            self._check_open()
-            self._stop()
+        self._transition("stop")
 
     # ---- what the reference lacks ---------------------------------------------
 
@@ -214,7 +238,11 @@ class AudioRecord(_core.RecordReader):
 
     @property
     def latency(self) -> float:
-        """The stream's actual input latency in seconds."""
+        """The stream's input latency in seconds, as PortAudio reports it.
+
+        On JACK, where PortAudio reports 0, one JACK period (the device's
+        default low input latency); a virtual input reports one block.
+        """
         return self._source.latency
 
     @property
@@ -224,8 +252,8 @@ class AudioRecord(_core.RecordReader):
 
     @property
     def recording(self) -> bool:
-        """Whether the recorder is recording."""
-        return self._recording
+        """Whether the recorder is recording: asked of the stream itself, so it is true whatever interrupted."""
+        return not self._closed and self._source.started
 
     @property
     def closed(self) -> bool:
@@ -260,6 +288,7 @@ class AudioRecord(_core.RecordReader):
     @property
     def time(self) -> float:
         """The stream's clock now, in seconds: the clock :meth:`time_at` uses."""
+        self._check_process("time")
         self._check_open()
         return float(self._source.time)
 
@@ -315,11 +344,12 @@ class AudioRecord(_core.RecordReader):
         RuntimeError
             If the recorder is not recording.
         """
+        self._check_process("stream")
         self._check_open()
         blocksize = as_count(blocksize, "blocksize", 1, self._ring.capacity)
         hop = blocksize if hop is None else as_count(hop, "hop", 1, blocksize)
         timeout = None if timeout is None else as_timeout(timeout)
-        if not self._recording:
+        if not self.recording:
             raise RuntimeError("stream() needs a recording: call start_recording() first")
         position = self._recording_start if start is None else as_count(start, "start", -(2**62), 2**62)
         return FrameStream(self._ring._core, blocksize, hop, timeout, position, self._producing)
@@ -328,22 +358,16 @@ class AudioRecord(_core.RecordReader):
         """Stop recording and release the device. Zero-copy arrays stay readable.
 
         Threads waiting in :meth:`stream` are woken with `RecorderClosedError`.
-        Closing twice is harmless.
+        Closing twice is harmless. In a forked child it only marks the child's
+        copy closed: the device, thread and ring belong to the parent.
         """
-        with self._lock:
-            if self._closed:
-                return
-            # Closed before the stop: the stop wakes waiting streams, and one that
-            # then ran while the stream closes (which releases the GIL) would see a
-            # stopped, open recorder and end quietly instead of raising
-            # RecorderClosedError. (Seen on PulseAudio.)
+        if self._generation != _core.fork_generation():
+            # Neither the lock (another thread may have held it at the fork,
+            # and no thread will ever release it here) nor the source.
             self._closed = True
-            self._close()  # the native reads refuse from now on
-            try:
-                self._stop()
-                self._source.close()
-            finally:
-                self._ring._core.interrupt()
+            self._close()
+            return
+        self._transition("close")
 
     def __enter__(self) -> AudioRecord:
         self.start_recording()
@@ -352,14 +376,41 @@ class AudioRecord(_core.RecordReader):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def __del__(self) -> None:
+    def __del__(self, _finalizing: Callable[[], bool] = sys.is_finalizing) -> None:
         # The stream must be closed before the capture state it writes into
         # can be freed; close() guarantees the order.
-        if not getattr(self, "_closed", True):
+        if getattr(self, "_closed", True):
+            return
+        try:
             self.close()
+        except Exception:
+            # At interpreter shutdown modules are half torn down: an error
+            # then says nothing about the program (the exit hook closed
+            # PortAudio's streams already), so it is not printed.
+            if not _finalizing():
+                raise
+
+    def __copy__(self) -> NoReturn:
+        raise TypeError(
+            "an AudioRecord cannot be copied: the copy would share its stream, and closing either would "
+            "close both; make another AudioRecord"
+        )
+
+    def __deepcopy__(self, memo: object) -> NoReturn:
+        self.__copy__()
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        raise TypeError(
+            "an AudioRecord cannot be pickled: it is a live audio stream and memory of this process; "
+            "create the AudioRecord in the worker process instead (send its arguments, or copies of "
+            "its frames: rec.read(n, copy=True))"
+        )
+
+    def __reduce__(self) -> NoReturn:
+        self.__reduce_ex__(0)
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "recording" if self._recording else "stopped"
+        state = "closed" if self._closed else "recording" if self.recording else "stopped"
         return (
             f"<AudioRecord channels={self._channels} sampling_rate={self._sampling_rate} "
             f"buffer_size={self._buffer_size} dtype={self._dtype.name} device={self.device!r} "
@@ -368,17 +419,145 @@ class AudioRecord(_core.RecordReader):
 
     # ---- internals --------------------------------------------------------------
 
-    def _stop(self) -> None:
-        if self._recording:
-            self._source.stop()  # returns once no callback runs any more
-            self._recording = False
+    def _transition(self, call: str) -> None:
+        """Run ``call`` ('start', 'stop' or 'close') under the lock, or defer it if this thread holds it.
+
+        The lock is not re-entrant: the only way a thread calls in while it
+        holds the lock is a signal handler (or a finalizer) running inside
+        an earlier call. That call finishes first, then runs the deferred ones.
+        """
+        if call != "close":
+            self._check_process("stop" if call == "stop" else "start_recording")
+        if self._owner == threading.get_ident():
+            if call != "close":
+                self._check_open()
+            self._deferred.append(call)
+            return
+        with self._lock:
+            self._owner = threading.get_ident()
+            try:
+                self._run(call)
+            finally:
+                try:
+                    while self._deferred:
+                        self._run(self._deferred.pop(0))
+                finally:
+                    self._owner = None
+
+    def _run(self, call: str) -> None:
+        if call == "close":
+            self._close_locked()
+            return
+        self._check_open()
+        if call == "stop":
+            self._stop_locked()
+        else:
+            self._start_locked()
+
+    # Each step below leaves a true state if an exception stops it at any
+    # point: `recording` asks the source, and the source's start and stop
+    # are single native calls.
+
+    def _start_locked(self) -> None:
+        if self._source.started:
+            return
+        self._source.ensure_alive()
+        # The stream is stopped, so this thread may act as the producer.
+        self._ring.clear()
+        self._capture.reset()
+        self._recording_start = self._ring.frames_written
+        self._source.start()
+
+    def _stop_locked(self) -> None:
+        try:
+            if self._source.started:
+                self._source.stop()  # returns once no callback runs any more
+        finally:
             self._ring._core.interrupt()  # waiting streams drain and end
+
+    def _close_locked(self) -> None:
+        # Closed before the stop: the stop wakes waiting streams, and one that
+        # then ran while the stream closes (which releases the GIL) would see a
+        # stopped, open recorder and end quietly instead of raising
+        # RecorderClosedError. (Seen on PulseAudio.) Not returning early when
+        # already closed: a close that was interrupted finishes the job
+        # (every step below is a no-op once done).
+        self._closed = True
+        self._close()  # the native reads refuse from now on
+        try:
+            self._stop_locked()
+        finally:
+            try:
+                self._source.close()
+            finally:
+                self._ring._core.interrupt()
+                _OPEN_AT_EXIT.discard(self)
+
+    def _check_memory(self, capacity: int, blocksize: int, device: object) -> None:
+        """Raise MemoryError, naming the sizes, if the ring (and a virtual input's block) cannot fit."""
+        frame_bytes = self._channels * self._dtype.itemsize
+        ring_bytes = capacity * frame_bytes
+        block_bytes = (blocksize or DEFAULT_BLOCKSIZE) * frame_bytes if isinstance(device, VirtualInput) else 0
+        available = _core.available_memory()
+        if available and ring_bytes + block_bytes > available:
+            block = f" + the virtual input's block buffer {block_bytes} bytes" if block_bytes else ""
+            raise MemoryError(
+                f"buffer_size={self._buffer_size} + headroom={capacity - self._buffer_size} frames x "
+                f"channels={self._channels} x {self._dtype.itemsize} bytes: the ring needs {ring_bytes} "
+                f"bytes{block}, but only {available} bytes of memory are available"
+            )
 
     def _producing(self) -> bool:
         """For `FrameStream`: whether frames may still arrive; raises if the recorder is closed."""
+        self._check_process("stream")
         self._check_open()
-        return self._recording
+        return self.recording
 
     def _check_open(self) -> None:
         if self._closed:
             raise RecorderClosedError("the recorder is closed; create a new AudioRecord")
+
+    def _check_process(self, method: str) -> None:
+        """Raise RuntimeError in a forked child: the recorder, its device and its ring are the parent's."""
+        if self._generation != _core.fork_generation():
+            raise RuntimeError(
+                f"AudioRecord.{method}() in a forked child process: this recorder belongs to "
+                f"the parent process (pid {os.getppid()}), whose ring memory the child shares; the child must "
+                "not record into it nor read it. Create the AudioRecord in the child process instead"
+            )
+
+
+#: Recorders on PortAudio devices, closed at exit before sounddevice's exit handler.
+_OPEN_AT_EXIT: "weakref.WeakSet[AudioRecord]" = weakref.WeakSet()
+_exit_hook_registered = False
+
+
+def _close_at_exit(recorder: AudioRecord) -> None:
+    global _exit_hook_registered
+    _OPEN_AT_EXIT.add(recorder)
+    if not _exit_hook_registered:
+        # Registered after sounddevice's exit handler (sounddevice is imported
+        # by now), so it runs before it: atexit runs handlers last-in, first-out.
+        atexit.register(_close_recorders_at_exit)
+        _exit_hook_registered = True
+
+
+def _close_recorders_at_exit() -> None:
+    """At exit: close the recorders still open, while PortAudio and every module still work.
+
+    Left to their finalizers, they would close during interpreter shutdown,
+    after ``Pa_Terminate``, with modules half torn down. A recorder that
+    another thread is starting or stopping right now is left alone (its lock
+    is not waited for), and nothing is printed: the process is exiting.
+    """
+    for recorder in list(_OPEN_AT_EXIT):
+        if recorder._closed or recorder._generation != _core.fork_generation():
+            continue
+        if not recorder._lock.acquire(blocking=False):
+            continue
+        try:
+            recorder._close_locked()
+        except Exception:  # noqa: BLE001, S110 - exiting: nothing to report to
+            pass
+        finally:
+            recorder._lock.release()

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Union
+from typing import NoReturn, SupportsIndex, Union
 
 import numpy as np
 
 from . import _core
 from ._validate import MAX_CHANNELS, MAX_FRAMES, as_count, as_sample_dtype
+
+_NO_COPY = "{what} cannot be copied: the copy would share its memory and single producer"
+_NO_PICKLE = (
+    "{what} cannot be pickled: it is memory of this process (and a live stream); "
+    "create the {name} in the worker process instead, and send its arguments or copies of its frames"
+)
 
 _MEMORY_BY_REQUEST = (
     (True, _core.MemoryRequest.best),
@@ -58,6 +64,13 @@ class Ring(_core.RingReader):
     Threading: one thread at a time may write (the GIL serializes Python
     writers); any thread may read. A zero-copy array stays readable after the
     ring is gone, because its ``.base`` keeps the memory alive.
+
+    Processes: a ring belongs to the process that made it. Its memory is
+    shared with forked children but its frame counters are not, so in a
+    forked child every method that writes or reads (`write`, `clear`,
+    `latest`, `is_intact`, `start_frame`) raises `RuntimeError`: make the
+    ring in the process that uses it. A ring cannot be pickled or copied
+    (`TypeError`); ``ring.latest(n, copy=True)`` copies its frames.
 
     Examples
     --------
@@ -145,6 +158,22 @@ class Ring(_core.RingReader):
         Only call it while no other thread writes.
         """
         self._core.clear()
+
+    # ---- not copyable, not picklable ----------------------------------------------
+    # A copy would share the memory and its single-producer contract (or, by
+    # pickling, lose what makes it a ring); copying the frames is explicit.
+
+    def __copy__(self) -> NoReturn:
+        raise TypeError(_NO_COPY.format(what="a Ring") + "; ring.latest(n, copy=True) copies its frames")
+
+    def __deepcopy__(self, memo: object) -> NoReturn:
+        self.__copy__()
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        raise TypeError(_NO_PICKLE.format(what="a Ring", name="Ring"))
+
+    def __reduce__(self) -> NoReturn:
+        self.__reduce_ex__(0)
 
     def __repr__(self) -> str:
         return (

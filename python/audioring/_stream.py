@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Callable, Optional
 
@@ -35,7 +36,14 @@ class FrameStream:
     others were also part of the last intact one.
 
     Iteration ends (``StopIteration``) once the producer has stopped and no
-    complete block is left. Waiting for data releases the GIL.
+    complete block is left. Waiting for data releases the GIL, and signal
+    handlers run while it waits (Ctrl-C raises `KeyboardInterrupt` within
+    about 20 ms, data or not); an exception from a handler leaves the stream
+    where it was, so iteration may go on.
+
+    One thread at a time: a stream that another thread is iterating raises
+    `RuntimeError` (as a generator does); give each thread its own
+    ``AudioRecord.stream()``, they all see the same frames.
 
     Parameters
     ----------
@@ -68,6 +76,7 @@ class FrameStream:
         self.timeout = timeout
         self._position = position  # absolute frame number of the next block's first frame
         self._previous: Optional[int] = None  # first frame of the block last handed out
+        self._busy = threading.Lock()  # held by the thread inside __next__
 
     @property
     def position(self) -> int:
@@ -78,6 +87,17 @@ class FrameStream:
         return self
 
     def __next__(self) -> np.ndarray:
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError(
+                "this FrameStream is being iterated by another thread; give each thread its own "
+                "AudioRecord.stream() (every stream sees the same frames)"
+            )
+        try:
+            return self._next()
+        finally:
+            self._busy.release()
+
+    def _next(self) -> np.ndarray:
         ring = self._ring
         if self._previous is not None and not ring.intact_from(self._previous):
             self._overrun(self._previous)

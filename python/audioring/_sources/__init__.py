@@ -17,7 +17,9 @@ lost devices) lives in the source that needs it.
 
 from __future__ import annotations
 
-from typing import Protocol, Union
+from typing import Callable, Protocol, Union
+
+import numpy as np
 
 from .. import _core
 from .._virtual import VirtualInput
@@ -54,6 +56,10 @@ class Source(Protocol):
     def time(self) -> float:
         """The source's clock now, in seconds: the clock of the capture's time anchor."""
 
+    @property
+    def started(self) -> bool:
+        """Whether the source is started: asked of the stream or thread itself, never a stale flag."""
+
     def ensure_alive(self) -> None:
         """Raise if the source can never deliver again (its device or server went away)."""
 
@@ -64,12 +70,12 @@ class Source(Protocol):
         """Stop; when it returns, no callback runs any more. Called only while started."""
 
     def close(self) -> None:
-        """Release the device. Called once, while stopped."""
+        """Release the device, once: later calls do nothing. Called while stopped."""
 
 
 def open_source(
     device: Union[int, str, VirtualInput, None],
-    capture: _core.Capture,
+    make_capture: Callable[[], _core.Capture],
     *,
     channels: int,
     sampling_rate: int,
@@ -78,20 +84,33 @@ def open_source(
     latency: Union[float, str, None],
     driver: str,
 ) -> Source:
-    """Open (not start) the source for ``device``, feeding ``capture``.
+    """Open (not start) the source for ``device``, feeding the capture ``make_capture()`` makes.
+
+    The cheap checks (the device exists and takes these settings) run first;
+    ``make_capture`` (which allocates the ring) is called only once they passed.
 
     Raises
     ------
     TypeError
-        If ``device`` is not None, an int, a str or a `VirtualInput`.
-    ValueError, ImportError, OSError, sounddevice.PortAudioError
-        As `PortAudioSource.open` and `VirtualSource.open` raise them.
+        If ``device`` is not None, an int (numpy's included), a str or a `VirtualInput`.
+    ValueError
+        If ``driver='python'`` is asked of a `VirtualInput` (it has no Python
+        callback), or as `PortAudioSource.open` and `VirtualSource.open` raise it.
+    ImportError, OSError, sounddevice.PortAudioError
+        As `PortAudioSource.open` raises them.
     """
     if isinstance(device, VirtualInput):
-        return VirtualSource.open(device, capture, channels, sampling_rate, blocksize, dtype)
+        if driver != "native":
+            raise ValueError(
+                f"driver={driver!r} needs a PortAudio device: a VirtualInput always calls the native "
+                "callback from its own thread (leave driver='native')"
+            )
+        return VirtualSource.open(device, make_capture, channels, sampling_rate, blocksize, dtype)
+    if isinstance(device, np.integer):
+        device = int(device)  # as every other integer argument takes numpy integers
     if device is not None and (isinstance(device, bool) or not isinstance(device, (int, str))):
         raise TypeError(f"device must be None, an int, a str or a VirtualInput, got {device!r}")
     return PortAudioSource.open(
-        device, capture, channels=channels, sampling_rate=sampling_rate, dtype=dtype, blocksize=blocksize,
+        device, make_capture, channels=channels, sampling_rate=sampling_rate, dtype=dtype, blocksize=blocksize,
         latency=latency, native=driver == "native",
     )

@@ -25,11 +25,27 @@ callback would write into), and sounddevice's exit handler, whose only job is
 to call ``Pa_Terminate``, is unregistered: the operating system releases
 everything at exit, and the process exits normally instead of aborting. An
 exit hook checks open JACK sources for a lost server before that handler runs.
+
+Forked children: PortAudio's state (its streams, its server connections, the
+threads behind them) belongs to the parent. sounddevice's exit handler would
+call ``Pa_Terminate`` in a child that exits normally, acting on the parent's
+streams from a process without their threads: seen aborting the child on
+PulseAudio (``pa_memblock_unref`` assertion) and hanging it on JACK. So
+in every forked child of a process where audioring loaded sounddevice, that
+handler is unregistered; sources inherited by the child are never stopped or
+closed there (`AudioRecord` refuses to use them).
+
+Latency: PortAudio's JACK host API reports an input latency of 0 (it reads
+the JACK ports' registered latency, which servers such as jackd's dummy
+driver leave at 0). A JACK client cannot see a block sooner than one period
+after it began, so `PortAudioSource.latency` reports the device's default low
+input latency, which PortAudio sets to one JACK period, when the stream says 0.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import weakref
 from types import ModuleType
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
@@ -55,7 +71,16 @@ _jack_exit_hook_registered = False
 class PortAudioSource:
     """A PortAudio input stream whose callback writes into a capture."""
 
-    def __init__(self, sd: ModuleType, stream: Any, capture: _core.Capture, name: str, hostapi: str, driver: str):
+    def __init__(
+        self,
+        sd: ModuleType,
+        stream: Any,
+        capture: _core.Capture,
+        name: str,
+        hostapi: str,
+        driver: str,
+        default_latency: float = 0.0,
+    ):
         self._sd = sd
         self._stream = stream
         self._capture = capture  # what the callback writes into: must outlive the stream
@@ -63,6 +88,8 @@ class PortAudioSource:
         self.hostapi = hostapi
         self.driver = driver
         self.latency = float(stream.latency)
+        if self.latency == 0.0 and hostapi == JACK_HOSTAPI:
+            self.latency = float(default_latency)  # see the module's notes
         self._started = False
         self._lost = False  # the host API ended the stream while it ran
         self._abandoned = False  # and it was a JACK stream, given up without calling PortAudio again
@@ -74,7 +101,7 @@ class PortAudioSource:
     def open(
         cls,
         device: Union[int, str, None],
-        capture: _core.Capture,
+        make_capture: Callable[[], _core.Capture],
         *,
         channels: int,
         sampling_rate: int,
@@ -86,7 +113,8 @@ class PortAudioSource:
         """Open (not start) a stream on ``device`` (None: the default input).
 
         ``native`` asks for the C callback; a sounddevice that cannot take one
-        gets the Python callback instead.
+        gets the Python callback instead. ``make_capture`` is called once
+        the device is known to take these settings, before the stream opens.
 
         Raises
         ------
@@ -99,15 +127,31 @@ class PortAudioSource:
             For other PortAudio failures, with the device named.
         """
         sd = _devices.import_sounddevice()
+        _forget_portaudio_in_forked_children(sd)
         info = _devices.resolve_input_device(sd, device)
         native = native and _devices.has_native_callback_support(sd)
+        _check_settings(sd, info, channels, sampling_rate, dtype)
+        capture = make_capture()
         stream = _open_stream(sd, capture, info, channels, sampling_rate, dtype, blocksize, latency, native)
-        return cls(sd, stream, capture, info["name"], _devices.hostapi_name(sd, info), "native" if native else "python")
+        return cls(
+            sd, stream, capture, info["name"], _devices.hostapi_name(sd, info), "native" if native else "python",
+            float(info.get("default_low_input_latency", 0.0)),
+        )
 
     @property
     def time(self) -> float:
         """PortAudio's stream time (``Pa_GetStreamTime``), in seconds."""
         return float(self._stream.time)
+
+    @property
+    def started(self) -> bool:
+        """Whether PortAudio says the stream is started (not stopped), unless it was closed or abandoned."""
+        if self._closed or self._abandoned:
+            return False
+        try:
+            return not self._stream.stopped
+        except Exception:  # noqa: BLE001 - PortAudio cannot tell: trust the last start()/stop()
+            return self._started
 
     def ensure_alive(self) -> None:
         """Raise ``sounddevice.PortAudioError`` if the host API ended the stream."""
@@ -119,8 +163,12 @@ class PortAudioSource:
 
     def start(self) -> None:
         """Start the stream."""
-        self._stream.start()
-        self._started = True
+        self._started = True  # first: _notice_lost asks PortAudio anyway, so early is harmless, late is not
+        try:
+            self._stream.start()
+        except BaseException:
+            self._started = False
+            raise
 
     def stop(self) -> None:
         """Stop the stream; a lost JACK stream is abandoned instead (see the module's notes)."""
@@ -130,8 +178,10 @@ class PortAudioSource:
         self._started = False
 
     def close(self) -> None:
-        """Close the stream, unless it was abandoned."""
-        self._closed = True
+        """Close the stream, unless it was abandoned; once (closing twice would free it twice)."""
+        if self._closed:
+            return
+        self._closed = True  # first: whatever interrupts the close, it is never retried
         if not self._abandoned:
             self._stream.close()
 
@@ -143,17 +193,8 @@ class PortAudioSource:
                 self._abandoned = True
 
 
-def _open_stream(
-    sd: ModuleType,
-    capture: _core.Capture,
-    device: Dict[str, Any],
-    channels: int,
-    sampling_rate: int,
-    dtype: str,
-    blocksize: int,
-    latency: Union[float, str, None],
-    native: bool,
-) -> Any:
+def _check_settings(sd: ModuleType, device: Dict[str, Any], channels: int, sampling_rate: int, dtype: str) -> None:
+    """Raise ValueError naming the value if the device refuses these settings (before any allocation)."""
     name = device["name"]
     try:
         sd.check_input_settings(device=device["index"], channels=channels, dtype=dtype, samplerate=sampling_rate)
@@ -170,6 +211,20 @@ def _open_stream(
                 f"(its default is {device['default_samplerate']:g})"
             ) from error
         raise sd.PortAudioError(f"device {name!r}: {error}", *error.args[1:]) from error
+
+
+def _open_stream(
+    sd: ModuleType,
+    capture: _core.Capture,
+    device: Dict[str, Any],
+    channels: int,
+    sampling_rate: int,
+    dtype: str,
+    blocksize: int,
+    latency: Union[float, str, None],
+    native: bool,
+) -> Any:
+    name = device["name"]
     settings = dict(
         samplerate=sampling_rate,
         blocksize=blocksize,
@@ -224,6 +279,20 @@ def _abandon_lost_jack_streams() -> None:
     for source in list(_JACK_SOURCES):
         if not source._closed:
             source._notice_lost()
+
+
+_fork_hook_registered = False
+
+
+def _forget_portaudio_in_forked_children(sd: ModuleType) -> None:
+    """Make forked children of this process leave PortAudio alone at exit (see the module's notes)."""
+    global _fork_hook_registered
+    if _fork_hook_registered or not hasattr(os, "register_at_fork"):
+        return
+    handler: Optional[Callable[[], None]] = getattr(sd, "_exit_handler", None)
+    if handler is not None:
+        os.register_at_fork(after_in_child=lambda: atexit.unregister(handler))
+    _fork_hook_registered = True
 
 
 def _python_callback(capture: _core.Capture) -> Callable[..., None]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from .. import _core
 from .._formats import sample_format
 from .._virtual import VirtualInput
@@ -23,15 +25,26 @@ class VirtualSource:
 
     @classmethod
     def open(
-        cls, config: VirtualInput, capture: _core.Capture, channels: int, rate: int, blocksize: int, dtype: str
+        cls,
+        config: VirtualInput,
+        make_capture: Callable[[], _core.Capture],
+        channels: int,
+        rate: int,
+        blocksize: int,
+        dtype: str,
     ) -> VirtualSource:
         """Make the generator for ``config`` at this recorder's format (not started).
+
+        ``make_capture`` is called once the settings are known to be valid.
 
         Raises
         ------
         ValueError
             If ``config`` has a frequency per channel but not ``channels`` of
             them, or a sine at or above half the sampling rate.
+        MemoryError
+            If the generator's block buffer (``blocksize`` frames) does not
+            fit in the available memory.
         """
         frequencies = config.frequencies
         if len(frequencies) == 1 or config.signal != "sine":
@@ -44,7 +57,7 @@ class VirtualSource:
                 raise ValueError(f"frequency {f:g} Hz must be below half the sampling rate ({rate / 2:g} Hz)")
         blocksize = blocksize or DEFAULT_BLOCKSIZE
         device = _core.VirtualDevice(
-            capture,
+            make_capture(),
             _core.Signal.__members__[config.signal],
             frequencies,
             config.amplitude,
@@ -63,6 +76,11 @@ class VirtualSource:
         """Seconds on the generator's clock."""
         return self._device.time
 
+    @property
+    def started(self) -> bool:
+        """Whether the generator is started (still true once it reached its frame limit)."""
+        return bool(self._device.started)
+
     def ensure_alive(self) -> None:
         """A virtual input never goes away."""
 
@@ -75,5 +93,5 @@ class VirtualSource:
         self._device.stop()
 
     def close(self) -> None:
-        """Stop the generator for good."""
+        """Stop the generator for good (again: a no-op)."""
         self._device.close()
