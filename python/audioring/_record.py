@@ -499,11 +499,13 @@ class AudioRecord(_core.RecordReader):
         ring_bytes = capacity * frame_bytes
         block_bytes = (blocksize or DEFAULT_BLOCKSIZE) * frame_bytes if isinstance(device, VirtualInput) else 0
         available = _core.available_memory()
-        if available and ring_bytes + block_bytes > available:
+        # Past Ring's bound, Ring's ValueError (naming the sum) says more than the memory would.
+        if available and capacity <= MAX_FRAMES and ring_bytes + block_bytes > available:
             block = f" + the virtual input's block buffer {block_bytes} bytes" if block_bytes else ""
             raise MemoryError(
                 f"buffer_size={self._buffer_size} + headroom={capacity - self._buffer_size} frames x "
-                f"channels={self._channels} x {self._dtype.itemsize} bytes: the ring needs {ring_bytes} "
+                f"channels={self._channels} x {self._dtype.itemsize} bytes does not fit in memory: the ring "
+                f"needs {ring_bytes} "
                 f"bytes{block}, but only {available} bytes of memory are available"
             )
 
