@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "audioring/capture.hpp"
@@ -120,7 +121,11 @@ void register_capture(py::module_& m) {
                    "process: the child must not write into its parent's ring. Create the AudioRecord in the "
                    "child process instead");
              }
-             d.input().start();
+             try {
+               d.input().start();
+             } catch (const std::system_error& error) {  // nothing changed: still stopped
+               throw std::runtime_error(std::string("cannot start the virtual input's thread: ") + error.what());
+             }
            })
       .def(
           "close", [](VirtualDevice& d) { d.input().stop(); }, py::call_guard<py::gil_scoped_release>())

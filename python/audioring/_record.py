@@ -164,9 +164,9 @@ class AudioRecord(_core.RecordReader):
             raise ValueError(f"driver must be one of {', '.join(DRIVERS)}, got {driver!r}")
 
         capacity = self._buffer_size + max(headroom, blocksize)
-        self._check_memory(capacity, blocksize, device)
 
         def make_capture() -> _core.Capture:  # called by open_source once the device takes the settings
+            self._check_memory(capacity, blocksize, device)  # before the first byte is allocated
             try:
                 self._ring = Ring(self._channels, capacity, self._dtype)
             except (MemoryError, ValueError) as error:  # ValueError: the sum is past Ring's bound
