@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Optional
+from typing import Callable, NoReturn, Optional, SupportsIndex
 
 import numpy as np
 
@@ -77,6 +77,15 @@ class FrameStream:
         self._position = position  # absolute frame number of the next block's first frame
         self._previous: Optional[int] = None  # first frame of the block last handed out
         self._busy = threading.Lock()  # held by the thread inside __next__
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        raise TypeError(
+            "a FrameStream cannot be pickled: it reads memory of this process; create the AudioRecord "
+            "and its stream in the worker process instead"
+        )
+
+    def __reduce__(self) -> NoReturn:
+        self.__reduce_ex__(0)
 
     @property
     def position(self) -> int:
