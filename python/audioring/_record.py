@@ -545,10 +545,13 @@ def _close_at_exit(recorder: AudioRecord) -> None:
 
 
 def _close_recorders_at_exit() -> None:
-    """At exit: close the recorders still open, while PortAudio and every module still work.
+    """At exit: release the devices of recorders still open, while PortAudio and every module still work.
 
     Left to their finalizers, they would close during interpreter shutdown,
-    after ``Pa_Terminate``, with modules half torn down. A recorder that
+    after ``Pa_Terminate``, with modules half torn down. The recorders are
+    stopped and their streams closed but not marked closed, so that a daemon
+    thread still iterating a stream ends its loop quietly (the recording
+    stopped) instead of dying with `RecorderClosedError`. A recorder that
     another thread is starting or stopping right now is left alone (its lock
     is not waited for), and nothing is printed: the process is exiting.
     """
@@ -558,7 +561,10 @@ def _close_recorders_at_exit() -> None:
         if not recorder._lock.acquire(blocking=False):
             continue
         try:
-            recorder._close_locked()
+            try:
+                recorder._stop_locked()  # waiting streams wake and end: no longer recording
+            finally:
+                recorder._source.close()  # idempotent: the recorder's own close() later does nothing more
         except Exception:  # noqa: BLE001, S110 - exiting: nothing to report to
             pass
         finally:
