@@ -165,8 +165,8 @@ void register_ring(py::module_& m) {
             return r.ring()->intact(start);
           },
           py::arg("start"), "Whether no frame at or after `start` has been overwritten.")
-      // cppcheck-suppress constParameter ; clear() changes the ring, which r owns through a pointer
       .def("clear",
+           // cppcheck-suppress constParameter ; clear() changes the ring, which r owns through a pointer
            [](PyFrameRing& r) {
              check_not_forked(*r.ring(), "this Ring");
              r.ring()->clear();
