@@ -10,6 +10,7 @@ CI=true).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -81,12 +82,23 @@ def device_env(request: pytest.FixtureRequest) -> Any:
 
 def run_child(code: str, *args: str, env: dict[str, str] | None = None, timeout: float = 90,
               clean_stderr: bool = True) -> dict[str, Any]:
-    """Run PRELUDE + code; fail on a crash, a hang, a non-zero exit or (by default) anything on stderr."""
+    """Run PRELUDE + code; fail on a crash, a hang, a non-zero exit or (by default) anything on stderr.
+
+    The child runs in its own process group, killed whole on a hang: a forked
+    grandchild that hangs would otherwise keep the output pipes open forever.
+    """
+    proc = subprocess.Popen([sys.executable, "-c", PRELUDE + textwrap.dedent(code), *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        done = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(code), *args], env=env,
-                              capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as expired:
-        pytest.fail(f"the child hung ({timeout} s): stdout {expired.stdout!r} stderr {expired.stderr!r}")
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"the child hung ({timeout} s): stdout {stdout!r} stderr {stderr!r}")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # leftovers (forked grandchildren)
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     assert done.returncode == 0, f"child exited with {done.returncode}:\n{done.stdout}\n{done.stderr}"
     if clean_stderr:
         assert done.stderr == "", done.stderr
@@ -139,7 +151,7 @@ report(outcome=outcome, ended=ended, waited=ended - started, handled=handled, us
 def signal_waiting_child(spec: str, mode: str, signum: int, env: dict[str, str]) -> tuple[dict[str, Any], float]:
     """Start SIGNAL_CHILD, signal it 0.3 s into its wait; return its report and when the signal was sent."""
     proc = subprocess.Popen([sys.executable, "-c", PRELUDE + SIGNAL_CHILD, spec, mode], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], 60)
@@ -151,7 +163,7 @@ def signal_waiting_child(spec: str, mode: str, signum: int, env: dict[str, str])
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
     assert proc.returncode == 0, f"child exited with {proc.returncode}:\n{out}\n{err}"
     assert err == "", err
@@ -566,7 +578,7 @@ def test_threads_racing_every_public_method(device_env, spec):
 def test_two_threads_on_one_stream_get_a_clear_error():
     rec = AudioRecord(1, 8000, 800, device=VirtualInput("ramp", frames=100))
     rec.start_recording()
-    stream = rec.stream(200)  # never complete: the input stops after 100 frames
+    stream = rec.stream(200, timeout=5)  # never complete: the input stops after 100 frames
     outcome: list[BaseException] = []
 
     def first() -> None:
@@ -578,8 +590,10 @@ def test_two_threads_on_one_stream_get_a_clear_error():
     waiter = threading.Thread(target=first)
     waiter.start()
     time.sleep(0.2)
+    started = time.monotonic()
     with pytest.raises(RuntimeError, match="another thread"):
         next(stream)
+    assert time.monotonic() - started < 1
     rec.close()
     waiter.join(5)
     assert not waiter.is_alive() and isinstance(outcome[0], RecorderClosedError)

@@ -361,6 +361,9 @@ class AudioRecord(_core.RecordReader):
         Closing twice is harmless. In a forked child it only marks the child's
         copy closed: the device, thread and ring belong to the parent.
         """
+        if "_source" not in self.__dict__:  # __init__ failed before the source opened: nothing to release
+            self._closed = True
+            return
         if self._generation != _core.fork_generation():
             # Neither the lock (another thread may have held it at the fork,
             # and no thread will ever release it here) nor the source.

@@ -19,6 +19,9 @@
 
 #include "audioring/frame_ring.hpp"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 namespace {
 
 using audioring::FrameRing;
@@ -389,6 +392,24 @@ void test_wait_for_frame(MemoryRequest request) {
   CHECK(Clock::now() - start < milliseconds(5000));
 }
 
+// ---- fork ------------------------------------------------------------------------
+
+// A ring knows it is its parent's in a forked child, and only there.
+void test_fork_guard() {
+  FrameRing ring(4, 1024);
+  CHECK(!ring.forked());
+  const pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    FrameRing own(4, 1024);  // made in the child: the child's
+    _exit(ring.forked() && !own.forked() ? 0 : 1);
+  }
+  int status = 0;
+  CHECK(waitpid(pid, &status, 0) == pid);
+  CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child saw forked() wrong (status %d)", status);
+  CHECK(!ring.forked());
+}
+
 }  // namespace
 
 int main() {
@@ -415,6 +436,8 @@ int main() {
     test_wait_for_frame(request);
     lap((std::string("wait_for_frame, ") + to_string(request)).c_str());
   }
+  test_fork_guard();
+  lap("fork guard");
   std::printf("frame_ring: all tests passed\n");
   return 0;
 }
