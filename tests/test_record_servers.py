@@ -232,11 +232,16 @@ def test_unknown_and_output_only_devices_list_the_inputs(pulse_server):
             AudioRecord(1, 48000, 1000, device=outputs_only[0])
 
 
-def test_jack_refuses_a_foreign_rate_and_too_many_channels(jack_server_factory):
+def test_jack_converts_a_foreign_rate_and_refuses_too_many_channels(jack_server_factory):
     jack_server_factory(48000, 256, 2)
     device = jack_input_device()
-    with pytest.raises(ValueError, match=r"device 'system' does not accept sampling_rate=44100"):
-        AudioRecord(2, 44100, 1000, device=device)
+    # A rate the device does not run at is converted from its own (issue #10;
+    # tests/test_conversion.py); an explicit device_rate it refuses is an error.
+    with AudioRecord(2, 44100, 1000, device=device) as rec:
+        assert rec.converting and rec.device_rate == 48000
+        wait_for_frames(rec, 1000)
+    with pytest.raises(ValueError, match=r"device_rate=44100: device 'system' does not accept it"):
+        AudioRecord(2, 44100, 1000, device=device, device_rate=44100)
     with pytest.raises(ValueError, match=r"device 'system' does not accept channels=3"):
         AudioRecord(3, 48000, 1000, device=device)
     with AudioRecord(2, 48000, 1000, device=device) as rec:  # the valid request still works

@@ -86,11 +86,11 @@ Converter::Converter(std::shared_ptr<Capture> capture, std::shared_ptr<FrameRing
     mapping_.resize(input_channels);
     for (std::size_t c = 0; c < input_channels; ++c) mapping_[c] = static_cast<int>(c);
   }
-  for (const int channel : mapping_) {
-    if (channel < 0 || channel >= config_.input_channels) {
-      throw std::invalid_argument("mapping names channel " + std::to_string(channel) + " of " +
-                                  std::to_string(config_.input_channels));
-    }
+  const auto outside = std::find_if(mapping_.begin(), mapping_.end(),
+                                    [&](int channel) { return channel < 0 || channel >= config_.input_channels; });
+  if (outside != mapping_.end()) {
+    throw std::invalid_argument("mapping names channel " + std::to_string(*outside) + " of " +
+                                std::to_string(config_.input_channels));
   }
   channels_out_ = mapping_.size();
   if (output_->frame_bytes() != channels_out_ * format_info(config_.output_format).bytes) {
