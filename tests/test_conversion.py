@@ -539,3 +539,49 @@ def test_the_audio_thread_never_allocates_with_conversion_on(jack_server_factory
     print(f"\n{callbacks} callbacks, {allocations} allocations on the audio thread, {frames} frames converted")
     assert callbacks >= 100 and frames >= 32000
     assert allocations == 0
+
+
+# ---- the command line ------------------------------------------------------------------------------
+
+
+@pytest.mark.audio_server
+def test_cli_records_16k_from_a_48k_jack_device(jack_server_factory, tmp_path):
+    soundfile = pytest.importorskip("soundfile")
+    server = jack_server_factory(48000, 256, 2)
+    out = tmp_path / "out.wav"
+    argv = [sys.executable, "-m", "audioring", "record", str(out), "-d", "system", "-r", "16000", "-c", "1",
+            "--seconds", "2"]
+    result = subprocess.run(argv, env={**os.environ, **server.env}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr.count("device runs at 48000 Hz; converting to 16000 Hz (quality high)") == 1, result.stderr
+    info = soundfile.info(str(out))
+    assert (info.samplerate, info.channels, info.frames) == (16000, 1, 32000)
+
+
+@pytest.mark.audio_server
+def test_cli_mapping_and_devices_list_the_rates(jack_server_factory, tmp_path):
+    soundfile = pytest.importorskip("soundfile")
+    server = jack_server_factory(48000, 256, 4)
+    env = {**os.environ, **server.env}
+    listing = subprocess.run([sys.executable, "-m", "audioring", "devices"], env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert listing.returncode == 0, listing.stderr
+    lines = listing.stdout.splitlines()
+    system = [i for i, line in enumerate(lines) if " system " in line]
+    assert system and lines[system[0] + 1].split() == ["accepts:", "48000", "Hz"], listing.stdout  # JACK's one rate
+    out = tmp_path / "pair.wav"
+    argv = [sys.executable, "-m", "audioring", "record", str(out), "-d", "system", "--mapping", "4,2",
+            "--seconds", "0.5", "--quality", "very high"]
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "converting" not in result.stderr  # same rate: only the channels are picked
+    info = soundfile.info(str(out))
+    assert (info.samplerate, info.channels, info.frames) == (48000, 2, 24000)
+    bad = subprocess.run([*argv[:-2], "--mapping", "0,1"], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--mapping" in bad.stderr and "from 1" in bad.stderr
+
+
+def test_cli_doctor_reports_libsoxr():
+    result = subprocess.run([sys.executable, "-m", "audioring", "doctor"], capture_output=True, text=True,
+                            timeout=60)
+    assert "libsoxr: 0." in result.stdout, result.stdout
