@@ -1,6 +1,6 @@
 """The ``audioring`` command line, run for real: ``python -m audioring ...`` in a subprocess.
 
-Recordings come from the PulseAudio test server (see conftest.py), from the
+Recordings come from the PulseAudio test server (the pulse_server fixture of audioring.testing), from the
 built-in virtual input, and from the virtual input the CLI falls back to in
 an environment where PortAudio sees no input device at all.
 """

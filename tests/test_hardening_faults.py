@@ -227,7 +227,7 @@ def _describe(returncode: int) -> str:
 
 
 def started_or_skip(server: PulseServer | JackServer) -> None:
-    """Start a private server; skip if it cannot start (fail under CI=true, as conftest does)."""
+    """Start a private server; skip if it cannot start (fail under CI=true, as the audioring pytest plugin does)."""
     try:
         server.start()
     except Exception as error:  # noqa: BLE001 - reported as skip or failure below

@@ -48,6 +48,10 @@ def test_sdist_builds_a_complete_wheel(tmp_path):
         names = set(archive.namelist())
         entry_points = next(archive.read(n).decode() for n in names if n.endswith("entry_points.txt"))
     assert any(n.startswith("audioring/_core.") and n.endswith((".so", ".pyd")) for n in names)
-    for needed in ("audioring/py.typed", "audioring/_core.pyi", "audioring/__main__.py"):
+    for needed in ("audioring/py.typed", "audioring/_core.pyi", "audioring/__main__.py",
+                   # audioring.testing: its package data and its pytest plugin.
+                   "audioring/testing/__init__.py", "audioring/testing/debian-packages.txt",
+                   "audioring/testing/pytest_plugin.py"):
         assert needed in names
     assert "audioring = audioring._cli:main" in entry_points
+    assert "[pytest11]\naudioring = audioring.testing.pytest_plugin" in entry_points, entry_points

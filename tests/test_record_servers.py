@@ -1,7 +1,7 @@
 """AudioRecord on real audio servers through PortAudio and sounddevice, both drivers.
 
 No mocks: PulseAudio (null sink, its monitor as default source) and JACK
-(dummy driver) run as real daemons started by the fixtures in conftest.py.
+(dummy driver) run as real daemons started by the fixtures of audioring.testing.
 """
 
 from __future__ import annotations

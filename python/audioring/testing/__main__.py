@@ -1,7 +1,114 @@
-"""``python -m audioring.testing``: start or stop private audio servers."""
+"""``python -m audioring.testing pulse|jack|stop``: private audio servers for a shell.
 
+Start commands leave the server running and print ``export`` lines for its
+client variables, so that::
+
+    eval "$(python -m audioring.testing pulse)"       # PULSE_SERVER=...
+    eval "$(python -m audioring.testing jack)"        # JACK_DEFAULT_SERVER=...
+    ...                                               # record from them
+    eval "$(python -m audioring.testing stop)"
+
+``stop`` stops the servers named by ``$AUDIORING_PULSE_DIR`` and
+``$AUDIORING_JACK_DIR`` (or the directories given) and prints ``unset``
+lines. Comments and messages go to standard error and ``#`` lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
 import sys
+from pathlib import Path
+from typing import Optional, Sequence, Union
 
-from ._servers import main
+from ._errors import AudioServerError
+from ._jack import JackServer
+from ._process import kill_pid
+from ._pulse import PulseServer
+from ._server import forget_at_exit
 
-sys.exit(main())
+__all__ = ["main"]
+
+_CLIENT_VARS = {
+    "pulse": ("PULSE_SERVER", "PULSE_CLIENTCONFIG", "AUDIORING_PULSE_DIR"),
+    # JACK_NO_START_SERVER stays: it is right without any server too.
+    "jack": ("JACK_DEFAULT_SERVER", "AUDIORING_JACK_DIR"),
+}
+
+
+def _print_env(env: dict[str, str], comment: str) -> None:
+    print(f"# {comment}")
+    for k, v in env.items():
+        print(f"export {k}={shlex.quote(v)}")
+
+
+def _stop_dirs(dirs: Sequence[str]) -> None:
+    """Stop the servers whose state directories are `dirs`; print `unset` lines."""
+    for d in dirs:
+        kind = "pulse" if Path(d).name.startswith("audioring-pulse-") else "jack"
+        state_file = Path(d) / "server.json"
+        if state_file.exists():
+            state = json.loads(state_file.read_text())
+            kill_pid(int(state["pid"]), "pulseaudio" if kind == "pulse" else "jackd")
+            shutil.rmtree(d, ignore_errors=True)
+            print(f"# stopped {kind} server (pid {state['pid']})", file=sys.stderr)
+        else:
+            print(f"# no server state in {d}", file=sys.stderr)
+        for k in _CLIENT_VARS[kind]:
+            print(f"unset {k}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m audioring.testing",
+        description="Start or stop private audio servers (PulseAudio null sink, JACK dummy "
+        "driver) for testing audio capture without a sound card. Start commands print "
+        '`export` lines: use them as `eval "$(python -m audioring.testing pulse)"`; '
+        '`eval "$(python -m audioring.testing stop)"` stops the servers '
+        "named by $AUDIORING_PULSE_DIR and $AUDIORING_JACK_DIR.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("pulse", help="start a PulseAudio daemon with a null sink")
+    p.add_argument("--rate", type=int, default=48000)
+    p.add_argument("--channels", type=int, default=2)
+    j = sub.add_parser("jack", help="start a jackd with the dummy driver")
+    j.add_argument("--rate", type=int, default=48000)
+    j.add_argument("--period", type=int, default=256)
+    j.add_argument("--channels", type=int, default=8)
+    j.add_argument("--name", default=None, help="server name (default: a private one)")
+    j.add_argument("--realtime", action="store_true",
+                   help="realtime scheduling (jackd -R instead of -r)")
+    s = sub.add_parser("stop", help="stop servers started by this command")
+    s.add_argument("dirs", nargs="*", help="server directories (default: from the environment)")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.command == "stop":
+        dirs = args.dirs or [os.environ[k] for k in ("AUDIORING_PULSE_DIR", "AUDIORING_JACK_DIR")
+                             if os.environ.get(k)]
+        _stop_dirs(dirs)
+        return 0
+    server: Union[PulseServer, JackServer]
+    if args.command == "pulse":
+        server = PulseServer(args.rate, args.channels)
+    else:
+        server = JackServer(args.rate, args.period, args.channels, name=args.name,
+                            realtime=args.realtime)
+    try:
+        server.start()
+    except AudioServerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    _print_env(server.env, f"{server!r}; stop: python -m audioring.testing stop {server.directory}")
+    # Leave it running: forget it so that the exit handler keeps its hands off.
+    forget_at_exit(server)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
