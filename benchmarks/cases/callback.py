@@ -33,24 +33,25 @@ import numpy as np
 from harness import charts
 from harness.context import RunContext
 from harness.formatting import fmt_ns
-from harness.recorders import open_recorder
+from harness.recorders import installed, open_recorder
 from harness.servers import jack_device, jack_server
 from harness.timing import Budget, time_one
 
 TITLE = "Capture callback cost against buffer size"
 RATE = 16000
 BLOCK = 512
-CHANNELS = (1, 2, 8, 32)
-BUFFER_SECONDS = (1, 10, 100)
+#: (channels, buffer seconds) per mode; quick: the corners (and the target's stereo).
+CHANNELS = {"full": (1, 2, 8, 32), "quick": (2, 32)}
+BUFFER_SECONDS = {"full": (1, 10, 100), "quick": (1, 100)}
 ORDER = ("audioring", "rtmixer", "sd_queue", "tflite")
-BUDGET = {"full": Budget(1.0, 5, 100_000, 200_000), "quick": Budget(0.1, 2, 100_000, 100_000)}
+BUDGET = {"full": Budget(0.6, 5, 100_000, 200_000), "quick": Budget(0.1, 2, 100_000, 100_000)}
 #: Seconds of free-running VirtualInput per configuration.
 VIRTUAL_SECONDS = {"full": 0.3, "quick": 0.05}
 #: The target for audioring: native callback median under 1 µs for a 512-frame stereo float32 block.
 TARGET_NS = 1000.0
 
 
-def _installed(name: str, device: int, channels: int, frames: int, block: np.ndarray, timer, budget: Budget) -> dict:
+def _time_installed_callback(name: str, device: int, channels: int, frames: int, block: np.ndarray, timer, budget: Budget) -> dict:
     rec = open_recorder(name, device, channels, RATE, frames, blocksize=BLOCK)
     try:
         callback = rec.installed_callback(BLOCK)
@@ -96,15 +97,15 @@ def run(ctx: RunContext) -> dict:
     timer = ctx.callback_timer(RATE)
     rng = np.random.default_rng(1)
     results = []
-    with jack_server(RATE, BLOCK, max(CHANNELS)):
+    with jack_server(RATE, BLOCK, max(CHANNELS[ctx.mode])):
         refresh_portaudio()  # PortAudio sees devices (and picks the JACK server) only when it initializes
         device = jack_device(sd)
-        for channels in CHANNELS:
+        for channels in CHANNELS[ctx.mode]:
             block = (0.1 * rng.standard_normal((BLOCK, channels))).astype(np.float32)
-            for seconds in BUFFER_SECONDS:
+            for seconds in BUFFER_SECONDS[ctx.mode]:
                 frames = seconds * RATE
-                for name in ORDER:
-                    measured = _installed(name, device, channels, frames, block, timer, budget)
+                for name in installed(ORDER):
+                    measured = _time_installed_callback(name, device, channels, frames, block, timer, budget)
                     results.append({"recorder": name, "channels": channels, "buffer_s": seconds, **measured})
                     ctx.log(f"  callback: {name:9} {channels:2} ch, {seconds:3} s buffer: median "
                             f"{fmt_ns(measured['median_ns'])} ({measured['samples']} x {measured['calls_per_batch']})")
@@ -168,7 +169,9 @@ def markdown(result: dict) -> list:
 def chart(result: dict, path: Path, stamp: str) -> None:
     channels_seen = sorted({r["channels"] for r in result["results"]})
     buffers_seen = sorted({r["buffer_s"] for r in result["results"]})
-    with charts.figure(path, stamp, 2, 2, figsize=(10, 8), bottom=0.1, sharex=True, sharey=True) as (fig, axes):
+    rows = (len(channels_seen) + 1) // 2
+    with charts.figure(path, stamp, rows, 2, figsize=(10, 1 + 3.5 * rows), bottom=0.2 / rows, sharex=True,
+                       sharey=True, squeeze=False) as (fig, axes):
         for ax, channels in zip(axes.flat, channels_seen):
             for name, label in _COLUMNS:
                 points = sorted((r["buffer_s"], r["median_ns"]) for r in result["results"]
@@ -184,12 +187,12 @@ def chart(result: dict, path: Path, stamp: str) -> None:
             ax.set_yscale("log")
             ax.set_title(f"{channels} channel{'s' if channels > 1 else ''}", fontsize=10)
             ax.grid(True, which="both", alpha=0.3)
-        for ax in axes[1]:
+        for ax in axes[-1]:
             ax.set_xlabel(f"recorder buffer (s of {result['rate'] // 1000} kHz audio)")
             ax.set_xticks(buffers_seen, [f"{s} s" for s in buffers_seen])
         for ax in axes[:, 0]:
             ax.set_ylabel(f"time per {result['block_frames']}-frame block (µs, median)")
         handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, 0.035))
+        fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, 0.07 / rows))
         fig.suptitle("Capture callback cost against buffer size (log-log)", fontsize=11)
 

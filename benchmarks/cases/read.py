@@ -201,7 +201,11 @@ def _rtmixer(ctx: RunContext) -> list:
 
 
 def run(ctx: RunContext) -> dict:
-    results = _audioring_and_numpy(ctx) + _tflite(ctx) + _rtmixer(ctx)
+    from harness.recorders import installed
+
+    results = _audioring_and_numpy(ctx)
+    results += _tflite(ctx) if installed(["tflite"]) else []
+    results += _rtmixer(ctx) if installed(["rtmixer"]) else []
     return {"rate": RATE, "channels": CHANNELS, "dtype": str(DTYPE), "buffer_frames": BUFFER,
             "ring_capacity": RING_CAPACITY, "sizes": list(SIZES),
             "budget": {"views": BUDGET_VIEWS[ctx.mode].as_dict(), "copies": BUDGET_COPIES[ctx.mode].as_dict()},

@@ -44,8 +44,8 @@ from harness import charts
 from harness.context import RunContext
 from harness.formatting import fmt_runs
 from harness.ramp import RampSource, ramp_gaps
-from harness.recorders import LABELS, RECORDERS
-from harness.servers import SERVER_KINDS, JackLog, RealtimeUnavailable, jack_server, scheduling
+from harness.recorders import LABELS, RECORDERS, installed
+from harness.servers import SERVER_KINDS, JackLog, RealtimeUnavailable, jack_server, realtime_text, scheduling
 from harness.workers import run_worker
 
 TITLE = "Frames lost while Python holds the GIL (JACK, ramp injected)"
@@ -59,12 +59,13 @@ POST_S = 0.7
 AIM_S = 2.6
 REQUIRED_S = 2.0
 MAX_ATTEMPTS = 3
-#: realtime -> ((hold, runs per recorder), ...), and which recorders run.
+#: realtime -> ((hold, runs per recorder, recorders), ...). Quick: a smoke run; busy and sleeping still side by side.
+_ALL = tuple(RECORDERS)
 PLAN = {
-    "full": {False: ((("busy", 2), ("sleep", 2), ("none", 1)), tuple(RECORDERS)),
-             True: ((("busy", 2), ("sleep", 1)), tuple(RECORDERS))},
-    "quick": {False: ((("busy", 1), ("sleep", 1)), tuple(RECORDERS)),
-              True: ((("busy", 1),), ("audioring",))},
+    "full": {False: (("busy", 2, _ALL), ("sleep", 2, _ALL), ("none", 1, _ALL)),
+             True: (("busy", 2, _ALL), ("sleep", 1, _ALL))},
+    "quick": {False: (("busy", 1, _ALL), ("sleep", 1, ("audioring", "tflite"))),
+              True: (("busy", 1, ("audioring",)),)},
 }
 HOLDS = {
     "busy": "GIL held, busy (`sum(range(n))`)",
@@ -179,15 +180,14 @@ def _one_run(server, ramp: RampSource, name: str, hold: str, ctx: RunContext) ->
 
 
 def _variant(realtime: bool, ctx: RunContext) -> dict:
-    holds, recorders = PLAN[ctx.mode][realtime]
     variant: dict = {"realtime": realtime, "server": SERVER_KINDS[realtime], "runs": []}
     try:
         with jack_server(RATE, PERIOD, CHANNELS, realtime=realtime) as server:
             variant["jackd_scheduling"] = scheduling(server.pid)
             with RampSource(server.name, server.env, Path(server.directory) / "ramp.log") as ramp:
-                for hold, runs in holds:
+                for hold, runs, recorders in PLAN[ctx.mode][realtime]:
                     for repetition in range(runs):
-                        for name in recorders:
+                        for name in installed(recorders):
                             result = _one_run(server, ramp, name, hold, ctx)
                             result["repetition"] = repetition
                             variant["runs"].append(result)
@@ -301,7 +301,7 @@ def markdown(result: dict) -> list:
         late = sum(r["jack"]["driver_late"] for r in variant["runs"] if "jack" in r)
         rt_workers = sum(1 for r in variant["runs"] if r.get("realtime_threads"))
         notes.append(f"{variant['server']}: jackd's threads with a realtime policy: "
-                     f"{variant.get('jackd_scheduling', {}).get('realtime_threads') or 'none'}; runs whose recorder "
+                     f"{realtime_text(variant.get('jackd_scheduling', {}))}; runs whose recorder "
                      f"process had a realtime thread (its JACK client's): {rt_workers} of {len(variant['runs'])}; "
                      f"jackd's dummy driver woke late {late} times over all runs; ramp client restarts: "
                      f"{variant.get('ramp_restarts', 0)}.")

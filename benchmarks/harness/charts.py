@@ -47,3 +47,4 @@ def grouped_bars(ax, groups: Sequence[str], series: Sequence[tuple], annotate=No
                     ax.text(bar.get_x() + bar.get_width() / 2, height, annotate(height), ha="center",
                             va="bottom", fontsize=6, rotation=90)
     ax.set_xticks(range(len(groups)), list(groups), fontsize=7)
+    ax.set_xlim(-0.5, len(groups) - 0.5)

@@ -50,7 +50,8 @@ def _head(report: dict) -> list:
         f"- OS: {m['os']}",
         f"- Python {m['python']}, numpy {m['numpy']}, {s['portaudio']} (libportaudio2 {s.get('libportaudio2')}), "
         f"jackd2 {s.get('jackd2')}",
-        "- Packages: " + ", ".join(f"{name} {version}" for name, version in m["packages"].items()),
+        "- Packages: " + ", ".join(f"{name} {version or '**not installed** (its columns are n/a)'}"
+                                   for name, version in m["packages"].items()),
         f"- Date: {m['date']}; load average at start {', '.join(map(str, m['load_average_at_start']))}, "
         f"at end {', '.join(map(str, m.get('load_average_at_end', [])))}",
         f"- Command: `{m['command']}` (mode: {report['mode']}; {report.get('elapsed_s', '?')} s)",

@@ -136,6 +136,13 @@ def summarize_log(lines: list) -> dict:
     }
 
 
+def realtime_text(status: dict) -> str:
+    """ "1 of 4 threads (SCHED_FIFO 10)" for a scheduling() result."""
+    policies = sorted(set(status.get("realtime_threads", {}).values()))
+    count = len(status.get("realtime_threads", {}))
+    return f"{count} of {status.get('threads', '?')} threads" + (f" ({', '.join(policies)})" if policies else "")
+
+
 SERVER_KINDS = {
     False: "jackd -r (no realtime scheduling)",
     True: "jackd -R (realtime scheduling)",

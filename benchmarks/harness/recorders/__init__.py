@@ -7,7 +7,8 @@ the stream a reference ``AudioRecord`` opened); nothing re-implements one.
 
 from __future__ import annotations
 
-from typing import Optional
+import importlib.util
+from typing import Iterable, Optional
 
 from harness.recorders.audioring_recorder import AudioringRecorder
 from harness.recorders.base import InstalledCallback, Recorder
@@ -20,10 +21,27 @@ RECORDERS = {cls.name: cls for cls in (AudioringRecorder, TfliteRecorder, SdQueu
 LABELS = {name: cls.label for name, cls in RECORDERS.items()}
 
 
+#: The module each anchor needs; audioring, the package under test, is always there.
+_NEEDS = {"tflite": "tflite_support", "sd_queue": "sounddevice", "rtmixer": "rtmixer"}
+
+
+def missing(name: str) -> Optional[str]:
+    """Why recorder `name` cannot run here (its package is not installed), or None."""
+    module = _NEEDS.get(name)
+    if module and importlib.util.find_spec(module) is None:
+        return f"{module} is not installed (pip install '.[bench]')"
+    return None
+
+
+def installed(names: Iterable[str] = tuple(RECORDERS)) -> tuple:
+    """The recorders of `names` whose packages are installed, in the same order."""
+    return tuple(name for name in names if missing(name) is None)
+
+
 def open_recorder(name: str, device: int, channels: int, rate: int, buffer_frames: int, *,
                   blocksize: Optional[int] = None, keep: bool = False) -> Recorder:
     """Open recorder `name` on PortAudio device `device` (not started)."""
     return RECORDERS[name](device, channels, rate, buffer_frames, blocksize=blocksize, keep=keep)
 
 
-__all__ = ["InstalledCallback", "LABELS", "RECORDERS", "Recorder", "open_recorder"]
+__all__ = ["InstalledCallback", "LABELS", "RECORDERS", "Recorder", "installed", "missing", "open_recorder"]
