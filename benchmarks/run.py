@@ -113,6 +113,9 @@ def main(argv: list | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     if args.from_json:
         report = json.loads(args.from_json.read_text())
+        if "provenance" not in report or "cases" not in report:
+            raise SystemExit(f"{args.from_json} was not written by this harness (no provenance or cases): run the "
+                             "benchmarks again")
         render(report, args.from_json.parent, args.from_json.stem)
         log(f"run.py: wrote {args.from_json.stem}.md and its charts from {args.from_json}")
         return 0

@@ -294,13 +294,14 @@ def markdown(result: dict) -> list:
 
 
 def chart(result: dict, path: Path, stamp: str) -> None:
+    lines = VIEWS + COPIES
     with charts.figure(path, stamp, figsize=(8.5, 6)) as (fig, ax):
-        for key, label, *_ in VIEWS + COPIES:
+        for k, (key, label, *_) in enumerate(lines):
             points = sorted((r["frames"], r["median_ns"]) for r in result["results"] if r["method"] == key)
             if points:
                 style = ":" if key.startswith("numpy") else ("--" if any(key == c for c, _ in COPIES) else "-")
-                ax.plot([p[0] for p in points], [p[1] / 1e3 for p in points], marker="o", linestyle=style,
-                        label=label.replace("`", ""))
+                ax.plot([p[0] for p in points], [p[1] / 1e3 for p in points], marker="os^vD"[k % 5], linestyle=style,
+                        color=charts.distinct_color(k, len(lines)), label=label.replace("`", ""))
         ax.axhline(TARGET_VIEW_NS / 1e3, color="grey", linestyle=":", linewidth=1)
         ax.text(result["sizes"][-1], TARGET_VIEW_NS / 1e3 * 1.15, f"target for zero-copy reads: "
                 f"{fmt_ns(TARGET_VIEW_NS)}", fontsize=7, color="grey", ha="right")

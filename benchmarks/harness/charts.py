@@ -25,10 +25,16 @@ def figure(path: Path, stamp: str, nrows: int = 1, ncols: int = 1, figsize: tupl
     try:
         yield fig, axes
         fig.text(0.5, 0.005, stamp, ha="center", va="bottom", fontsize=6, color="dimgrey")
-        fig.tight_layout(rect=(0, bottom, 1, 0.97 if fig._suptitle is not None else 1))
+        fig.tight_layout(rect=(0, bottom, 1, 1))  # leaves room for a suptitle by itself (matplotlib >= 3.3)
         fig.savefig(path, dpi=110, metadata={"Software": None})
     finally:
         plt.close(fig)
+
+
+def distinct_color(index: int, count: int) -> tuple:
+    """The `index`-th of `count` colours that stay apart (matplotlib's default cycle repeats after 10)."""
+    palette = plt.get_cmap("tab20" if count > 10 else "tab10")
+    return palette(index % palette.N)
 
 
 def grouped_bars(ax, groups: Sequence[str], series: Sequence[tuple], annotate=None) -> None:

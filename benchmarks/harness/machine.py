@@ -142,10 +142,9 @@ def _own_cpu_seconds() -> float:
 class Quietness:
     """How busy everything else was while a stretch of the benchmark ran.
 
-    Counts this process and its waited-for children (the workers) as "own";
-    the rest of the machine's busy CPU is "other". jackd is a child of this
-    process but is reaped only when its server stops, so its CPU counts as
-    other while a case runs.
+    Counts this process and the children it has reaped (the workers, and
+    jackd and the ramp client once stopped) as "own"; the rest of the
+    machine's busy CPU is "other": on a quiet machine, close to nothing.
     """
 
     def __init__(self) -> None:
