@@ -422,7 +422,8 @@ def test_plugin_registers_marker_fixtures_and_option(tmp_path):
 def test_command_line_starts_and_stops_a_jack_server():
     script = textwrap.dedent(f"""
         set -e
-        unset JACK_DEFAULT_SERVER AUDIORING_JACK_DIR
+        # Only the server started here: `stop` would also stop those of $AUDIORING_PULSE_DIR.
+        unset JACK_DEFAULT_SERVER AUDIORING_JACK_DIR AUDIORING_PULSE_DIR
         eval "$({sys.executable} -m audioring.testing jack --channels 3 --rate 44100)"
         echo "dir=$AUDIORING_JACK_DIR"
         echo "nostart=$JACK_NO_START_SERVER"
