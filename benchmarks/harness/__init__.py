@@ -1,7 +1,7 @@
 """The comparison harness every benchmark case uses; each part is written once.
 
 Modules, leaves first (a module imports only those above it, so there is no
-cycle; ``tests/test_benchmarks_import.py`` checks it):
+cycle; ``tests/test_benchmarks_layout.py`` checks it):
 
 * ``formatting``: numbers to text (ns, bytes).
 * ``timing``: batches of calls, interleaved; medians and tails.
