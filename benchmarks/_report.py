@@ -18,8 +18,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -328,7 +329,8 @@ def fmt_ns(value: Optional[float]) -> str:
 
 
 def fmt_size(nbytes: int, binary: bool = False) -> str:
-    units = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)) if binary else (("GB", 10**9), ("MB", 10**6), ("kB", 10**3))
+    units = ((("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)) if binary
+             else (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)))
     for unit, scale in units:
         if nbytes >= scale:
             return f"{nbytes / scale:.3g} {unit}"

@@ -56,7 +56,8 @@ def jack_device(sd: Any) -> int:
     for device in sd.query_devices():
         if device["name"] == "system" and "JACK" in hostapis[device["hostapi"]]["name"]:
             return int(device["index"])
-    raise RuntimeError(f"no JACK device 'system' (is jackd running, and JACK_DEFAULT_SERVER set?):\n{sd.query_devices()}")
+    raise RuntimeError(
+        f"no JACK device 'system' (is jackd running, and JACK_DEFAULT_SERVER set?):\n{sd.query_devices()}")
 
 
 def jack_server(rate: int, period: int, channels: int, attempts: int = 4):

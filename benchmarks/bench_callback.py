@@ -255,7 +255,8 @@ def run(mode: str, device: int, timer: CallbackTimer, log=print) -> dict:
             virtual = _audioring_virtual(channels, frames, budget)
             results.append({"recorder": "audioring_virtual", "channels": channels, "buffer_s": seconds,
                             "buffer_frames": frames, **virtual})
-            log(f"  case 1: VirtualInput {channels:2} ch, {seconds:3} s buffer: {fmt_ns(virtual['median_ns'])} per block")
+            log(f"  case 1: VirtualInput {channels:2} ch, {seconds:3} s buffer: "
+                f"{fmt_ns(virtual['median_ns'])} per block")
     return {
         "rate": RATE,
         "block_frames": BLOCK,
@@ -330,7 +331,8 @@ def chart(result: dict, path: Path, stamp: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [("audioring", "audioring (native callback)"), ("audioring_virtual", "audioring VirtualInput (+ generation)"),
+    names = [("audioring", "audioring (native callback)"),
+             ("audioring_virtual", "audioring VirtualInput (+ generation)"),
              ("rtmixer", "rtmixer (C callback)"), ("sd_queue", "sounddevice + queue"),
              ("tflite", "tflite-support reference")]
     fig, axes = plt.subplots(2, 2, figsize=(10, 8), sharex=True, sharey=True)

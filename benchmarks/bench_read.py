@@ -75,7 +75,7 @@ def _audioring(budget: tuple, log) -> list:
         del newest
         for copy in (False, True):
             for n in SIZES:
-                measured = _timed(lambda: rec.read(n, copy=copy), budget)
+                measured = _timed(lambda n=n, copy=copy: rec.read(n, copy=copy), budget)
                 results.append({"method": "audioring_copy" if copy else "audioring_view", "frames": n, **measured})
                 log(f"  case 2: audioring read({n:>8}{', copy=True' if copy else ''}): "
                     f"median {fmt_ns(measured['median_ns'])}")
@@ -95,7 +95,7 @@ def _tflite(device: int, budget: tuple, log) -> list:
         rec.start_recording()  # zero-fills (touches) the buffer
         rec.stop()
         for n in SIZES:
-            measured = _timed(lambda: rec.read(n), budget)
+            measured = _timed(lambda n=n: rec.read(n), budget)
             results.append({"method": "tflite_copy", "frames": n, **measured})
             log(f"  case 2: tflite read({n:>8}): median {fmt_ns(measured['median_ns'])}")
     finally:
@@ -118,7 +118,7 @@ def _rtmixer(budget: tuple, log) -> list:
         # again (no data moved) outside the timing, so the same memory is read every batch.
         calls_cap = max(1, ring.read_available // n)
 
-        def read() -> Any:
+        def read(n: int = n) -> Any:  # this round's n, bound at definition (B023)
             return np.frombuffer(ring.read(n), dtype="float32").reshape(-1, CHANNELS)
 
         def batch(calls: int) -> int:
@@ -138,7 +138,7 @@ def _rtmixer(budget: tuple, log) -> list:
             per_call.append(batch(calls) / calls)
         results.append({"method": "rtmixer_read", "frames": n, **summarize(per_call), "calls_per_batch": calls})
         log(f"  case 2: rtmixer read({n:>8}): median {fmt_ns(results[-1]['median_ns'])}")
-        measured = _timed(lambda: ring.get_read_buffers(n), budget)
+        measured = _timed(lambda n=n: ring.get_read_buffers(n), budget)
         results.append({"method": "rtmixer_regions", "frames": n, **measured})
     return results
 

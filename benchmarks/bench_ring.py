@@ -288,7 +288,8 @@ def markdown(report: dict) -> str:
             return f"{r['vs_memcpy_median']:.2f}" if r and r.get("vs_memcpy_median") is not None else "n/a"
 
         lines.append(
-            f"| {channels} | {block:,} | {fmt_size((base or memfd or plain)['block_bytes'], binary=True)} | {gbps(base)} | "
+            f"| {channels} | {block:,} | {fmt_size((base or memfd or plain)['block_bytes'], binary=True)} | "
+            f"{gbps(base)} | "
             f"{gbps(memfd)} | {ratio(memfd)} | {gbps(plain)} | {ratio(plain)} | "
             f"{memfd['ns_per_write_median']:,.0f} |"
             if memfd

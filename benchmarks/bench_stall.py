@@ -415,9 +415,10 @@ def markdown(result: dict) -> list:
         "one of the machine's cores busy, jackd, the ramp client and every recorder's process thread share the "
         "other one.",
         "",
-        f"GIL actually held, s, in recorder order (run by run): {held}. \"not exposed\": the tflite-support reference ignores the "
-        "status flags in its callback. PortAudio's JACK host API flags paInputOverflow on every open stream whenever "
-        "JACK reports an xrun anywhere, so flags can come without a frame lost by that recorder. A stall longer than rtmixer's ring "
+        f"GIL actually held, s, in recorder order (run by run): {held}. \"not exposed\": the tflite-support "
+        "reference ignores the status flags in its callback. PortAudio's JACK host API flags paInputOverflow on "
+        "every open stream whenever JACK reports an xrun anywhere, so flags can come without a frame lost by that "
+        "recorder. A stall longer than rtmixer's ring "
         f"({1 << int(result['buffer_s'] * rate - 1).bit_length():,} frames here) would end its recording for good "
         "(rtmixer drops the recording action when the ring is full).",
         "",

@@ -56,10 +56,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from _report import (  # noqa: E402
+from _report import (
     BUILD_DIR,
     RESULTS_DIR,
     Quietness,
+    build_targets,
     cmake_cache,
     cpu_text,
     fmt_ns,
@@ -67,7 +68,6 @@ from _report import (  # noqa: E402
     quietness_text,
     write_atomically,
     write_json,
-    build_targets,
 )
 
 PACKAGES = ("tflite-support", "sounddevice", "rtmixer", "pa-ringbuffer", "cffi", "JACK-Client", "matplotlib")
@@ -264,7 +264,8 @@ def main(argv: list | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short run (< 2 minutes), fewer configurations")
     parser.add_argument("--cases", default=",".join(map(str, CASES)), help="comma-separated cases (default: all)")
-    parser.add_argument("--build-dir", type=Path, default=BUILD_DIR, help="CMake build directory (default: %(default)s)")
+    parser.add_argument("--build-dir", type=Path, default=BUILD_DIR,
+                        help="CMake build directory (default: %(default)s)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="output directory (default: %(default)s)")
     parser.add_argument("--from-json", type=Path, metavar="JSON",
                         help="measure nothing: judge the targets and write the Markdown and charts again from a "

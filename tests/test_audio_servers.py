@@ -26,11 +26,11 @@ from audioring.testing import (
     AudioServerUnavailable,
     JackServer,
     PulseServer,
+    _packages,
     alsa_channel_map,
     dominant_frequency,
     tone,
 )
-from audioring.testing import _packages
 from audioring.testing.pytest_plugin import _unavailable
 
 ROOT = Path(__file__).resolve().parent.parent

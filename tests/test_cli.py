@@ -72,7 +72,8 @@ def test_help_lists_the_commands_without_importing_rich_soundfile_or_portaudio()
         "from audioring.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
         "    status = main(['--help'])\n"
-        "print(status, out.getvalue().split()[:2], sorted(m for m in ('rich', 'soundfile', 'sounddevice') if m in sys.modules))\n"
+        "print(status, out.getvalue().split()[:2],\n"
+        "      sorted(m for m in ('rich', 'soundfile', 'sounddevice') if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=30)
     assert result.stdout.strip() == "0 ['usage:', 'audioring'] []", result.stderr

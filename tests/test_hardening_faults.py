@@ -46,8 +46,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from audioring.testing import JackServer, PulseServer, dominant_frequency, tone
 from audioring import AudioRecord, OverrunError, VirtualInput
+from audioring.testing import JackServer, PulseServer, dominant_frequency, tone
 
 RATE = 48000
 STREAM_TIMEOUT = 1.0
@@ -244,7 +244,8 @@ def reclaim_jack_registry_slot(name: str) -> None:
     """A SIGKILLed jackd leaves its entry in JACK's 8-slot server registry (/dev/shm); a server of the
     same name reclaims it on start and removes it on an orderly exit."""
     env = {**os.environ, "JACK_NO_START_SERVER": "1"}
-    jackd = subprocess.Popen(["jackd", "-n", name, "-r", "-d", "dummy", "-r", str(RATE), "-p", "256", "-C", "1", "-P", "1"],
+    jackd = subprocess.Popen(["jackd", "-n", name, "-r",
+                              "-d", "dummy", "-r", str(RATE), "-p", "256", "-C", "1", "-P", "1"],
                              env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -398,7 +399,8 @@ def test_jackd_dies_while_stopped_then_close():
     try:
         report = jack_child("native", "SIGKILL", "stopped", "close")
     except ChildCrashed as crash:
-        if crash.last_step != "close()" or "pa_jack.c" not in crash.stderr or "CleanUpStream: Assertion" not in crash.stderr:
+        if (crash.last_step != "close()" or "pa_jack.c" not in crash.stderr
+                or "CleanUpStream: Assertion" not in crash.stderr):
             raise AssertionError(f"crashed for another reason: {crash}") from None
         raise
     assert_survived(report, recording=False, ending="close")

@@ -48,14 +48,16 @@ import random
 import threading
 import time
 import tracemalloc
-from typing import Callable, Iterator
+from collections.abc import Iterator
+from typing import Callable
 
 import numpy as np
 import pytest
 import sounddevice as sd
 
-from audioring.testing import dominant_frequency, tone
 from audioring import AudioRecord, OverrunError, RecorderClosedError, VirtualInput
+from audioring.testing import dominant_frequency, tone
+from recording import wait_for_frames
 
 RATE = 48000
 DRIVERS = ["native", "python"]
@@ -309,7 +311,7 @@ def arrays_outlive(make: Callable[[], AudioRecord], frames: int) -> None:
     """Take views and stream blocks of a recorder, drop it, check the arrays; the ring goes with them."""
     rec = make()
     rec.start_recording()  # recording when dropped: its __del__ stops and closes the stream
-    wait_for(lambda: rec.frames_recorded >= 2 * frames, what=f"{2 * frames} frames")
+    wait_for_frames(rec, 2 * frames, timeout=5.0)  # (a lambda here would have to outlive `del rec`)
     view = rec.read(frames)
     block = next(rec.stream(frames // 2, start=rec.frames_written - frames // 2))
     expected_view, expected_block = view.copy(), block.copy()

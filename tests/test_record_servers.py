@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import sounddevice as sd
 
-from audioring.testing import dominant_frequency, tone
 from audioring import AudioRecord
+from audioring.testing import dominant_frequency, tone
 from recording import wait_for_frames
 
 pytestmark = pytest.mark.audio_server

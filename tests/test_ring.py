@@ -495,7 +495,7 @@ def test_concurrent_writer_never_yields_torn_reads() -> None:
                 n = int(rng.integers(1, capacity // 2))
                 ring.write((np.arange(frame + 1, frame + n + 1) % 2**31).astype(np.int32).reshape(-1, 1))
                 frame += n
-        except BaseException as error:  # reported by the main thread
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
             errors.append(error)
 
     writer = threading.Thread(target=produce)

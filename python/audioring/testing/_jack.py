@@ -61,8 +61,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 from ._errors import AudioServerError
 from ._packages import require_programs, require_python_module

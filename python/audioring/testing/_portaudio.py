@@ -18,8 +18,8 @@ must be terminated *before* a jackd stops (:func:`portaudio_released`).
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 __all__ = ["portaudio_released", "refresh_portaudio"]
 

@@ -20,7 +20,8 @@ captured for any number of channels (up to PulseAudio's 32).
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from collections.abc import Sequence
+from typing import Union
 
 import numpy as np
 import numpy.typing as npt
