@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import doctest
 import gc
 import importlib.metadata
 import mmap
@@ -467,16 +466,6 @@ def test_copy_is_owned_and_writeable(mirrored: object) -> None:
     del ring
     gc.collect()
     np.testing.assert_array_equal(view, block)
-
-
-def test_docstring_example() -> None:
-    finder = doctest.DocTestFinder(recurse=False)
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
-    for test in finder.find(Ring, "Ring", globs={"Ring": Ring, "np": np}):
-        runner.run(test)
-    results = runner.summarize(verbose=False)
-    assert results.attempted > 0
-    assert results.failed == 0
 
 
 def test_concurrent_writer_never_yields_torn_reads() -> None:
