@@ -382,14 +382,26 @@ def test_read_from_many_threads_is_consistent_even_across_stop_start_and_close()
         except BaseException as error:  # noqa: BLE001 - reported to the test
             failures.append(error)
 
-    def observer() -> None:  # everything else a thread may ask meanwhile
+    observed = {"rounds": 0, "timed": 0, "not_yet": 0, "closed": 0, "last": 0.0}
+    timed_recordings: set[int] = set()  # first frames of the recordings time_at() answered in
+
+    def observer() -> None:  # everything else a thread may ask meanwhile, for the whole test
         try:
             while not stop.is_set():
-                rec.stats, rec.frames_written, rec.overflows, rec.recording, rec.headroom  # noqa: B018
-                if rec.recording:
-                    rec.time_at(rec.frames_written)
-        except (RecorderClosedError, RuntimeError):
-            pass  # closed, or between a restart and its first block
+                try:
+                    rec.stats, rec.frames_written, rec.overflows, rec.recording, rec.headroom  # noqa: B018
+                    if rec.recording:
+                        try:
+                            first = rec.first_frame
+                            rec.time_at(rec.frames_written)
+                            observed["timed"] += 1
+                            timed_recordings.add(first)
+                        except RuntimeError:
+                            observed["not_yet"] += 1  # between a restart and its first block
+                except RecorderClosedError:
+                    observed["closed"] += 1
+                observed["rounds"] += 1
+                observed["last"] = time.monotonic()
         except BaseException as error:  # noqa: BLE001 - reported to the test
             failures.append(error)
 
@@ -405,6 +417,7 @@ def test_read_from_many_threads_is_consistent_even_across_stop_start_and_close()
             rec.start_recording()
         time.sleep(0.2)
         rec.close()  # and a close
+        closed_at = time.monotonic()
         time.sleep(0.05)
     finally:
         stop.set()
@@ -414,6 +427,10 @@ def test_read_from_many_threads_is_consistent_even_across_stop_start_and_close()
     assert not failures, failures[:3]
     assert not any(t.is_alive() for t in threads)
     assert min(reads) > 50, reads
+    # The observer asked all along: through the restarts (times from most of the 21 recordings) and past the close.
+    assert observed["rounds"] > 200 and observed["timed"] > 50, observed
+    assert len(timed_recordings) > 10, (timed_recordings, observed)
+    assert observed["last"] > closed_at, observed
 
 
 def test_several_streams_of_one_recorder_see_the_same_frames():
