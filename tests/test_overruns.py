@@ -156,8 +156,8 @@ def test_overrun_with_overlapping_windows(blocksize, hop):
         if current.valid:  # counted in the ramp: the first frame after the last intact window's end
             never_seen = int(current.counters[0]) - (last_valid_start - first + blocksize)
             assert max(0, never_seen) == max(0, lost - (blocksize - hop))
-    if hop > 1:
-        assert overruns >= 3, f"only {overruns} overruns: the test did not stress the consumer"
+    # hop=1 too: a window a frame further per next() falls behind a 48 kHz ramp at once (21 overruns, measured).
+    assert overruns >= 3, f"only {overruns} overruns: the test did not stress the consumer"
 
 
 def test_overrun_leaves_the_recording_and_other_streams_alone():
