@@ -463,6 +463,7 @@ def test_stream_names_the_bad_argument(ramp_record, kwargs, error, match):
         ramp_record.stream(**args)
     stream = ramp_record.stream(100, timeout=2, start=ramp_record.frames_written)
     blocks = [b for _, b in zip(range(3), stream)]
+    assert len(blocks) == 3
     assert np.all(np.diff(ramp_counters(np.concatenate(blocks))) == 1)
 
 

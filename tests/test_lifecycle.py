@@ -567,4 +567,5 @@ def test_overrun_in_one_recorder_does_not_disturb_another():
                 time.sleep(0.1)  # ~48,000 frames into a 4,096-frame ring for `slow`
         with pytest.raises(OverrunError):
             next(slow_stream)
+    assert len(counters) == 100
     assert np.all(np.diff(np.concatenate(counters)) == 1)
