@@ -139,6 +139,7 @@ class JackServer(ServerBase):
 
     Examples
     --------
+    >>> import sounddevice
     >>> from audioring.testing import JackServer, refresh_portaudio
     >>> with JackServer(48000, 256, 2) as server:   # doctest: +SKIP
     ...     refresh_portaudio()

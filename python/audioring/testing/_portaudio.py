@@ -37,9 +37,12 @@ def refresh_portaudio() -> None:
 
     Examples
     --------
+    >>> import sounddevice
+    >>> from audioring.testing import PulseServer, refresh_portaudio
     >>> with PulseServer() as server:              # doctest: +SKIP
     ...     refresh_portaudio()
     ...     print(sounddevice.query_devices("pulse"))
+    {'name': 'pulse', ...}
     """
     import sounddevice as sd
 

@@ -94,6 +94,7 @@ class PulseServer(ServerBase):
 
     Examples
     --------
+    >>> import sounddevice
     >>> from audioring.testing import PulseServer, refresh_portaudio, tone
     >>> with PulseServer(48000, 2) as server:      # doctest: +SKIP
     ...     refresh_portaudio()
