@@ -18,12 +18,12 @@ Cases import ``harness`` only, never each other.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from types import ModuleType
-from typing import Dict, Iterable
 
 #: Report order. Names are also the keys in the JSON and the --cases choices.
 CASE_NAMES = ("callback", "read", "stall", "capacity", "e2e", "ring_write")
 
 
-def load(names: Iterable[str] = CASE_NAMES) -> Dict[str, ModuleType]:
+def load(names: Iterable[str] = CASE_NAMES) -> dict[str, ModuleType]:
     return {name: importlib.import_module(f"cases.{name}") for name in names}

@@ -51,7 +51,9 @@ VIRTUAL_SECONDS = {"full": 0.3, "quick": 0.05}
 TARGET_NS = 1000.0
 
 
-def _time_installed_callback(name: str, device: int, channels: int, frames: int, block: np.ndarray, timer, budget: Budget) -> dict:
+def _time_installed_callback(
+    name: str, device: int, channels: int, frames: int, block: np.ndarray, timer, budget: Budget
+) -> dict:
     rec = open_recorder(name, device, channels, RATE, frames, blocksize=BLOCK)
     try:
         callback = rec.installed_callback(BLOCK)
@@ -91,6 +93,7 @@ def _virtual(channels: int, frames: int, seconds: float) -> dict:
 
 def run(ctx: RunContext) -> dict:
     import sounddevice as sd
+
     from audioring.testing import refresh_portaudio
 
     budget = BUDGET[ctx.mode]

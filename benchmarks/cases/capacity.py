@@ -333,7 +333,8 @@ def markdown(result: dict) -> list:
         "",
         *[f"- {note}" for note in notes],
         "",
-        "JACK periods: " + ", ".join(f"{r // 1000} kHz: {period_for(r)} frames" for r in sorted({r for _, r in configs}))
+        "JACK periods: "
+        + ", ".join(f"{r // 1000} kHz: {period_for(r)} frames" for r in sorted({r for _, r in configs}))
         + ". The jackd process itself is not counted. Flags and missed cycles cover the whole worker run (start-up "
         "and warm-up included), frames lost only the measured window. PortAudio's JACK host API flags "
         "paInputOverflow on every open stream whenever JACK reports an xrun anywhere (another client late, or "

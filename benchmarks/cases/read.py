@@ -154,6 +154,7 @@ def _audioring_and_numpy(ctx: RunContext) -> list:
 
 def _tflite(ctx: RunContext) -> list:
     import sounddevice as sd
+
     from audioring.testing import refresh_portaudio
     from harness.recorders import open_recorder
 
@@ -259,7 +260,8 @@ def markdown(result: dict) -> list:
 
     lines = [
         f"{result['channels']} ch {result['dtype']}, sources of {result['buffer_frames']:,} frames (the ring: "
-        f"{result['ring_capacity']:,}). Per call: median (99th percentile over batches in parentheses), timeit-compiled "
+        f"{result['ring_capacity']:,}). Per call: median (99th percentile over batches in parentheses), "
+        "timeit-compiled "
         "loops in batches, gc off; **×** = median / median of numpy's basic slice at the same n, same run.",
         "",
         "### Zero-copy reads, next to numpy's view costs (taking turns batch by batch)",

@@ -238,7 +238,9 @@ def targets(result: dict) -> list:
                         f"{fmt_runs([r['held_s'] for r in judged], lambda x: f'{x:.2f} s')}")
             redone = sum(len(r.get("short_attempts", [])) for r in asked)
             if redone:
-                measured += f"; {redone} attempt(s) whose stall fell short of {result['required_s']:g} s redone, unjudged"
+                measured += (
+                    f"; {redone} attempt(s) whose stall fell short of {result['required_s']:g} s redone, unjudged"
+                )
             if len(asked) > len(judged):
                 measured += f"; {len(asked) - len(judged)} run(s) not judged (stall still too short, or failed)"
             found.append({"label": label, "met": (all(x == 0 for x in lost) if judged else None),

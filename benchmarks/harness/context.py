@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from harness.native import CallbackTimer, build_targets, helper_path
 
 

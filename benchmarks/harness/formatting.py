@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
+from typing import Optional
 
 
 def fmt_ns(value: Optional[float]) -> str:
@@ -19,7 +20,10 @@ def fmt_ns(value: Optional[float]) -> str:
 
 
 def fmt_size(nbytes: int, binary: bool = False) -> str:
-    units = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)) if binary else (("GB", 10**9), ("MB", 10**6), ("kB", 10**3))
+    if binary:
+        units = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+    else:
+        units = (("GB", 10**9), ("MB", 10**6), ("kB", 10**3))
     for unit, scale in units:
         if nbytes >= scale:
             return f"{nbytes / scale:.3g} {unit}"

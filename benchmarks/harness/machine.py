@@ -13,8 +13,9 @@ import platform
 import resource
 import subprocess
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Optional
 
 #: Distributions whose versions every report names (the anchors, and what the harness itself uses).
 PACKAGES = ("audioring", "tflite-support", "sounddevice", "rtmixer", "pa-ringbuffer", "cffi", "JACK-Client",

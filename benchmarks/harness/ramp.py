@@ -113,7 +113,7 @@ class RampSource:
                 self.proc.kill()
                 self.proc.wait(5)
 
-    def __enter__(self) -> "RampSource":
+    def __enter__(self) -> RampSource:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import ModuleType
-from typing import Dict
 
 from harness.formatting import yes_no
 from harness.machine import cpu_text, quietness_text
@@ -68,7 +67,7 @@ def _head(report: dict) -> list:
     return lines
 
 
-def markdown(report: dict, cases: Dict[str, ModuleType]) -> str:
+def markdown(report: dict, cases: dict[str, ModuleType]) -> str:
     """The whole Markdown report."""
     lines = _head(report)
     ran = [name for name in cases if name in report["cases"]]
@@ -97,7 +96,7 @@ def markdown(report: dict, cases: Dict[str, ModuleType]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def charts(report: dict, cases: Dict[str, ModuleType], directory: Path, stem: str) -> list:
+def charts(report: dict, cases: dict[str, ModuleType], directory: Path, stem: str) -> list:
     """Draw every case's chart next to the report; return the file names."""
     stamp = stamp_line(report)
     written = []
@@ -111,7 +110,7 @@ def charts(report: dict, cases: Dict[str, ModuleType], directory: Path, stem: st
     return written
 
 
-def judged_targets(report: dict, cases: Dict[str, ModuleType]) -> dict:
+def judged_targets(report: dict, cases: dict[str, ModuleType]) -> dict:
     """Every case's targets, as judged now (stored in the JSON for readers; rendering judges again)."""
     return {name: cases[name].targets(result) for name, result in report["cases"].items()
             if name in cases and "error" not in result}

@@ -13,8 +13,9 @@ import contextlib
 import inspect
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 SERVER_NAME = f"audioring-bench-{os.getpid()}"
 
@@ -98,7 +99,9 @@ def jack_device(sd: Any) -> int:
     for device in sd.query_devices():
         if device["name"] == "system" and "JACK" in hostapis[device["hostapi"]]["name"]:
             return int(device["index"])
-    raise RuntimeError(f"no JACK device 'system' (is jackd running, and JACK_DEFAULT_SERVER set?):\n{sd.query_devices()}")
+    raise RuntimeError(
+        f"no JACK device 'system' (is jackd running, and JACK_DEFAULT_SERVER set?):\n{sd.query_devices()}"
+    )
 
 
 def log_text(server: Any) -> str:

@@ -14,7 +14,7 @@ import statistics
 import time
 import timeit
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Callable, Optional
 
 #: batch(calls) -> nanoseconds that `calls` calls took.
 Batch = Callable[[int], int]
@@ -76,11 +76,11 @@ def calls_per_batch(batch: Batch, min_batch_ns: int, max_calls: int, before: Opt
 
 
 def time_together(
-    batches: Dict[str, Batch],
+    batches: dict[str, Batch],
     budget: Budget,
-    max_calls: Optional[Dict[str, int]] = None,
-    before: Optional[Dict[str, Callable[[], None]]] = None,
-) -> Dict[str, dict]:
+    max_calls: Optional[dict[str, int]] = None,
+    before: Optional[dict[str, Callable[[], None]]] = None,
+) -> dict[str, dict]:
     """Time several things taking turns batch by batch; per thing: summary and calls per batch.
 
     `before[name]()` runs before each of that thing's batches, untimed (to
@@ -95,7 +95,7 @@ def time_together(
     try:
         calls = {n: calls_per_batch(batches[n], budget.min_batch_ns, max_calls.get(n, 1 << 22), before.get(n))
                  for n in names}
-        per_call: Dict[str, list] = {n: [] for n in names}
+        per_call: dict[str, list] = {n: [] for n in names}
         deadline = time.perf_counter() + budget.seconds * len(names)
         rounds = 0
         while rounds < budget.most and (rounds < budget.least or time.perf_counter() < deadline):

@@ -12,8 +12,8 @@ from . import _core
 from ._errors import RecorderClosedError
 from ._ring import Ring
 from ._sources import Source, open_source
-from ._validate import MAX_CHANNELS, MAX_FRAMES, MAX_SAMPLING_RATE, as_count, as_sample_dtype, as_timeout, check_latency
 from ._stream import FrameStream
+from ._validate import MAX_CHANNELS, MAX_FRAMES, MAX_SAMPLING_RATE, as_count, as_sample_dtype, as_timeout, check_latency
 from ._virtual import VirtualInput
 
 DRIVERS = ("native", "python")

@@ -8,7 +8,8 @@ the stream a reference ``AudioRecord`` opened); nothing re-implements one.
 from __future__ import annotations
 
 import importlib.util
-from typing import Iterable, Optional
+from collections.abc import Iterable
+from typing import Optional
 
 from harness.recorders.audioring_recorder import AudioringRecorder
 from harness.recorders.base import InstalledCallback, Recorder
