@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import List, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Optional, Union
 
 import numpy as np
 
 from . import _core
 from ._errors import RecorderClosedError
-from ._ring import Ring
 from ._formats import sample_format
+from ._ring import Ring
 from ._sources import Source, open_source
 from ._sources.converting import ConvertingSource, plan_device
+from ._stream import FrameStream
 from ._validate import (
     MAX_CHANNELS,
     MAX_FRAMES,
@@ -26,7 +28,6 @@ from ._validate import (
     as_timeout,
     check_latency,
 )
-from ._stream import FrameStream
 from ._virtual import VirtualInput
 
 DRIVERS = ("native", "python")
@@ -289,7 +290,7 @@ class AudioRecord(_core.RecordReader):
         return self._plan.channels
 
     @property
-    def mapping(self) -> List[int]:
+    def mapping(self) -> list[int]:
         """The device input (1-based) of each recorded channel."""
         return [m + 1 for m in self._plan.mapping]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import List, Optional, Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -112,7 +112,7 @@ def as_rate(rate: object, name: str) -> int:
     return as_count(rate, name, 1, MAX_SAMPLING_RATE)
 
 
-def as_mapping(mapping: object, channels: int) -> Optional[List[int]]:
+def as_mapping(mapping: object, channels: int) -> Optional[list[int]]:
     """``mapping`` as a list of ``channels`` distinct 1-based device channel numbers (None stays None).
 
     Only the shape is checked here; whether the device has those inputs is
@@ -131,7 +131,7 @@ def as_mapping(mapping: object, channels: int) -> Optional[List[int]]:
         return None
     if isinstance(mapping, (str, bytes)) or not hasattr(mapping, "__iter__"):
         raise TypeError(f"mapping must be a sequence of device channel numbers (1-based), got {mapping!r}")
-    numbers: List[int] = []
+    numbers: list[int] = []
     for item in mapping:
         if isinstance(item, bool):
             raise TypeError(f"mapping must hold integers, got {item!r} in {mapping!r}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import List, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Optional, Union
 
 import numpy as np
 
@@ -104,14 +105,16 @@ class VirtualInput:
 
     def __repr__(self) -> str:
         return (
-            f"VirtualInput({self.signal!r}, {self.frequencies if len(self.frequencies) > 1 else self.frequencies[0]!r}, "
-            f"amplitude={self.amplitude!r}, realtime={self.realtime!r}, speed={self.speed!r}, frames={self.frames!r}, rate={self.rate!r})"
+            f"VirtualInput({self.signal!r}, "
+            f"{self.frequencies if len(self.frequencies) > 1 else self.frequencies[0]!r}, "
+            f"amplitude={self.amplitude!r}, realtime={self.realtime!r}, speed={self.speed!r}, frames={self.frames!r}, "
+            f"rate={self.rate!r})"
         )
 
 
-def _as_frequencies(frequency: object) -> List[float]:
+def _as_frequencies(frequency: object) -> list[float]:
     """``frequency`` as a non-empty list of positive finite floats, or an error naming it."""
-    frequencies: List[object]
+    frequencies: list[object]
     if isinstance(frequency, (numbers.Real, str, bytes)):
         frequencies = [frequency]
     else:

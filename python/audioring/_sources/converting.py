@@ -10,14 +10,14 @@ fills a capture ring at the device's rate, and a native converter thread
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Optional, Union
 
 from .. import _core, _devices
 from .._virtual import VirtualInput
 from . import Source
 
 #: The rates `plan_device` tries when it lists what a device accepts.
-STANDARD_RATES: Tuple[int, ...] = (8000, 11025, 16000, 22050, 32000, 44100, 48000, 88200, 96000, 176400, 192000)
+STANDARD_RATES: tuple[int, ...] = (8000, 11025, 16000, 22050, 32000, 44100, 48000, 88200, 96000, 176400, 192000)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,19 +36,19 @@ class DevicePlan:
 
     rate: int
     channels: int
-    mapping: List[int]
+    mapping: list[int]
 
     def converts(self, sampling_rate: int, channels: int) -> bool:
         """Whether recording ``channels`` at ``sampling_rate`` needs the converter."""
         return self.rate != sampling_rate or self.mapping != list(range(channels)) or self.channels != channels
 
 
-def accepted_rates(sd: Any, info: Dict[str, Any]) -> List[int]:
+def accepted_rates(sd: Any, info: dict[str, Any]) -> list[int]:
     """The `STANDARD_RATES` that PortAudio accepts for the input device ``info``."""
     return [rate for rate in STANDARD_RATES if _accepts_rate(sd, info, rate)]
 
 
-def _accepts_rate(sd: Any, info: Dict[str, Any], rate: int) -> bool:
+def _accepts_rate(sd: Any, info: dict[str, Any], rate: int) -> bool:
     try:
         sd.check_input_settings(device=info["index"], channels=1, dtype="float32", samplerate=rate)
     except sd.PortAudioError:
@@ -56,7 +56,7 @@ def _accepts_rate(sd: Any, info: Dict[str, Any], rate: int) -> bool:
     return True
 
 
-def _accepts_channels(sd: Any, info: Dict[str, Any], rate: int, channels: int) -> bool:
+def _accepts_channels(sd: Any, info: dict[str, Any], rate: int, channels: int) -> bool:
     try:
         sd.check_input_settings(device=info["index"], channels=channels, dtype="float32", samplerate=rate)
     except sd.PortAudioError:
@@ -70,7 +70,7 @@ def plan_device(
     channels: int,
     sampling_rate: int,
     device_rate: Optional[int],
-    mapping: Optional[List[int]],
+    mapping: Optional[list[int]],
 ) -> DevicePlan:
     """Decide the device's rate and inputs for a recording (nothing is opened).
 
@@ -123,7 +123,7 @@ def plan_device(
 
 
 def _plan_virtual(
-    config: VirtualInput, channels: int, sampling_rate: int, device_rate: Optional[int], mapping: Optional[List[int]]
+    config: VirtualInput, channels: int, sampling_rate: int, device_rate: Optional[int], mapping: Optional[list[int]]
 ) -> DevicePlan:
     if config.rate is None:
         rate = sampling_rate if device_rate is None else device_rate

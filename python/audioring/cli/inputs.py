@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from types import ModuleType
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Callable, Optional, Union
 
 from .. import AudioRecord, VirtualInput, _devices
 from .errors import CliError, UsageError
@@ -51,7 +51,7 @@ class Input:
     rate: int
     explicit: bool
     device_rate: Optional[int] = None
-    mapping: Optional[List[int]] = None
+    mapping: Optional[list[int]] = None
     quality: str = "high"
 
 
@@ -161,7 +161,7 @@ def fallback(reason: str, channels: Optional[int], rate: Optional[int], notice: 
     return _virtual_input(virtual, channels, rate, explicit=False)
 
 
-def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str], None]) -> Tuple[AudioRecord, Input]:
+def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str], None]) -> tuple[AudioRecord, Input]:
     """Open and start an `AudioRecord` on ``inp`` whose ring holds ``seconds`` of audio.
 
     A default device that is listed but fails to open or start (a sound
@@ -218,7 +218,8 @@ def _started(inp: Input, dtype: str, buffer_frames: int) -> AudioRecord:
 
 def _virtual_input(virtual: VirtualInput, channels: Optional[int], rate: Optional[int], explicit: bool) -> Input:
     if channels is not None and channels > VIRTUAL_MAX_CHANNELS:
-        raise UsageError(f"argument --channels: must be in 1..{VIRTUAL_MAX_CHANNELS} for the virtual input, got {channels}")
+        raise UsageError(
+            f"argument --channels: must be in 1..{VIRTUAL_MAX_CHANNELS} for the virtual input, got {channels}")
     if channels is None:
         channels = len(virtual.frequencies) if len(virtual.frequencies) > 1 else DEFAULT_CHANNELS
     return Input(virtual, virtual.name, channels, VIRTUAL_RATE if rate is None else rate, explicit)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-from typing import Callable, List, Optional
+from typing import Callable, Optional
 
 from .._validate import MAX_CHANNELS, QUALITIES
 
@@ -48,7 +48,7 @@ def seconds(text: str) -> float:
     return value
 
 
-def mapping(text: str) -> List[int]:
+def mapping(text: str) -> list[int]:
     """An argparse type: device channel numbers, 1-based, comma-separated (``3,4``)."""
     try:
         numbers = [int(part) for part in text.split(",")]
@@ -83,7 +83,7 @@ class CaptureOptions:
     channels: Optional[int]
     rate: Optional[int]
     device_rate: Optional[int] = None
-    mapping: Optional[List[int]] = None
+    mapping: Optional[list[int]] = None
     quality: str = "high"
 
     @classmethod
@@ -94,7 +94,8 @@ class CaptureOptions:
 
 
 def add_capture_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--device``, ``--channels``, ``--rate``, ``--device-rate``, ``--mapping``, ``--quality`` (see `CaptureOptions`)."""
+    """Add the capture options: ``--device``, ``--channels``, ``--rate``, ``--device-rate``, ``--mapping``,
+    ``--quality`` (see `CaptureOptions`)."""
     parser.add_argument(
         "--device", "-d", metavar="D",
         help="input device: index or name substring (see `audioring devices`), or the built-in "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import platform
 from types import ModuleType
-from typing import List, Optional
+from typing import Optional
 
 from ... import __version__, _core, _devices
 from ..inputs import NO_DEVICE_FIX, default_input_index
@@ -14,7 +14,7 @@ from ..parser import Command
 
 def run(args: argparse.Namespace) -> int:
     """Print what was found, then what to fix: exit status 1 if anything needs fixing."""
-    problems: List[str] = []  # each says what to do, printed under "to fix:"
+    problems: list[str] = []  # each says what to do, printed under "to fix:"
     sd: Optional[ModuleType]
     print(f"audioring {__version__} (Python {platform.python_version()}, {platform.platform()})")
     try:
@@ -61,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"soundfile: missing ({error})")
         problems.append("`record` needs soundfile: pip install 'audioring[cli]'")
     try:
-        import rich  # noqa: F401
         from importlib.metadata import version
+
+        import rich  # noqa: F401
 
         print(f"rich: {version('rich')}")
     except ImportError:
