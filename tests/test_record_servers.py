@@ -251,11 +251,16 @@ def test_output_only_device_lists_the_inputs(jack_server_factory):
             refresh_portaudio()  # forget the device before its client goes
 
 
-def test_jack_refuses_a_foreign_rate_and_too_many_channels(jack_server_factory):
+def test_jack_converts_a_foreign_rate_and_refuses_too_many_channels(jack_server_factory):
     jack_server_factory(48000, 256, 2)
     device = jack_input_device()
-    with pytest.raises(ValueError, match=r"device 'system' does not accept sampling_rate=44100"):
-        AudioRecord(2, 44100, 1000, device=device)
+    # A rate the device does not run at is converted from its own (issue #10;
+    # tests/test_conversion.py); an explicit device_rate it refuses is an error.
+    with AudioRecord(2, 44100, 1000, device=device) as rec:
+        assert rec.converting and rec.device_rate == 48000
+        wait_for_frames(rec, 1000)
+    with pytest.raises(ValueError, match=r"device_rate=44100: device 'system' does not accept it"):
+        AudioRecord(2, 44100, 1000, device=device, device_rate=44100)
     with pytest.raises(ValueError, match=r"device 'system' does not accept channels=3"):
         AudioRecord(3, 48000, 1000, device=device)
     with AudioRecord(2, 48000, 1000, device=device) as rec:  # the valid request still works
