@@ -12,7 +12,8 @@ cycle; ``tests/test_benchmarks_layout.py`` checks it):
   of ``callback_timer.cpp``.
 * ``servers``: JACK servers (from ``audioring.testing``), the PortAudio device
   on them, what jackd logged, and whether realtime scheduling was granted.
-* ``recorders``: audioring and its anchors behind one interface.
+* ``recorders``: audioring and its anchors (and the usual resampling
+  recipes) behind one interface.
 * ``workers``: one scenario in a fresh process (``benchmarks/worker.py``).
 * ``gil``: holding the GIL in one C call (busy, sleeping), and redoing a
   stall that fell short of its length.
