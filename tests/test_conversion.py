@@ -296,8 +296,9 @@ def test_gil_stall_during_conversion_loses_nothing(jack_server_factory):
     assert not failure and not consumer.is_alive(), failure
     assert stats.input_overflows == 0 and stats.device_frames_lost == 0
     # What the device clocked arrived converted, but for the block in flight
-    # and the resampler's latency.
-    assert 0 <= clocked - recorded <= period / 3 + delay + 16, (clocked, recorded, delay)
+    # and the resampler's latency (which moves with libsoxr's internal blocks,
+    # hence the margin: a loss would be the stall's 32,000 frames).
+    assert -16 <= clocked - recorded <= period / 3 + max(delay, 0) + 1024, (clocked, recorded, delay)
     assert len(starts) == rec.stats.frames // blocksize
     assert np.all(np.diff(starts) == blocksize)
 
@@ -539,3 +540,109 @@ def test_the_audio_thread_never_allocates_with_conversion_on(jack_server_factory
     print(f"\n{callbacks} callbacks, {allocations} allocations on the audio thread, {frames} frames converted")
     assert callbacks >= 100 and frames >= 32000
     assert allocations == 0
+
+
+# ---- the command line ------------------------------------------------------------------------------
+
+
+@pytest.mark.audio_server
+def test_cli_records_16k_from_a_48k_jack_device(jack_server_factory, tmp_path):
+    soundfile = pytest.importorskip("soundfile")
+    server = jack_server_factory(48000, 256, 2)
+    out = tmp_path / "out.wav"
+    argv = [sys.executable, "-m", "audioring", "record", str(out), "-d", "system", "-r", "16000", "-c", "1",
+            "--seconds", "2"]
+    result = subprocess.run(argv, env={**os.environ, **server.env}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr.count("device runs at 48000 Hz; converting to 16000 Hz (quality high)") == 1, result.stderr
+    info = soundfile.info(str(out))
+    assert (info.samplerate, info.channels, info.frames) == (16000, 1, 32000)
+
+
+@pytest.mark.audio_server
+def test_cli_mapping_and_devices_list_the_rates(jack_server_factory, tmp_path):
+    soundfile = pytest.importorskip("soundfile")
+    server = jack_server_factory(48000, 256, 4)
+    env = {**os.environ, **server.env}
+    listing = subprocess.run([sys.executable, "-m", "audioring", "devices"], env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert listing.returncode == 0, listing.stderr
+    lines = listing.stdout.splitlines()
+    system = [i for i, line in enumerate(lines) if " system " in line]
+    assert system and lines[system[0] + 1].split() == ["accepts:", "48000", "Hz"], listing.stdout  # JACK's one rate
+    out = tmp_path / "pair.wav"
+    argv = [sys.executable, "-m", "audioring", "record", str(out), "-d", "system", "--mapping", "4,2",
+            "--seconds", "0.5", "--quality", "very high"]
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "converting" not in result.stderr  # same rate: only the channels are picked
+    info = soundfile.info(str(out))
+    assert (info.samplerate, info.channels, info.frames) == (48000, 2, 24000)
+    bad = subprocess.run([*argv[:-2], "--mapping", "0,1"], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--mapping" in bad.stderr and "from 1" in bad.stderr
+
+
+def test_cli_doctor_reports_libsoxr():
+    result = subprocess.run([sys.executable, "-m", "audioring", "doctor"], capture_output=True, text=True,
+                            timeout=60)
+    assert "libsoxr: 0." in result.stdout, result.stdout
+
+
+DEVICE_LOSS_CHILD = r"""
+import sys, time
+from audioring import AudioRecord
+rec = AudioRecord(1, 16000, 16000, device="system")
+rec.start_recording()
+while rec.frames_recorded < 8000:
+    time.sleep(0.01)
+assert rec.converting
+print("ready", flush=True)
+sys.stdin.readline()  # the parent kills jackd meanwhile
+time.sleep(1.0)
+started = time.monotonic()
+rec.stop()
+print("stopped", round(time.monotonic() - started, 1), rec.frames_recorded > 8000, flush=True)
+try:
+    rec.start_recording()
+except Exception as error:
+    print("restart refused:", type(error).__name__, flush=True)
+rec.close()
+print("closed", flush=True)
+"""
+
+
+@pytest.mark.audio_server
+def test_jackd_dying_while_converting_is_survived():
+    import signal
+
+    from audioring.testing import JackServer
+
+    # A server of the child's alone: PortAudio in this process must never
+    # connect to a jackd that dies (its Pa_Terminate would abort at exit).
+    server = JackServer(48000, 256, 2)
+    try:
+        server.start()
+    except Exception as error:  # noqa: BLE001 - as the audioring pytest plugin: fail under CI, else skip
+        server.stop()
+        if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
+            pytest.fail(f"jackd could not start: {error}", pytrace=False)
+        pytest.skip(f"jackd could not start: {error}")
+    child = subprocess.Popen([sys.executable, "-c", DEVICE_LOSS_CHILD], env={**os.environ, **server.env},
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline().strip() == "ready"
+        os.kill(server.pid, signal.SIGTERM)
+        child.stdin.write("\n")
+        child.stdin.flush()
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        server.stop()  # reaps the dead jackd
+    assert child.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("stopped") and lines[0].endswith("True"), out
+    assert float(lines[0].split()[1]) < 5, out
+    assert lines[1] == "restart refused: PortAudioError" and lines[2] == "closed", out

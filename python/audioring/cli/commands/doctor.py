@@ -7,7 +7,7 @@ import platform
 from types import ModuleType
 from typing import Optional
 
-from ... import __version__, _devices
+from ... import __version__, _core, _devices
 from ..inputs import NO_DEVICE_FIX, default_input_index
 from ..parser import Command
 
@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"native callback driver: NOT available in sounddevice {sd.__version__}; "
                   "capture uses a Python callback (`pip install -U sounddevice`)")
+    # libsoxr is linked into the compiled module: if it were missing, audioring would not import.
+    print(f"libsoxr: {_core.soxr_version().removeprefix('libsoxr-')} (sample-rate conversion)")
     try:
         import soundfile
 
