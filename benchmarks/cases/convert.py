@@ -797,7 +797,7 @@ def _stall_row(label: str, group: list, out_rate: int) -> str:
                  else fmt_runs([r["converter_device_frames_lost"] for r in good]))
     blamed = sum(r["jack"]["portaudio_late"] for r in good)
     missed = f"{fmt_runs([r['jack']['process_errors'] for r in good])} ({blamed})"
-    delivered = fmt_runs([(r["frames_delivered"], r["frames_due"]) for r in good], lambda p: f"{p[0]:,} / {p[1]:,}")
+    delivered = fmt_runs([(r["frames_delivered"], r["frames_due"]) for r in good], lambda p: f"{p[0]:,} of {p[1]:,}")
     cells = [label, first, fmt_runs([r["held_s"] for r in good], lambda x: f"{x:.2f} s"),
              fmt_runs([r["overflow_flags"] for r in good]), converter, missed, delivered]
     return "| " + " | ".join(cells) + " |"
@@ -820,7 +820,7 @@ def _stall_lines(result: dict) -> list:
         "the window (for scale: a resampler's output count also moves with its latency, by a few hundred frames).",
         "",
         "| server | recorder | frames lost | stall held | overflow flags | converter's own losses | JACK cycles missed "
-        "| output delivered / due |",
+        "| output frames delivered of due |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     notes = []
