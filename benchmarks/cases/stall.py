@@ -39,10 +39,12 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Optional
 
 from harness import charts
 from harness.context import RunContext
 from harness.formatting import fmt_runs
+from harness.gil import AIM_S, HOLDS, MAX_ATTEMPTS, REQUIRED_S, holder, until_stall_reached
 from harness.ramp import RampSource, ramp_gaps
 from harness.recorders import LABELS, RECORDERS, installed
 from harness.servers import SERVER_KINDS, JackLog, RealtimeUnavailable, jack_server, realtime_text, scheduling
@@ -55,10 +57,6 @@ CHANNELS = 2
 BUFFER_S = 5
 PRE_S = 0.3
 POST_S = 0.7
-#: The stall aimed at, and the stall a judged run must have reached.
-AIM_S = 2.6
-REQUIRED_S = 2.0
-MAX_ATTEMPTS = 3
 #: realtime -> ((hold, runs per recorder, recorders), ...). Quick: a smoke run; busy and sleeping still side by side.
 _ALL = tuple(RECORDERS)
 PLAN = {
@@ -67,46 +65,9 @@ PLAN = {
     "quick": {False: (("busy", 1, _ALL), ("sleep", 1, ("audioring", "tflite"))),
               True: (("busy", 1, ("audioring",)),)},
 }
-HOLDS = {
-    "busy": "GIL held, busy (`sum(range(n))`)",
-    "sleep": "GIL held, sleeping (`usleep`)",
-    "none": "no stall, GIL free (baseline)",
-}
 
 
 # ---- in the worker process ----------------------------------------------------------------
-
-
-def calibrate_busy(aim_s: float) -> tuple:
-    """n such that ``sum(range(n))`` holds the GIL at least about `aim_s`; never from a single probe:
-    the fastest of three probes of >= 0.25 s is the machine's true speed, so the stall is not shorter."""
-    probe, took = 1_000_000, 0.0
-    while took < 0.25:  # long enough that start-up costs and timer noise vanish
-        probe *= 2
-        started = time.perf_counter()
-        sum(range(probe))
-        took = time.perf_counter() - started
-    probes = [took]
-    for _ in range(2):
-        started = time.perf_counter()
-        sum(range(probe))
-        probes.append(time.perf_counter() - started)
-    return int(aim_s / min(probes) * probe), {"probe_n": probe, "probe_s": probes}
-
-
-def _holder(hold: str, aim_s: float) -> tuple:
-    """A function that holds the GIL in ONE C call (or, for the baseline, sleeps without it)."""
-    if hold == "none":
-        return (lambda: time.sleep(aim_s)), {}
-    if hold == "sleep":
-        import ctypes
-        import ctypes.util
-
-        libc = ctypes.PyDLL(ctypes.util.find_library("c"))  # PyDLL: the GIL stays held during the call
-        microseconds = int(aim_s * 1e6)
-        return (lambda: libc.usleep(microseconds)), {}
-    count, calibration = calibrate_busy(aim_s)  # here, in the process that stalls, before recording starts
-    return (lambda: sum(range(count))), calibration
 
 
 def worker(spec: dict) -> dict:
@@ -115,7 +76,7 @@ def worker(spec: dict) -> dict:
     from harness.recorders import open_recorder
     from harness.servers import jack_device
 
-    hold, calibration = _holder(spec["hold"], spec["aim_s"])
+    hold, calibration = holder(spec["hold"], spec["aim_s"])
     rec = open_recorder(spec["recorder"], jack_device(sd), CHANNELS, RATE, BUFFER_S * RATE, keep=True)
     try:
         rec.start()
@@ -152,31 +113,27 @@ def worker(spec: dict) -> dict:
 
 def _one_run(server, ramp: RampSource, name: str, hold: str, ctx: RunContext) -> dict:
     """One judged run of `name` with stall `hold`; a busy stall that fell short is redone, aimed longer."""
-    aim, short = AIM_S, []
-    for attempt in range(1, MAX_ATTEMPTS + 1):
+
+    def attempt(aim: float, number: int) -> Optional[dict]:
         spec = {"case": "stall", "recorder": name, "hold": hold, "aim_s": aim}
         died = ramp.ensure_running()
         if died:
             ctx.log(f"  stall: the ramp client had exited ({died[-300:]!r}); restarted it")
         log = JackLog(server)
         result = run_worker(spec, timeout=60 + 3 * aim, env=server.env)
-        if "the ramp did not arrive" in result.get("stderr", "") and attempt < MAX_ATTEMPTS:
+        if "the ramp did not arrive" in result.get("stderr", "") and number < MAX_ATTEMPTS:
             ctx.log(f"  stall: {name}: the ramp did not arrive; restarting the ramp client "
                     f"(its log: {ramp.log_tail()[-300:]!r})")
             ramp.restart()
-            continue
-        result.update(recorder=name, hold=hold, aim_s=aim, attempt=attempt, jack=log.since())
-        if "error" in result or hold == "none":
-            break
-        result["stall_reached"] = result["held_s"] >= REQUIRED_S
-        if result["stall_reached"] or attempt == MAX_ATTEMPTS:
-            break
-        short.append(result)
+            return None
+        result.update(recorder=name, hold=hold, aim_s=aim, attempt=number, jack=log.since())
+        return result
+
+    def short(result: dict) -> None:
         ctx.log(f"  stall: {name} {hold}: held only {result['held_s']:.2f} s (< {REQUIRED_S:g} s): not judged, "
                 "recalibrating and aiming longer")
-        aim = aim * max(1.2, REQUIRED_S / max(result["held_s"], 0.1) * 1.15)
-    result["short_attempts"] = short
-    return result
+
+    return until_stall_reached(attempt, hold, short)
 
 
 def _variant(realtime: bool, ctx: RunContext) -> dict:

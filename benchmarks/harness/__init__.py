@@ -12,8 +12,11 @@ cycle; ``tests/test_benchmarks_layout.py`` checks it):
   of ``callback_timer.cpp``.
 * ``servers``: JACK servers (from ``audioring.testing``), the PortAudio device
   on them, what jackd logged, and whether realtime scheduling was granted.
-* ``recorders``: audioring and its anchors behind one interface.
+* ``recorders``: audioring and its anchors (and the usual resampling
+  recipes) behind one interface.
 * ``workers``: one scenario in a fresh process (``benchmarks/worker.py``).
+* ``gil``: holding the GIL in one C call (busy, sleeping), and redoing a
+  stall that fell short of its length.
 * ``ramp``: the frame-clock ramp JACK client and the check of a recorded ramp.
 * ``charts``: figure set-up, the stamp line, saving.
 * ``report``: Markdown head, targets table, JSON; rendering a report.

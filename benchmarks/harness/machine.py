@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Optional
 
 #: Distributions whose versions every report names (the anchors, and what the harness itself uses).
-PACKAGES = ("audioring", "tflite-support", "sounddevice", "rtmixer", "pa-ringbuffer", "cffi", "JACK-Client",
-            "matplotlib", "numpy")
+PACKAGES = ("audioring", "tflite-support", "sounddevice", "rtmixer", "pa-ringbuffer", "cffi", "JACK-Client", "soxr",
+            "scipy", "matplotlib", "numpy")
 
 
 def _cpuinfo() -> dict:

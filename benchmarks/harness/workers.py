@@ -33,10 +33,19 @@ def run_worker(spec: dict, timeout: float, env: Optional[dict] = None) -> dict:
         return {"error": f"worker timed out after {timeout:.0f} s", "stderr": str(error.stderr)[-2000:]}
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
-        return {"error": f"worker exited with {result.returncode}", "stderr": result.stderr[-3000:]}
+        return {"error": f"worker exited with {result.returncode}", "stderr": _stderr_tail(result.stderr)}
     data = json.loads(lines[-1])
     noise = [line for line in result.stderr.splitlines() if line.strip()]
     if noise:
         data["worker_stderr_lines"] = len(noise)
         data["worker_stderr_tail"] = noise[-5:]
     return data
+
+
+def _stderr_tail(stderr: str, size: int = 3000) -> str:
+    """The end of a failed worker's stderr, from its last traceback on if it printed one (what extension modules
+    print at exit, such as nanobind's leak reports, would otherwise push the traceback out)."""
+    start = stderr.rfind("Traceback (most recent call last)")
+    if start < 0 or len(stderr) - start <= size:
+        return stderr[-size:]
+    return stderr[start:start + size // 2] + "\n[...]\n" + stderr[-size // 2:]

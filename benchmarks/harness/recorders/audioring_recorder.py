@@ -1,4 +1,5 @@
-"""audioring's ``AudioRecord``: its native PortAudio callback writes into the lock-free ring."""
+"""audioring's ``AudioRecord``: its native PortAudio callback writes into the lock-free ring (at a rate the device
+does not deliver, into a capture ring that a native converter thread resamples into the user ring)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,14 @@ class AudioringRecorder(Recorder):
 
     def holds_newest(self, block: np.ndarray) -> bool:
         return bool(np.array_equal(self.rec.read(len(block)), block))
+
+    def conversion(self) -> Optional[dict]:
+        if not getattr(self.rec, "converting", False):
+            return None
+        stats = self.rec.stats
+        return {"device_rate": self.rec.device_rate, "device_frames": stats.device_frames,
+                "device_frames_lost": stats.device_frames_lost, "conversion_overruns": stats.conversion_overruns,
+                "conversion_delay": self.rec.conversion_delay, "quality": self.rec.quality}
 
     def notes(self) -> dict:
         return {"driver": self.rec.driver, "latency_s": self.rec.latency, "ring_frames": self.rec._ring.capacity}

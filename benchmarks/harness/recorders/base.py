@@ -31,8 +31,14 @@ def cffi_address(ffi: Any, cdata: Any) -> int:
     return int(ffi.cast("uintptr_t", cdata))
 
 
+def device_rate(sd: Any, device: int) -> int:
+    """The rate PortAudio device `device` runs at by default (on JACK: the server's rate), as an ``int``."""
+    return int(round(sd.query_devices(device)["default_samplerate"]))
+
+
 class Recorder:
-    """A recorder on a PortAudio device, recording `channels` float32 channels at `rate`.
+    """A recorder on a PortAudio device, recording `channels` float32 channels at `rate`
+    (converted from the device's rate where the recorder resamples).
 
     `buffer_frames`: the latest frames it keeps (its buffer, ring or queue
     bound). `blocksize`: frames per callback (None: the host API's). `keep`:
@@ -65,7 +71,7 @@ class Recorder:
         raise NotImplementedError
 
     def frames_received(self) -> Optional[int]:
-        """Frames that reached the recorder so far, or None if it does not count them."""
+        """Frames that reached the recorder so far (at `rate`), or None if it does not count them."""
         return None
 
     def overflow_flags(self) -> Optional[int]:
@@ -91,6 +97,11 @@ class Recorder:
     def holds_newest(self, block: np.ndarray) -> bool:
         """Whether the newest block the recorder holds is `block` (checks a callback timing really recorded)."""
         raise NotImplementedError
+
+    def conversion(self) -> Optional[dict]:
+        """For a recorder that resamples: the device's rate and what reached it at that rate
+        (``device_rate``, ``device_frames``; a native converter's own losses too), or None."""
+        return None
 
     def notes(self) -> dict:
         return {}
