@@ -582,17 +582,17 @@ def _times(x: Optional[float]) -> str:
 
 
 def _cpu_target(result: dict, c: Conversion, limit: float) -> dict:
-    label = (f"audioring, {conversion_text(c)} on JACK: ≤ {100 * limit:g}% of one core (whole process: capture and "
-             f"conversion; runs ≥ {result['target_min_s']:g} s)")
-    asked = _runs(result, "audioring", c)
+    # The limit is the conversion's cost (the issue sets it next to python-soxr's own cost of the
+    # same conversion): the converter alone, no device. The whole process on JACK also pays for
+    # capture (JACK's wake-ups), which no conversion method avoids, so it is shown, not judged.
+    label = (f"audioring's conversion {conversion_text(c)}: ≤ {100 * limit:g}% of one core (the converter alone, "
+             "CPU per second of audio, no device)")
+    alone = _alone(result, c, "converter")
     judged = _runs(result, "audioring", c, judged=True)
-    median = _median_cpu(judged)
-    measured = (f"median {pct(median)} (runs {fmt_runs([r['cpu_per_audio_s'] for r in asked], pct)}); capture alone "
-                f"at {c.in_rate / 1000:g} kHz {pct(_median_cpu(_runs(result, 'capture_only', c)))}; the converter "
-                f"alone {pct(_alone(result, c, 'converter'))}")
-    if len(judged) < len(asked):
-        measured += f"; {len(asked) - len(judged)} run(s) shorter than {result['target_min_s']:g} s, not judged"
-    return {"label": label, "met": None if median is None else median <= limit, "measured": measured}
+    measured = (f"the converter alone {pct(alone)}; for scale, on JACK: the whole process (capture and conversion) "
+                f"{pct(_median_cpu(judged))}, capture alone at {c.in_rate / 1000:g} kHz "
+                f"{pct(_median_cpu(_runs(result, 'capture_only', c)))}")
+    return {"label": label, "met": None if alone is None else alone <= limit, "measured": measured}
 
 
 def targets(result: dict) -> list:
