@@ -4,7 +4,7 @@
 //
 // ar_time_callback() calls any PaStreamCallback-shaped function pointer with a
 // user-data pointer, an input block and a PaStreamCallbackTimeInfo, the way
-// PortAudio's audio thread does. benchmarks/bench_callback.py hands it the
+// PortAudio's audio thread does. benchmarks/cases/callback.py hands it the
 // callbacks the recorders really installed, from the installed packages:
 //   - audioring: audioring._core's audioring_capture_callback with the
 //     recorder's Capture* (no Python, no GIL);

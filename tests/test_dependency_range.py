@@ -25,7 +25,7 @@ SUITES = [
     "tests/test_ring.py",
     "tests/test_record_virtual.py",
     "tests/test_record_servers.py::test_pulse_default_device_captures_a_1khz_tone",
-    "tests/test_record_servers.py::test_jack_refuses_a_foreign_rate_and_too_many_channels",
+    "tests/test_record_servers.py::test_jack_converts_a_foreign_rate_and_refuses_too_many_channels",
 ]
 
 

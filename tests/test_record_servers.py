@@ -7,6 +7,7 @@ No mocks: PulseAudio (null sink, its monitor as default source) and JACK
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -16,8 +17,8 @@ import numpy as np
 import pytest
 import sounddevice as sd
 
-from audioring.testing import dominant_frequency, tone
 from audioring import AudioRecord
+from audioring.testing import dominant_frequency, refresh_portaudio, tone
 from recording import wait_for_frames
 
 pytestmark = pytest.mark.audio_server
@@ -223,20 +224,43 @@ def test_behaves_like_the_reference(pulse_server, tflite):
 # ---- devices and what they refuse ------------------------------------------------------------
 
 
-def test_unknown_and_output_only_devices_list_the_inputs(pulse_server):
+def test_unknown_device_lists_the_inputs(pulse_server):
     with pytest.raises(ValueError, match=r"no-such-device.*Available input devices: .*'pulse'"):
         AudioRecord(1, 48000, 1000, device="no-such-device")
-    outputs_only = [d["index"] for d in sd.query_devices() if d["max_input_channels"] == 0]
-    if outputs_only:
-        with pytest.raises(ValueError, match="Available input devices"):
-            AudioRecord(1, 48000, 1000, device=outputs_only[0])
 
 
-def test_jack_refuses_a_foreign_rate_and_too_many_channels(jack_server_factory):
+def test_output_only_device_lists_the_inputs(jack_server_factory):
+    # The test servers' devices all have inputs; a JACK client with input ports only (where
+    # others play to) is what PortAudio lists as an output-only device: 0 in, 2 out.
+    import jack  # JACK-Client
+
+    server = jack_server_factory(48000, 256, 2)
+    with jack.Client("audioring-speaker", servername=server.name, no_start_server=True) as speaker:
+        for k in (1, 2):
+            speaker.inports.register(f"playback_{k}")
+        refresh_portaudio()  # PortAudio lists JACK's clients when it initializes
+        try:
+            (device,) = [d for d in sd.query_devices() if d["name"] == "audioring-speaker"]
+            assert (device["max_input_channels"], device["max_output_channels"]) == (0, 2), device
+            for by in (device["index"], device["name"]):
+                says = rf"device {re.escape(repr(by))}: .*Available input devices: .*'system'"
+                with pytest.raises(ValueError, match=says) as error:
+                    AudioRecord(1, 48000, 1000, device=by)
+                assert "audioring-speaker" not in str(error.value).split("Available input devices")[1]
+        finally:
+            refresh_portaudio()  # forget the device before its client goes
+
+
+def test_jack_converts_a_foreign_rate_and_refuses_too_many_channels(jack_server_factory):
     jack_server_factory(48000, 256, 2)
     device = jack_input_device()
-    with pytest.raises(ValueError, match=r"device 'system' does not accept sampling_rate=44100"):
-        AudioRecord(2, 44100, 1000, device=device)
+    # A rate the device does not run at is converted from its own (issue #10;
+    # tests/test_conversion.py); an explicit device_rate it refuses is an error.
+    with AudioRecord(2, 44100, 1000, device=device) as rec:
+        assert rec.converting and rec.device_rate == 48000
+        wait_for_frames(rec, 1000)
+    with pytest.raises(ValueError, match=r"device_rate=44100: device 'system' does not accept it"):
+        AudioRecord(2, 44100, 1000, device=device, device_rate=44100)
     with pytest.raises(ValueError, match=r"device 'system' does not accept channels=3"):
         AudioRecord(3, 48000, 1000, device=device)
     with AudioRecord(2, 48000, 1000, device=device) as rec:  # the valid request still works

@@ -172,10 +172,13 @@ def test_stats_count_blocks(sine_record):
 def test_stream_delivers_every_frame_once_in_order(dtype):
     total = 200_000
     rec = AudioRecord(1, RATE, 4096, dtype=dtype, device=VirtualInput("ramp", speed=20), blocksize=512)
+    blocks = 0
     with rec:
         expected = None
-        for i, block in zip(range(total // 1000), rec.stream(1000, timeout=2)):
+        for _, block in zip(range(total // 1000), rec.stream(1000, timeout=2)):
             expected = assert_consecutive(ramp_counter(block), RAMP_MODULUS[dtype], expected)
+            blocks += 1
+    assert blocks == total // 1000  # the stream did not end early
 
 
 def test_free_running_ramp_of_ten_million_frames_streams_losslessly():
@@ -199,6 +202,7 @@ def test_stream_overlapping_windows():
     rec = AudioRecord(1, RATE, 4096, dtype="int32", device=VirtualInput("ramp", speed=20))
     with rec:
         blocks = [ramp_counter(b) for _, b in zip(range(20), rec.stream(1000, hop=250, timeout=2))]
+    assert len(blocks) == 20  # the stream did not end early
     for previous, block in zip(blocks, blocks[1:]):
         np.testing.assert_array_equal(block[:750], previous[250:])
     assert_consecutive(np.concatenate([b[:250] for b in blocks]), 2**32)

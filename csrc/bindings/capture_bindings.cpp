@@ -1,6 +1,7 @@
 #include "bindings/capture_bindings.hpp"
 
 #include <pybind11/stl.h>
+#include <soxr.h>
 
 #include <cstdint>
 #include <memory>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "audioring/capture.hpp"
+#include "audioring/converter.hpp"
 #include "audioring/virtual_input.hpp"
 #include "bindings/ring_bindings.hpp"
 
@@ -77,6 +79,10 @@ void register_capture(py::module_& m) {
              d["input_underflows"] = s.input_underflows;
              d["min_block"] = s.min_block;
              d["max_block"] = s.max_block;
+             // Without conversion the device's frames are the recording's.
+             d["device_frames"] = s.frames;
+             d["device_frames_lost"] = 0;
+             d["conversion_overruns"] = 0;
              return d;
            })
       .def(
@@ -88,6 +94,67 @@ void register_capture(py::module_& m) {
           },
           "(adc_time, frame) of the first callback since reset(), or None.")
       .def("reset", &Capture::reset);
+
+  m.def(
+      "soxr_version", [] { return std::string(soxr_version()); }, "The version of the libsoxr linked in.");
+
+  py::enum_<Quality>(m, "Quality", "libsoxr's resampling recipes.")
+      .value("quick", Quality::quick)
+      .value("low", Quality::low)
+      .value("medium", Quality::medium)
+      .value("high", Quality::high)
+      .value("very_high", Quality::very_high);
+
+  // Duck-types Capture's reset(), stats() and anchor() in the recording's
+  // frames, so that AudioRecord's lifecycle and timing code serve both.
+  py::class_<Converter, std::shared_ptr<Converter>>(
+      m, "Converter", "A native thread converting a device's capture ring into a recording's ring.")
+      .def(py::init([](std::shared_ptr<Capture> capture, const PyFrameRing& output, double input_rate,
+                       double output_rate, int input_channels, std::vector<int> mapping, SampleFormat output_format,
+                       Quality quality) {
+             ConverterConfig config;
+             config.input_rate = input_rate;
+             config.output_rate = output_rate;
+             config.input_channels = input_channels;
+             config.mapping = std::move(mapping);
+             config.output_format = output_format;
+             config.quality = quality;
+             return std::make_shared<Converter>(std::move(capture), output.ring(), std::move(config));
+           }),
+           py::arg("capture"), py::arg("output"), py::arg("input_rate"), py::arg("output_rate"),
+           py::arg("input_channels"), py::arg("mapping"), py::arg("output_format"), py::arg("quality"))
+      .def("reset", &Converter::reset, "Forget the previous stream and the capture's counters (only while stopped).")
+      .def("start", &Converter::start)
+      .def("stop", &Converter::stop, py::call_guard<py::gil_scoped_release>(),
+           "Convert what is left, flush the resampler's tail and join the thread.")
+      .def("stats",
+           [](const Converter& c) {
+             const CaptureStats device = c.capture()->stats();
+             const ConverterStats s = c.stats();
+             py::dict d;
+             d["callbacks"] = device.callbacks;
+             d["frames"] = s.frames_out;
+             // A lapped converter is an overrun like PortAudio's own.
+             d["input_overflows"] = device.input_overflows + s.overruns;
+             d["input_underflows"] = device.input_underflows;
+             d["min_block"] = device.min_block;
+             d["max_block"] = device.max_block;
+             d["device_frames"] = device.frames;
+             d["device_frames_lost"] = s.frames_lost;
+             d["conversion_overruns"] = s.overruns;
+             return d;
+           })
+      .def(
+          "anchor",
+          [](const Converter& c) -> py::object {
+            const TimeAnchor a = c.anchor();
+            if (!a.valid) return py::none();
+            return py::make_tuple(a.adc_time, a.frame);
+          },
+          "(adc_time, frame) of the recording's first frame since reset(), or None.")
+      .def_property_readonly("delay", &Converter::delay, "Output frames the resampler holds back now.")
+      .def_property_readonly("resampling", &Converter::resampling)
+      .def_property_readonly("running", &Converter::running);
 
   py::class_<VirtualDevice>(m, "VirtualDevice", "A native thread that feeds a Capture like an input device.")
       .def(py::init([](std::shared_ptr<Capture> capture, Signal signal, std::vector<double> frequencies,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any, Dict, List, Union, cast
+from typing import Any, Union, cast
 
 _INSTALL_PORTAUDIO = (
     "Install PortAudio: Debian/Ubuntu/Raspberry Pi OS `sudo apt install libportaudio2`, "
@@ -31,7 +31,7 @@ def import_sounddevice() -> ModuleType:
     return cast(ModuleType, sounddevice)
 
 
-def input_devices(sd: ModuleType) -> List[Dict[str, Any]]:
+def input_devices(sd: ModuleType) -> list[dict[str, Any]]:
     """Every device with input channels, as sounddevice describes them (with ``hostapi_name``)."""
     hostapis = sd.query_hostapis()
     devices = []
@@ -51,7 +51,7 @@ def describe_input_devices(sd: ModuleType) -> str:
     )
 
 
-def resolve_input_device(sd: ModuleType, device: Union[int, str, None]) -> Dict[str, Any]:
+def resolve_input_device(sd: ModuleType, device: Union[int, str, None]) -> dict[str, Any]:
     """The sounddevice description of the input device ``device`` (None: the default input).
 
     Raises
@@ -60,7 +60,7 @@ def resolve_input_device(sd: ModuleType, device: Union[int, str, None]) -> Dict[
         If no input device matches, naming the available ones.
     """
     try:
-        info: Dict[str, Any] = sd.query_devices(device, "input")
+        info: dict[str, Any] = sd.query_devices(device, "input")
         return info
     # OverflowError: an index beyond C int (cffi), e.g. 2**70; it is just another unknown device.
     except (ValueError, OverflowError, sd.PortAudioError) as error:
@@ -68,7 +68,7 @@ def resolve_input_device(sd: ModuleType, device: Union[int, str, None]) -> Dict[
         raise ValueError(f"{wanted}. Available input devices: {describe_input_devices(sd)}") from None
 
 
-def hostapi_name(sd: ModuleType, device: Dict[str, Any]) -> str:
+def hostapi_name(sd: ModuleType, device: dict[str, Any]) -> str:
     """The name of the host API of a device that :func:`resolve_input_device` returned."""
     return str(sd.query_hostapis(device["hostapi"])["name"])
 

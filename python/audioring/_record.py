@@ -8,17 +8,31 @@ import os
 import sys
 import threading
 import weakref
-from typing import Callable, List, NoReturn, Optional, SupportsIndex, Union
+from collections.abc import Sequence
+from typing import Callable, NoReturn, Optional, SupportsIndex, Union
 
 import numpy as np
 
 from . import _core
 from ._errors import RecorderClosedError
+from ._formats import sample_format
 from ._ring import Ring
 from ._sources import PortAudioSource, Source, open_source
+from ._sources.converting import ConvertingSource, plan_device
 from ._sources.virtual import DEFAULT_BLOCKSIZE
-from ._validate import MAX_CHANNELS, MAX_FRAMES, MAX_SAMPLING_RATE, as_count, as_sample_dtype, as_timeout, check_latency
 from ._stream import FrameStream
+from ._validate import (
+    MAX_CHANNELS,
+    MAX_FRAMES,
+    MAX_SAMPLING_RATE,
+    as_count,
+    as_mapping,
+    as_quality,
+    as_rate,
+    as_sample_dtype,
+    as_timeout,
+    check_latency,
+)
 from ._virtual import VirtualInput
 
 DRIVERS = ("native", "python")
@@ -41,6 +55,17 @@ class CaptureStats:
         Blocks flagged as input underflow.
     min_block, max_block : int
         Smallest and largest block, in frames (0 before the first block).
+    device_frames : int
+        Frames delivered by the device, at its rate. ``frames`` counts the
+        recording's frames at ``sampling_rate``; the two are equal unless the
+        recorder converts (`AudioRecord.converting`).
+    device_frames_lost : int
+        Device frames overwritten before the converter read them (its thread
+        was starved for longer than the capture ring holds). They are
+        recorded as silence, so frame numbers and `AudioRecord.time_at` stay
+        true; always 0 without conversion.
+    conversion_overruns : int
+        How many times that happened (also counted in ``input_overflows``).
     """
 
     callbacks: int
@@ -49,6 +74,9 @@ class CaptureStats:
     input_underflows: int
     min_block: int
     max_block: int
+    device_frames: int
+    device_frames_lost: int
+    conversion_overruns: int
 
 
 class AudioRecord(_core.RecordReader):
@@ -91,8 +119,10 @@ class AudioRecord(_core.RecordReader):
     ------
     ValueError
         For non-positive sizes (as the reference does), an unknown device
-        (listing the available input devices), or a rate or channel count the
-        device refuses (naming both).
+        (listing the available input devices), a channel count the device
+        refuses (naming both), a ``device_rate`` it refuses (listing the
+        rates it accepts), a ``mapping`` naming inputs it lacks, or an
+        unknown ``quality``.
     TypeError
         For arguments of the wrong type.
     ImportError, OSError
@@ -146,6 +176,9 @@ class AudioRecord(_core.RecordReader):
         latency: Union[float, str, None] = None,
         headroom: Optional[int] = None,
         driver: str = "native",
+        device_rate: Optional[int] = None,
+        mapping: Optional[Sequence[int]] = None,
+        quality: str = "high",
     ) -> None:
         self._closed = True  # until fully built, so __del__ and close() are safe
         for name, value in (("channels", channels), ("sampling_rate", sampling_rate), ("buffer_size", buffer_size)):
@@ -162,11 +195,34 @@ class AudioRecord(_core.RecordReader):
         # isinstance first: `in` would compare an array elementwise (an error naming nothing).
         if not isinstance(driver, str) or driver not in DRIVERS:
             raise ValueError(f"driver must be one of {', '.join(DRIVERS)}, got {driver!r}")
+        if isinstance(device, np.integer):
+            device = int(device)  # as every other integer argument takes numpy integers
+        device_rate = None if device_rate is None else as_rate(device_rate, "device_rate")
+        self._quality = as_quality(quality)
+        plan = plan_device(
+            device, channels=self._channels, sampling_rate=self._sampling_rate, device_rate=device_rate,
+            mapping=as_mapping(mapping, self._channels),
+        )
+        self._plan = plan
 
         capacity = self._buffer_size + max(headroom, blocksize)
+        converting = plan.converts(self._sampling_rate, self._channels)
+        # The device fills a capture ring at its rate when converting (float32,
+        # all opened inputs); its capacity is how long the converter thread may stall.
+        device_capacity = max(-(-headroom * plan.rate // self._sampling_rate), plan.rate) + 2 * blocksize + 4096
+        self._converter: Optional[_core.Converter] = None
+        # What start_recording() resets and stats/time_at read: the device's
+        # capture, or the converter that speaks for it in the recording's frames.
+        self._capture: Union[_core.Capture, _core.Converter]
 
-        def make_capture() -> _core.Capture:  # called by open_source once the device takes the settings
-            self._check_memory(capacity, blocksize, device)  # before the first byte is allocated
+        def make_capture() -> _core.Capture:
+            """What the device's callback writes into; called by open_source once the device took the settings."""
+            device_frame_bytes = plan.channels * (4 if converting else self._dtype.itemsize)
+            self._check_memory(
+                capacity,
+                (blocksize or DEFAULT_BLOCKSIZE) * device_frame_bytes if isinstance(device, VirtualInput) else 0,
+                device_capacity * device_frame_bytes if converting else 0,
+            )  # before the first byte is allocated
             try:
                 self._ring = Ring(self._channels, capacity, self._dtype)
             except (MemoryError, ValueError) as error:  # ValueError: the sum is past Ring's bound
@@ -174,18 +230,36 @@ class AudioRecord(_core.RecordReader):
                     f"buffer_size={self._buffer_size} + headroom={max(headroom, blocksize)} frames "
                     f"x channels={self._channels} do not fit: {error}"
                 ) from None
-            self._capture = _core.Capture(self._ring._core)
-            return self._capture
+            if not converting:
+                self._capture = _core.Capture(self._ring._core)
+                return self._capture
+            self._device_ring = Ring(plan.channels, device_capacity, "float32")
+            self._device_capture = device_capture = _core.Capture(self._device_ring._core)
+            self._converter = _core.Converter(
+                device_capture, self._ring._core, float(plan.rate), float(self._sampling_rate), plan.channels,
+                plan.mapping, sample_format(self._dtype.name),
+                _core.Quality.__members__[self._quality.replace(" ", "_")],
+            )
+            self._capture = self._converter
+            return device_capture
 
         self._lock = threading.Lock()  # orders start/stop/close between Python threads
         self._owner: Optional[int] = None  # the thread inside start/stop/close (holding the lock)
-        self._deferred: List[str] = []  # calls a signal handler made on that thread meanwhile
+        self._deferred: list[str] = []  # calls a signal handler made on that thread meanwhile
         self._generation = _core.fork_generation()  # see _check_process()
         self._recording_start = 0
-        self._source: Source = open_source(
-            device, make_capture, channels=self._channels, sampling_rate=self._sampling_rate,
-            dtype=self._dtype.name, blocksize=blocksize, latency=latency, driver=driver,
-        )
+        if not converting:
+            self._source: Source = open_source(
+                device, make_capture, channels=self._channels, sampling_rate=self._sampling_rate,
+                dtype=self._dtype.name, blocksize=blocksize, latency=latency, driver=driver,
+            )
+        else:
+            device_source = open_source(
+                device, make_capture, channels=plan.channels, sampling_rate=plan.rate, dtype="float32",
+                blocksize=blocksize, latency=latency, driver=driver,
+            )
+            assert self._converter is not None  # made by make_capture()
+            self._source = ConvertingSource(device_source, self._converter, plan)
         self._attach(self._ring._core, self._buffer_size)  # the native read() reads this ring
         self._closed = False
         if isinstance(self._source, PortAudioSource):
@@ -246,6 +320,44 @@ class AudioRecord(_core.RecordReader):
         return self._source.latency
 
     @property
+    def device_rate(self) -> int:
+        """The rate the device runs at, in Hz (``sampling_rate`` unless `converting`)."""
+        return self._plan.rate
+
+    @property
+    def device_channels(self) -> int:
+        """The inputs the device was opened with."""
+        return self._plan.channels
+
+    @property
+    def mapping(self) -> list[int]:
+        """The device input (1-based) of each recorded channel."""
+        return [m + 1 for m in self._plan.mapping]
+
+    @property
+    def converting(self) -> bool:
+        """Whether a converter thread turns the device's frames into the recording's.
+
+        True when the device runs at another rate than ``sampling_rate``, or
+        a `mapping` other than the first ``channels`` inputs was asked for.
+        """
+        return self._converter is not None
+
+    @property
+    def quality(self) -> str:
+        """libsoxr's recipe for the conversion (see the constructor)."""
+        return self._quality
+
+    @property
+    def conversion_delay(self) -> float:
+        """Output frames the resampler holds back now: its latency, 0 without resampling.
+
+        Timestamps are not affected (`time_at` names when a frame reached the
+        ADC); this is how much later than without conversion a frame arrives.
+        """
+        return 0.0 if self._converter is None else float(self._converter.delay)
+
+    @property
     def headroom(self) -> int:
         """Frames the ring holds beyond ``buffer_size``."""
         return self._ring.capacity - self._buffer_size
@@ -262,7 +374,7 @@ class AudioRecord(_core.RecordReader):
 
     @property
     def frames_recorded(self) -> int:
-        """Frames delivered by the device since the last :meth:`start_recording`."""
+        """Frames recorded at ``sampling_rate`` since the last :meth:`start_recording` (see `stats`)."""
         return self.stats.frames
 
     @property
@@ -496,20 +608,18 @@ class AudioRecord(_core.RecordReader):
                 self._ring._core.interrupt()
                 _OPEN_AT_EXIT.discard(self)
 
-    def _check_memory(self, capacity: int, blocksize: int, device: object) -> None:
-        """Raise MemoryError, naming the sizes, if the ring (and a virtual input's block) cannot fit."""
-        frame_bytes = self._channels * self._dtype.itemsize
-        ring_bytes = capacity * frame_bytes
-        block_bytes = (blocksize or DEFAULT_BLOCKSIZE) * frame_bytes if isinstance(device, VirtualInput) else 0
+    def _check_memory(self, capacity: int, block_bytes: int, device_ring_bytes: int) -> None:
+        """Raise MemoryError, naming the sizes, if the rings and a virtual input's block cannot fit together."""
+        ring_bytes = capacity * self._channels * self._dtype.itemsize
         available = _core.available_memory()
         # Past Ring's bound, Ring's ValueError (naming the sum) says more than the memory would.
-        if available and capacity <= MAX_FRAMES and ring_bytes + block_bytes > available:
-            block = f" + the virtual input's block buffer {block_bytes} bytes" if block_bytes else ""
+        if available and capacity <= MAX_FRAMES and ring_bytes + block_bytes + device_ring_bytes > available:
+            extra = f" + the converter's device ring {device_ring_bytes} bytes" if device_ring_bytes else ""
+            extra += f" + the virtual input's block buffer {block_bytes} bytes" if block_bytes else ""
             raise MemoryError(
                 f"buffer_size={self._buffer_size} + headroom={capacity - self._buffer_size} frames x "
                 f"channels={self._channels} x {self._dtype.itemsize} bytes does not fit in memory: the ring "
-                f"needs {ring_bytes} "
-                f"bytes{block}, but only {available} bytes of memory are available"
+                f"needs {ring_bytes} bytes{extra}, but only {available} bytes of memory are available"
             )
 
     def _producing(self) -> bool:
@@ -533,7 +643,7 @@ class AudioRecord(_core.RecordReader):
 
 
 #: Recorders on PortAudio devices, closed at exit before sounddevice's exit handler.
-_OPEN_AT_EXIT: "weakref.WeakSet[AudioRecord]" = weakref.WeakSet()
+_OPEN_AT_EXIT: weakref.WeakSet[AudioRecord] = weakref.WeakSet()
 _exit_hook_registered = False
 
 
@@ -568,7 +678,7 @@ def _close_recorders_at_exit() -> None:
                 recorder._stop_locked()  # waiting streams wake and end: no longer recording
             finally:
                 recorder._source.close()  # idempotent: the recorder's own close() later does nothing more
-        except Exception:  # noqa: BLE001, S110 - exiting: nothing to report to
+        except Exception:  # noqa: BLE001 - exiting: nothing to report to
             pass
         finally:
             recorder._lock.release()

@@ -74,6 +74,8 @@ class Ring(_core.RingReader):
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from audioring import Ring
     >>> ring = Ring(channels=2, capacity=4096, dtype="int16")
     >>> ring.write(np.ones((3, 2), dtype="int16"))
     >>> view = ring.latest(4)

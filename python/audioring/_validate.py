@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -93,3 +93,59 @@ def check_latency(latency: object) -> Union[float, str, None]:
     if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not (0 <= latency <= 10):
         raise ValueError(f"latency must be None, 'low', 'high' or seconds in 0..10, got {latency!r}")
     return float(latency)
+
+
+#: libsoxr's recipes, by the names the API takes.
+QUALITIES = ("quick", "low", "medium", "high", "very high")
+
+
+def as_quality(quality: object) -> str:
+    """``quality`` if it names one of libsoxr's recipes (`QUALITIES`), or a ValueError naming it."""
+    # isinstance first: `in` would compare an array elementwise (an error naming nothing).
+    if not isinstance(quality, str) or quality not in QUALITIES:
+        raise ValueError(f"quality must be one of {', '.join(map(repr, QUALITIES))}, got {quality!r}")
+    return quality
+
+
+def as_rate(rate: object, name: str) -> int:
+    """``rate`` in Hz as an int in ``1..MAX_SAMPLING_RATE``, or an error naming ``name``."""
+    return as_count(rate, name, 1, MAX_SAMPLING_RATE)
+
+
+def as_mapping(mapping: object, channels: int) -> Optional[list[int]]:
+    """``mapping`` as a list of ``channels`` distinct 1-based device channel numbers (None stays None).
+
+    Only the shape is checked here; whether the device has those inputs is
+    checked when it is opened.
+
+    Raises
+    ------
+    TypeError
+        If ``mapping`` is not a sequence of integers.
+    ValueError
+        If it has the wrong length, a number below 1 (0-based by mistake:
+        the numbers are 1-based, as sounddevice's ``rec(mapping=)``) or a
+        repeated number.
+    """
+    if mapping is None:
+        return None
+    if isinstance(mapping, (str, bytes)) or not hasattr(mapping, "__iter__"):
+        raise TypeError(f"mapping must be a sequence of device channel numbers (1-based), got {mapping!r}")
+    numbers: list[int] = []
+    for item in mapping:
+        if isinstance(item, bool):
+            raise TypeError(f"mapping must hold integers, got {item!r} in {mapping!r}")
+        try:
+            numbers.append(operator.index(item))
+        except TypeError:
+            raise TypeError(f"mapping must hold integers, got {item!r} in {mapping!r}") from None
+    if len(numbers) != channels:
+        raise ValueError(f"mapping must name one device channel per recorded channel ({channels}), got {mapping!r}")
+    if any(n < 1 for n in numbers):
+        raise ValueError(
+            f"mapping numbers device channels from 1 (as sounddevice's rec(mapping=)), got {mapping!r}"
+            + (f"; did you mean {[n + 1 for n in numbers]!r}?" if min(numbers) == 0 else "")
+        )
+    if len(set(numbers)) != len(numbers):
+        raise ValueError(f"mapping must not name a device channel twice, got {mapping!r}")
+    return numbers

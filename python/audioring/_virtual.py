@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import List, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Optional, Union
 
 import numpy as np
 
-from ._validate import as_count
+from ._validate import MAX_SAMPLING_RATE, as_count
 
 SIGNALS = ("sine", "noise", "ramp")
 
@@ -42,6 +43,10 @@ class VirtualInput:
         Stop after this many frames (default: never).
     seed : int, optional
         Seed of the noise generator.
+    rate : int, optional
+        The device's one native rate in Hz, as a sound card that runs at a
+        fixed rate: a recorder at another ``sampling_rate`` then converts
+        (default: None, the device runs at whatever rate it is opened with).
 
     Raises
     ------
@@ -65,6 +70,7 @@ class VirtualInput:
         speed: float = 1.0,
         frames: Optional[int] = None,
         seed: int = 1,
+        rate: Optional[int] = None,
     ) -> None:
         # isinstance first: `in` would compare an array elementwise (an error naming nothing).
         if not isinstance(signal, str) or signal not in SIGNALS:
@@ -88,6 +94,7 @@ class VirtualInput:
         self.speed = float(speed)
         self.frames = frames
         self.seed = seed
+        self.rate = None if rate is None else as_count(rate, "rate", 1, MAX_SAMPLING_RATE)
 
     @property
     def name(self) -> str:
@@ -98,14 +105,16 @@ class VirtualInput:
 
     def __repr__(self) -> str:
         return (
-            f"VirtualInput({self.signal!r}, {self.frequencies if len(self.frequencies) > 1 else self.frequencies[0]!r}, "
-            f"amplitude={self.amplitude!r}, realtime={self.realtime!r}, speed={self.speed!r}, frames={self.frames!r})"
+            f"VirtualInput({self.signal!r}, "
+            f"{self.frequencies if len(self.frequencies) > 1 else self.frequencies[0]!r}, "
+            f"amplitude={self.amplitude!r}, realtime={self.realtime!r}, speed={self.speed!r}, frames={self.frames!r}, "
+            f"rate={self.rate!r})"
         )
 
 
-def _as_frequencies(frequency: object) -> List[float]:
+def _as_frequencies(frequency: object) -> list[float]:
     """``frequency`` as a non-empty list of positive finite floats, or an error naming it."""
-    frequencies: List[object]
+    frequencies: list[object]
     if isinstance(frequency, (numbers.Real, str, bytes)):
         frequencies = [frequency]
     else:

@@ -48,7 +48,7 @@ import atexit
 import os
 import weakref
 from types import ModuleType
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Union
 
 from .. import _core, _devices
 
@@ -61,10 +61,10 @@ JACK_HOSTAPI = "JACK Audio Connection Kit"
 
 #: Streams given up by `PortAudioSource`, with the capture their callback
 #: writes into: kept alive, never closed, for the life of the process.
-_ABANDONED: List[Tuple[Any, _core.Capture]] = []
+_ABANDONED: list[tuple[Any, _core.Capture]] = []
 
 #: Open sources on JACK, checked at exit (see _abandon_lost_jack_streams).
-_JACK_SOURCES: "weakref.WeakSet[PortAudioSource]" = weakref.WeakSet()
+_JACK_SOURCES: weakref.WeakSet[PortAudioSource] = weakref.WeakSet()
 _jack_exit_hook_registered = False
 
 
@@ -193,7 +193,7 @@ class PortAudioSource:
                 self._abandoned = True
 
 
-def _check_settings(sd: ModuleType, device: Dict[str, Any], channels: int, sampling_rate: int, dtype: str) -> None:
+def _check_settings(sd: ModuleType, device: dict[str, Any], channels: int, sampling_rate: int, dtype: str) -> None:
     """Raise ValueError naming the value if the device refuses these settings (before any allocation)."""
     name = device["name"]
     try:
@@ -216,7 +216,7 @@ def _check_settings(sd: ModuleType, device: Dict[str, Any], channels: int, sampl
 def _open_stream(
     sd: ModuleType,
     capture: _core.Capture,
-    device: Dict[str, Any],
+    device: dict[str, Any],
     channels: int,
     sampling_rate: int,
     dtype: str,

@@ -50,7 +50,8 @@ class VirtualSource:
         if len(frequencies) == 1 or config.signal != "sine":
             frequencies = frequencies[:1] * channels
         elif len(frequencies) != channels:
-            raise ValueError(f"VirtualInput has {len(frequencies)} frequencies but the recorder has {channels} channels")
+            raise ValueError(
+                f"VirtualInput has {len(frequencies)} frequencies but the recorder has {channels} channels")
         # Only a sine has a frequency: a ramp or noise takes any sampling rate.
         for f in frequencies if config.signal == "sine" else ():
             if f >= rate / 2:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -46,7 +46,7 @@ class CaptureResult:
     frames: int
     frames_lost: int
     overflows: int
-    peak_dbfs: Tuple[float, ...]
+    peak_dbfs: tuple[float, ...]
     failure: Optional[str]
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, Iterable, Optional, Protocol, TextIO
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Optional, Protocol, TextIO
 
 import numpy as np
 

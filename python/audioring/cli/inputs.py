@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from types import ModuleType
-from typing import Callable, Optional, Tuple, Union
+from typing import Callable, Optional, Union
 
 from .. import AudioRecord, VirtualInput, _devices
 from .errors import CliError, UsageError
@@ -41,6 +41,8 @@ class Input:
     explicit : bool
         Whether ``--device`` named it: then a failure to open it is an error;
         otherwise the CLI falls back to the virtual input.
+    device_rate, mapping, quality
+        As `AudioRecord` takes them (``--device-rate``, ``--mapping``, ``--quality``).
     """
 
     device: Union[int, VirtualInput]
@@ -48,6 +50,9 @@ class Input:
     channels: int
     rate: int
     explicit: bool
+    device_rate: Optional[int] = None
+    mapping: Optional[list[int]] = None
+    quality: str = "high"
 
 
 def parse_virtual(spec: str) -> Optional[VirtualInput]:
@@ -95,10 +100,19 @@ def choose_input(options: CaptureOptions, notice: Callable[[str], None]) -> Inpu
         If a device is named but PortAudio cannot be loaded.
     """
     spec, channels, rate = options.device, options.channels, options.rate
+
+    def conversion(inp: Input) -> Input:
+        return dataclasses.replace(inp, device_rate=options.device_rate, mapping=options.mapping,
+                                   quality=options.quality)
+
+    if options.mapping is not None:
+        if channels is not None and channels != len(options.mapping):
+            raise UsageError(f"argument --mapping: names {len(options.mapping)} inputs for --channels {channels}")
+        channels = len(options.mapping)
     if spec is not None:
         virtual = parse_virtual(spec)
         if virtual is not None:
-            return _virtual_input(virtual, channels, rate, explicit=True)
+            return conversion(_virtual_input(virtual, channels, rate, explicit=True))
         try:
             sd = _devices.import_sounddevice()
         except (OSError, ImportError) as error:
@@ -113,19 +127,19 @@ def choose_input(options: CaptureOptions, notice: Callable[[str], None]) -> Inpu
             sd = _devices.import_sounddevice()
             info = _devices.resolve_input_device(sd, None)
         except (OSError, ImportError, ValueError) as error:
-            return fallback(str(error), channels, rate, notice)
+            return conversion(fallback(str(error), channels, rate, notice))
         explicit = False
     name = f"{info['name']!r} ({sd.query_hostapis(info['hostapi'])['name']})"
     most = int(info["max_input_channels"])
-    if channels is not None and channels > most:
+    if options.mapping is None and channels is not None and channels > most:
         raise UsageError(f"argument --channels: must be in 1..{most} for input device {name}, got {channels}")
-    return Input(
+    return conversion(Input(
         device=int(info["index"]),
         name=name,
         channels=min(DEFAULT_CHANNELS, most) if channels is None else channels,
         rate=int(info["default_samplerate"]) if rate is None else rate,
         explicit=explicit,
-    )
+    ))
 
 
 def default_input_index(sd: ModuleType) -> Optional[int]:
@@ -147,7 +161,7 @@ def fallback(reason: str, channels: Optional[int], rate: Optional[int], notice: 
     return _virtual_input(virtual, channels, rate, explicit=False)
 
 
-def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str], None]) -> Tuple[AudioRecord, Input]:
+def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str], None]) -> tuple[AudioRecord, Input]:
     """Open and start an `AudioRecord` on ``inp`` whose ring holds ``seconds`` of audio.
 
     A default device that is listed but fails to open or start (a sound
@@ -167,21 +181,32 @@ def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str
     """
     buffer_frames = max(1, int(seconds * inp.rate))
     if isinstance(inp.device, VirtualInput):
-        return _started(inp, dtype, buffer_frames), inp
+        return _announced(_started(inp, dtype, buffer_frames), notice), inp
     sd = _devices.import_sounddevice()  # already loaded by choose_input
     try:
-        return _started(inp, dtype, buffer_frames), inp
+        return _announced(_started(inp, dtype, buffer_frames), notice), inp
     except sd.PortAudioError as error:
         if inp.explicit:
             raise CliError(f"input device {inp.name} failed: {error}") from None
-        inp = fallback(f"the default input device {inp.name} failed to open: {error}", inp.channels, inp.rate, notice)
-    return _started(inp, dtype, buffer_frames), inp
+        inp = dataclasses.replace(
+            fallback(f"the default input device {inp.name} failed to open: {error}", inp.channels, inp.rate, notice),
+            device_rate=None, mapping=inp.mapping, quality=inp.quality,
+        )
+    return _announced(_started(inp, dtype, buffer_frames), notice), inp
+
+
+def _announced(rec: AudioRecord, notice: Callable[[str], None]) -> AudioRecord:
+    """``rec``, after saying once that it converts the device's rate, if it does."""
+    if rec.device_rate != rec.sampling_rate:
+        notice(f"device runs at {rec.device_rate} Hz; converting to {rec.sampling_rate} Hz (quality {rec.quality})")
+    return rec
 
 
 def _started(inp: Input, dtype: str, buffer_frames: int) -> AudioRecord:
     try:
-        rec = AudioRecord(inp.channels, inp.rate, buffer_frames, device=inp.device, dtype=dtype)
-    except ValueError as error:  # the device refuses the rate or channels; a virtual frequency too high
+        rec = AudioRecord(inp.channels, inp.rate, buffer_frames, device=inp.device, dtype=dtype,
+                          device_rate=inp.device_rate, mapping=inp.mapping, quality=inp.quality)
+    except ValueError as error:  # the device refuses the rate, channels or mapping; a virtual frequency too high
         raise UsageError(str(error)) from None
     try:
         rec.start_recording()
@@ -193,7 +218,8 @@ def _started(inp: Input, dtype: str, buffer_frames: int) -> AudioRecord:
 
 def _virtual_input(virtual: VirtualInput, channels: Optional[int], rate: Optional[int], explicit: bool) -> Input:
     if channels is not None and channels > VIRTUAL_MAX_CHANNELS:
-        raise UsageError(f"argument --channels: must be in 1..{VIRTUAL_MAX_CHANNELS} for the virtual input, got {channels}")
+        raise UsageError(
+            f"argument --channels: must be in 1..{VIRTUAL_MAX_CHANNELS} for the virtual input, got {channels}")
     if channels is None:
         channels = len(virtual.frequencies) if len(virtual.frequencies) > 1 else DEFAULT_CHANNELS
     return Input(virtual, virtual.name, channels, VIRTUAL_RATE if rate is None else rate, explicit)

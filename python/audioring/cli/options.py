@@ -16,7 +16,7 @@ import dataclasses
 import math
 from typing import Callable, Optional
 
-from .._validate import MAX_CHANNELS
+from .._validate import MAX_CHANNELS, QUALITIES
 
 #: The most --rate takes: the highest rate of any real audio hardware.
 MAX_RATE = 768_000
@@ -48,6 +48,19 @@ def seconds(text: str) -> float:
     return value
 
 
+def mapping(text: str) -> list[int]:
+    """An argparse type: device channel numbers, 1-based, comma-separated (``3,4``)."""
+    try:
+        numbers = [int(part) for part in text.split(",")]
+    except ValueError:
+        numbers = []
+    if not numbers or any(n < 1 or n > MAX_CHANNELS for n in numbers):
+        raise argparse.ArgumentTypeError(
+            f"must be device channel numbers from 1 (as sounddevice's mapping), comma-separated, e.g. 3,4; got {text!r}"
+        )
+    return numbers
+
+
 @dataclasses.dataclass(frozen=True)
 class CaptureOptions:
     """The capture options as given: None for each one left out (`inputs.choose_input` settles them).
@@ -58,20 +71,31 @@ class CaptureOptions:
         ``--device``: an index, a name substring or a ``virtual...`` spec.
     channels, rate : int, optional
         ``--channels`` and ``--rate``.
+    device_rate : int, optional
+        ``--device-rate``: the rate to open the device at (converting to ``rate``).
+    mapping : list of int, optional
+        ``--mapping``: the device inputs to record, 1-based.
+    quality : str
+        ``--quality``: libsoxr's recipe when converting.
     """
 
     device: Optional[str]
     channels: Optional[int]
     rate: Optional[int]
+    device_rate: Optional[int] = None
+    mapping: Optional[list[int]] = None
+    quality: str = "high"
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CaptureOptions:
         """The capture options of a command line parsed with `add_capture_options`."""
-        return cls(device=args.device, channels=args.channels, rate=args.rate)
+        return cls(device=args.device, channels=args.channels, rate=args.rate, device_rate=args.device_rate,
+                   mapping=args.mapping, quality=args.quality)
 
 
 def add_capture_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--device``, ``--channels`` and ``--rate``: what to capture from (see `CaptureOptions`)."""
+    """Add the capture options: ``--device``, ``--channels``, ``--rate``, ``--device-rate``, ``--mapping``,
+    ``--quality`` (see `CaptureOptions`)."""
     parser.add_argument(
         "--device", "-d", metavar="D",
         help="input device: index or name substring (see `audioring devices`), or the built-in "
@@ -82,3 +106,11 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="number of channels, 1..the device's maximum (default: 2, or 1 if the device has 1)")
     parser.add_argument("--rate", "-r", type=positive_int(MAX_RATE), metavar="R",
                         help="sampling rate in Hz (default: the device's default rate; 48000 for the virtual input)")
+    parser.add_argument("--device-rate", type=positive_int(MAX_RATE), metavar="R",
+                        help="open the device at this rate and convert to --rate (default: --rate if the device "
+                             "takes it, else the device's default rate)")
+    parser.add_argument("--mapping", "-m", type=mapping, metavar="N,N...",
+                        help="device inputs to record, numbered from 1, in order: 3,4 records inputs 3 and 4, "
+                             "2,1 swaps a stereo pair (default: the first --channels inputs)")
+    parser.add_argument("--quality", choices=QUALITIES, default="high",
+                        help="resampling quality when converting (libsoxr's recipes; default: high)")

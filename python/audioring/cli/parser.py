@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Callable, Dict, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Callable
 
 PROG = "audioring"
 
@@ -39,7 +40,7 @@ class Command:
     add_arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
 
 
-def build_parser(commands: Sequence[Command]) -> Tuple[argparse.ArgumentParser, Dict[str, argparse.ArgumentParser]]:
+def build_parser(commands: Sequence[Command]) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The ``audioring`` parser with a subcommand for each of ``commands``, in their order.
 
     Returns

@@ -16,7 +16,8 @@ import argparse
 import re
 import select
 import sys
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Optional, Union
 
 import numpy as np
 

@@ -61,8 +61,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 from ._errors import AudioServerError
 from ._packages import require_programs, require_python_module
@@ -138,6 +139,7 @@ class JackServer(ServerBase):
 
     Examples
     --------
+    >>> import sounddevice
     >>> from audioring.testing import JackServer, refresh_portaudio
     >>> with JackServer(48000, 256, 2) as server:   # doctest: +SKIP
     ...     refresh_portaudio()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 from ._errors import AudioServerUnavailable
@@ -56,7 +56,7 @@ def _parse(text: str) -> tuple[DebianPackage, ...]:
     return tuple(packages)
 
 
-@lru_cache(maxsize=None)
+@cache
 def debian_packages() -> tuple[DebianPackage, ...]:
     """The packages of ``debian-packages.txt``, in file order."""
     text = resources.files("audioring.testing").joinpath("debian-packages.txt").read_text(encoding="utf-8")

@@ -18,8 +18,8 @@ must be terminated *before* a jackd stops (:func:`portaudio_released`).
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 __all__ = ["portaudio_released", "refresh_portaudio"]
 
@@ -37,9 +37,12 @@ def refresh_portaudio() -> None:
 
     Examples
     --------
+    >>> import sounddevice
+    >>> from audioring.testing import PulseServer, refresh_portaudio
     >>> with PulseServer() as server:              # doctest: +SKIP
     ...     refresh_portaudio()
     ...     print(sounddevice.query_devices("pulse"))
+    {'name': 'pulse', ...}
     """
     import sounddevice as sd
 

@@ -24,7 +24,8 @@ from typing import Any, Optional
 
 from ._errors import AudioServerError
 
-__all__ = ["kill_pid", "pid_alive", "pid_cmdline", "private_dir", "program_pids", "program_running", "stop_popen", "tail"]
+__all__ = ["kill_pid", "pid_alive", "pid_cmdline", "private_dir", "program_pids", "program_running", "stop_popen",
+           "tail"]
 
 
 def pid_alive(pid: int) -> bool:

@@ -94,6 +94,7 @@ class PulseServer(ServerBase):
 
     Examples
     --------
+    >>> import sounddevice
     >>> from audioring.testing import PulseServer, refresh_portaudio, tone
     >>> with PulseServer(48000, 2) as server:      # doctest: +SKIP
     ...     refresh_portaudio()
@@ -138,7 +139,7 @@ class PulseServer(ServerBase):
         return [f"--rate={self.rate}", f"--channels={self.channels}",
                 f"--channel-map={','.join(self.channel_map)}", "--format=float32le"]
 
-    def start(self) -> "PulseServer":
+    def start(self) -> PulseServer:
         """Start the daemon and wait until its monitor delivers data promptly.
 
         Returns
@@ -292,7 +293,7 @@ class PulseServer(ServerBase):
         return np.frombuffer(bytes(data), dtype="<f4").reshape(frames, self.channels)
 
     def play(self, samples: npt.ArrayLike, loop: bool = True, wait: bool = True,
-             timeout: float = 10.0) -> "Player":
+             timeout: float = 10.0) -> Player:
         """Play `samples` into the sink from separate processes (``pacat``).
 
         Parameters

@@ -28,7 +28,7 @@ def _stop_all() -> None:
     for server in list(_LIVE):
         try:
             server.stop()
-        except Exception:  # best effort at interpreter exit
+        except Exception:  # noqa: BLE001 - best effort at interpreter exit
             pass
 
 

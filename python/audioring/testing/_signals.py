@@ -20,7 +20,8 @@ captured for any number of channels (up to PulseAudio's 32).
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from collections.abc import Sequence
+from typing import Union
 
 import numpy as np
 import numpy.typing as npt
@@ -61,6 +62,7 @@ def alsa_channel_map(channels: int) -> list[str]:
 
     Examples
     --------
+    >>> from audioring.testing import alsa_channel_map
     >>> alsa_channel_map(3)
     ['front-left', 'front-right', 'aux0']
     """
@@ -99,6 +101,7 @@ def tone(
 
     Examples
     --------
+    >>> from audioring.testing import tone
     >>> tone([1000, 2000], 48000).shape
     (48000, 2)
     """
@@ -125,6 +128,7 @@ def dominant_frequency(samples: npt.ArrayLike, rate: int) -> npt.NDArray[np.floa
 
     Examples
     --------
+    >>> from audioring.testing import dominant_frequency, tone
     >>> dominant_frequency(tone([440, 1000], 8000), 8000)
     array([ 440., 1000.])
     """

@@ -37,7 +37,8 @@ it.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, NoReturn, Tuple
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Callable, NoReturn
 
 import pytest
 
@@ -98,8 +99,8 @@ class _PulseServers:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.servers: Dict[Tuple[int, int], PulseServer] = {}
-        self.failed: Dict[Tuple[int, int], BaseException] = {}
+        self.servers: dict[tuple[int, int], PulseServer] = {}
+        self.failed: dict[tuple[int, int], BaseException] = {}
 
     def get(self, rate: int, channels: int) -> PulseServer:
         from audioring.testing import PulseServer
@@ -115,7 +116,7 @@ class _PulseServers:
             server = PulseServer(rate, channels)
             try:
                 server.start()
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - reported (skip, or failure under CI) below
                 self.failed[key] = e
             if key in self.failed:  # reported outside `except`: no chained traceback
                 _unavailable(self.config, what, self.failed[key])
@@ -186,7 +187,7 @@ def jack_server_factory(pytestconfig: pytest.Config) -> Iterator[Callable[..., J
     """
     from audioring.testing import JackServer, refresh_portaudio
 
-    current: List[JackServer] = []
+    current: list[JackServer] = []
 
     def get(rate: int = 48000, period: int = 256, channels: int = 8,
             realtime: bool = False) -> JackServer:
@@ -200,7 +201,7 @@ def jack_server_factory(pytestconfig: pytest.Config) -> Iterator[Callable[..., J
         server, error = JackServer(rate, period, channels, realtime=realtime), None
         try:
             server.start()
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - reported (skip, or failure under CI) below
             error = e
         if error is not None:  # reported outside `except`: no chained traceback
             what = f"jackd {rate} Hz x {channels} (period {period}{', realtime' if realtime else ''})"

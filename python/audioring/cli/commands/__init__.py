@@ -6,9 +6,7 @@ command is adding its module and its line below.
 
 from __future__ import annotations
 
-from typing import Tuple
-
 from ..parser import Command
 from . import devices, doctor, meter, record
 
-COMMANDS: Tuple[Command, ...] = (devices.COMMAND, record.COMMAND, meter.COMMAND, doctor.COMMAND)
+COMMANDS: tuple[Command, ...] = (devices.COMMAND, record.COMMAND, meter.COMMAND, doctor.COMMAND)

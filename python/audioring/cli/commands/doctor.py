@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import platform
 from types import ModuleType
-from typing import List, Optional
+from typing import Optional
 
-from ... import __version__, _devices
+from ... import __version__, _core, _devices
 from ..inputs import NO_DEVICE_FIX, default_input_index
 from ..parser import Command
 
 
 def run(args: argparse.Namespace) -> int:
     """Print what was found, then what to fix: exit status 1 if anything needs fixing."""
-    problems: List[str] = []  # each says what to do, printed under "to fix:"
+    problems: list[str] = []  # each says what to do, printed under "to fix:"
     sd: Optional[ModuleType]
     print(f"audioring {__version__} (Python {platform.python_version()}, {platform.platform()})")
     try:
@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"native callback driver: NOT available in sounddevice {sd.__version__}; "
                   "capture uses a Python callback (`pip install -U sounddevice`)")
+    # libsoxr is linked into the compiled module: if it were missing, audioring would not import.
+    print(f"libsoxr: {_core.soxr_version().removeprefix('libsoxr-')} (sample-rate conversion)")
     try:
         import soundfile
 
@@ -59,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"soundfile: missing ({error})")
         problems.append("`record` needs soundfile: pip install 'audioring[cli]'")
     try:
-        import rich  # noqa: F401
         from importlib.metadata import version
+
+        import rich  # noqa: F401
 
         print(f"rich: {version('rich')}")
     except ImportError:

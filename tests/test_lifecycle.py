@@ -48,14 +48,16 @@ import random
 import threading
 import time
 import tracemalloc
-from typing import Callable, Iterator
+from collections.abc import Iterator
+from typing import Callable
 
 import numpy as np
 import pytest
 import sounddevice as sd
 
-from audioring.testing import dominant_frequency, tone
 from audioring import AudioRecord, OverrunError, RecorderClosedError, VirtualInput
+from audioring.testing import dominant_frequency, tone
+from recording import wait_for_frames
 
 RATE = 48000
 DRIVERS = ["native", "python"]
@@ -309,7 +311,7 @@ def arrays_outlive(make: Callable[[], AudioRecord], frames: int) -> None:
     """Take views and stream blocks of a recorder, drop it, check the arrays; the ring goes with them."""
     rec = make()
     rec.start_recording()  # recording when dropped: its __del__ stops and closes the stream
-    wait_for(lambda: rec.frames_recorded >= 2 * frames, what=f"{2 * frames} frames")
+    wait_for_frames(rec, 2 * frames, timeout=5.0)  # (a lambda here would have to outlive `del rec`)
     view = rec.read(frames)
     block = next(rec.stream(frames // 2, start=rec.frames_written - frames // 2))
     expected_view, expected_block = view.copy(), block.copy()
@@ -380,14 +382,26 @@ def test_read_from_many_threads_is_consistent_even_across_stop_start_and_close()
         except BaseException as error:  # noqa: BLE001 - reported to the test
             failures.append(error)
 
-    def observer() -> None:  # everything else a thread may ask meanwhile
+    observed = {"rounds": 0, "timed": 0, "not_yet": 0, "closed": 0, "last": 0.0}
+    timed_recordings: set[int] = set()  # first frames of the recordings time_at() answered in
+
+    def observer() -> None:  # everything else a thread may ask meanwhile, for the whole test
         try:
             while not stop.is_set():
-                rec.stats, rec.frames_written, rec.overflows, rec.recording, rec.headroom  # noqa: B018
-                if rec.recording:
-                    rec.time_at(rec.frames_written)
-        except (RecorderClosedError, RuntimeError):
-            pass  # closed, or between a restart and its first block
+                try:
+                    rec.stats, rec.frames_written, rec.overflows, rec.recording, rec.headroom  # noqa: B018
+                    if rec.recording:
+                        try:
+                            first = rec.first_frame
+                            rec.time_at(rec.frames_written)
+                            observed["timed"] += 1
+                            timed_recordings.add(first)
+                        except RuntimeError:
+                            observed["not_yet"] += 1  # between a restart and its first block
+                except RecorderClosedError:
+                    observed["closed"] += 1
+                observed["rounds"] += 1
+                observed["last"] = time.monotonic()
         except BaseException as error:  # noqa: BLE001 - reported to the test
             failures.append(error)
 
@@ -403,6 +417,7 @@ def test_read_from_many_threads_is_consistent_even_across_stop_start_and_close()
             rec.start_recording()
         time.sleep(0.2)
         rec.close()  # and a close
+        closed_at = time.monotonic()
         time.sleep(0.05)
     finally:
         stop.set()
@@ -412,6 +427,10 @@ def test_read_from_many_threads_is_consistent_even_across_stop_start_and_close()
     assert not failures, failures[:3]
     assert not any(t.is_alive() for t in threads)
     assert min(reads) > 50, reads
+    # The observer asked all along: through the restarts (times from most of the 21 recordings) and past the close.
+    assert observed["rounds"] > 200 and observed["timed"] > 50, observed
+    assert len(timed_recordings) > 10, (timed_recordings, observed)
+    assert observed["last"] > closed_at, observed
 
 
 def test_several_streams_of_one_recorder_see_the_same_frames():
@@ -548,4 +567,5 @@ def test_overrun_in_one_recorder_does_not_disturb_another():
                 time.sleep(0.1)  # ~48,000 frames into a 4,096-frame ring for `slow`
         with pytest.raises(OverrunError):
             next(slow_stream)
+    assert len(counters) == 100
     assert np.all(np.diff(np.concatenate(counters)) == 1)

@@ -463,6 +463,7 @@ def test_stream_names_the_bad_argument(ramp_record, kwargs, error, match):
         ramp_record.stream(**args)
     stream = ramp_record.stream(100, timeout=2, start=ramp_record.frames_written)
     blocks = [b for _, b in zip(range(3), stream)]
+    assert len(blocks) == 3
     assert np.all(np.diff(ramp_counters(np.concatenate(blocks))) == 1)
 
 
@@ -520,7 +521,8 @@ _WORDS = st.sampled_from(["float32", "int32", "int16", "int8", "uint8", "float64
 ANYTHING = st.one_of(
     st.none(), st.booleans(), _INTEGERS, _FLOATS, st.text(max_size=6), _WORDS, st.binary(max_size=4),
     st.complex_numbers(max_magnitude=1e6), _NUMPY_SCALARS, _ARRAYS,
-    st.lists(_INTEGERS, max_size=3), st.tuples(_FLOATS), st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+    st.lists(_INTEGERS, max_size=3), st.tuples(_FLOATS),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
     st.sampled_from([object(), Ellipsis, NotImplemented, int, float, np.float32, np.dtype("int16")]),
 )
 
@@ -627,7 +629,8 @@ def test_fuzz_record_methods(ramp_record: AudioRecord, method: str, first: objec
     if method == "stream":
         stream = result
         # Only wait where the wait is bounded: a short timeout, or frames that are already there.
-        if (stream.timeout is not None and stream.timeout <= 0.1) or stream.position + stream.blocksize <= rec.frames_written:
+        if ((stream.timeout is not None and stream.timeout <= 0.1)
+                or stream.position + stream.blocksize <= rec.frames_written):
             try:
                 block = next(stream)
             except (TimeoutError, OverrunError):

@@ -1,0 +1,277 @@
+#include "audioring/converter.hpp"
+
+#include <soxr.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+
+namespace audioring {
+namespace {
+
+unsigned long soxr_recipe(Quality quality) {
+  switch (quality) {
+    case Quality::quick:
+      return SOXR_QQ;
+    case Quality::low:
+      return SOXR_LQ;
+    case Quality::medium:
+      return SOXR_MQ;
+    case Quality::high:
+      return SOXR_HQ;
+    case Quality::very_high:
+      return SOXR_VHQ;
+  }
+  throw std::invalid_argument("unknown quality");
+}
+
+template <class T>
+void format_as(const float* in, std::size_t count, void* out) noexcept {
+  auto* to = static_cast<unsigned char*>(out);
+  for (std::size_t i = 0; i < count; ++i) {
+    const double x = std::clamp(static_cast<double>(in[i]), -1.0, 1.0);
+    T value;
+    if constexpr (std::is_same_v<T, float>) {
+      value = in[i];  // float32 keeps what the resampler made, overs included
+    } else if constexpr (std::is_same_v<T, std::uint8_t>) {
+      value = static_cast<std::uint8_t>(std::lrint(128.0 + x * 127.0));
+    } else if constexpr (std::is_same_v<T, std::int8_t>) {
+      value = static_cast<std::int8_t>(std::lrint(x * 127.0));
+    } else if constexpr (std::is_same_v<T, std::int16_t>) {
+      value = static_cast<std::int16_t>(std::lrint(x * 32767.0));
+    } else {
+      value = static_cast<std::int32_t>(std::llrint(x * 2147483647.0));
+    }
+    std::memcpy(to + i * sizeof(T), &value, sizeof(T));
+  }
+}
+
+}  // namespace
+
+void format_samples(const float* in, std::size_t count, SampleFormat format, void* out) noexcept {
+  switch (format) {
+    case SampleFormat::float32:
+      return format_as<float>(in, count, out);
+    case SampleFormat::int32:
+      return format_as<std::int32_t>(in, count, out);
+    case SampleFormat::int16:
+      return format_as<std::int16_t>(in, count, out);
+    case SampleFormat::int8:
+      return format_as<std::int8_t>(in, count, out);
+    case SampleFormat::uint8:
+      return format_as<std::uint8_t>(in, count, out);
+  }
+}
+
+Converter::Converter(std::shared_ptr<Capture> capture, std::shared_ptr<FrameRing> output, ConverterConfig config)
+    : config_(std::move(config)),
+      capture_(std::move(capture)),
+      input_(capture_ ? capture_->ring() : nullptr),
+      output_(std::move(output)) {
+  if (!input_ || !output_) throw std::invalid_argument("converter needs a capture and an output ring");
+  if (!(config_.input_rate > 0) || !std::isfinite(config_.input_rate) || !(config_.output_rate > 0) ||
+      !std::isfinite(config_.output_rate)) {
+    throw std::invalid_argument("rates must be finite and > 0");
+  }
+  if (config_.input_channels < 1) throw std::invalid_argument("input_channels must be >= 1");
+  if (config_.chunk < 1) throw std::invalid_argument("chunk must be >= 1");
+  const auto input_channels = static_cast<std::size_t>(config_.input_channels);
+  if (input_->frame_bytes() != input_channels * sizeof(float)) {
+    throw std::invalid_argument("the capture ring must hold float32 frames of input_channels");
+  }
+  mapping_ = config_.mapping;
+  if (mapping_.empty()) {
+    mapping_.resize(input_channels);
+    for (std::size_t c = 0; c < input_channels; ++c) mapping_[c] = static_cast<int>(c);
+  }
+  const auto outside = std::find_if(mapping_.begin(), mapping_.end(),
+                                    [&](int channel) { return channel < 0 || channel >= config_.input_channels; });
+  if (outside != mapping_.end()) {
+    throw std::invalid_argument("mapping names channel " + std::to_string(*outside) + " of " +
+                                std::to_string(config_.input_channels));
+  }
+  channels_out_ = mapping_.size();
+  if (output_->frame_bytes() != channels_out_ * format_info(config_.output_format).bytes) {
+    throw std::invalid_argument("the output ring's frames do not match the mapping and output format");
+  }
+
+  // Never more than the capture ring holds: a chunk must be copyable intact.
+  const std::int64_t chunk = std::min<std::int64_t>(config_.chunk, input_->capacity());
+  const auto chunk_frames = static_cast<std::size_t>(chunk);
+  device_block_.resize(chunk_frames * input_channels);
+  selected_.resize(chunk_frames * channels_out_);
+
+  std::size_t out_frames = chunk_frames;
+  if (config_.input_rate != config_.output_rate) {
+    const soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+    const soxr_quality_spec_t quality = soxr_quality_spec(soxr_recipe(config_.quality), 0);
+    // One thread: libsoxr's OpenMP team would compete with the audio thread
+    // for the cores (and its pool is invisible to the sanitizers).
+    const soxr_runtime_spec_t runtime = soxr_runtime_spec(1);
+    soxr_error_t error = nullptr;
+    resampler_ = soxr_create(config_.input_rate, config_.output_rate, static_cast<unsigned>(channels_out_), &error,
+                             &io, &quality, &runtime);
+    if (error != nullptr || resampler_ == nullptr) {
+      if (resampler_ != nullptr) soxr_delete(resampler_);
+      resampler_ = nullptr;
+      throw std::runtime_error(std::string("libsoxr refused the conversion: ") + (error ? error : "unknown error"));
+    }
+    // Room for one chunk's worth of output at a time; push() loops for more.
+    const double ratio = config_.output_rate / config_.input_rate;
+    out_frames = static_cast<std::size_t>(std::ceil(static_cast<double>(chunk_frames) * ratio)) + 256;
+  }
+  resampled_.resize(out_frames * channels_out_);
+  formatted_.resize(out_frames * channels_out_ * format_info(config_.output_format).bytes);
+  reset();
+}
+
+Converter::~Converter() {
+  stop();
+  if (resampler_ != nullptr) soxr_delete(resampler_);
+}
+
+void Converter::reset() {
+  if (resampler_ != nullptr) {
+    soxr_clear(resampler_);
+    delay_.store(soxr_delay(resampler_), std::memory_order_relaxed);
+  }
+  capture_->reset();
+  in_pos_ = input_->written();
+  in_origin_ = in_pos_;
+  out_origin_ = output_->written();
+  anchor_in_.store(in_origin_, std::memory_order_relaxed);
+  anchor_out_.store(out_origin_, std::memory_order_relaxed);
+  for (auto* counter : {&frames_in_, &frames_out_, &frames_lost_, &overruns_}) {
+    counter->store(0, std::memory_order_relaxed);
+  }
+}
+
+void Converter::start() {
+  if (owner_.forked()) {
+    throw std::logic_error("a converter cannot be started in a forked child of the process that made it");
+  }
+  if (running()) return;
+  stop_requested_.store(false, std::memory_order_relaxed);
+  // Thread creation publishes reset()'s state. If it throws, nothing changed.
+  thread_ = std::make_unique<std::thread>([this] { run(); });
+}
+
+void Converter::stop() noexcept {
+  if (owner_.forked()) {
+    static_cast<void>(thread_.release());  // the parent's thread: not here, never joined
+    return;
+  }
+  if (!running()) return;
+  stop_requested_.store(true, std::memory_order_release);
+  input_->interrupt();  // wakes the thread if it sleeps on the doorbell
+  thread_->join();
+  thread_.reset();
+}
+
+ConverterStats Converter::stats() const noexcept {
+  return {frames_in_.load(std::memory_order_relaxed), frames_out_.load(std::memory_order_relaxed),
+          frames_lost_.load(std::memory_order_relaxed), overruns_.load(std::memory_order_relaxed)};
+}
+
+TimeAnchor Converter::anchor() const noexcept {
+  const TimeAnchor device = capture_->anchor();
+  if (!device.valid) return device;
+  // Output frame anchor_out_ + k is the signal at k / output_rate after
+  // capture frame anchor_in_ (libsoxr trims its own delay).
+  const auto device_offset = static_cast<double>(anchor_in_.load(std::memory_order_relaxed) - device.frame);
+  return {true, device.adc_time + device_offset / config_.input_rate, anchor_out_.load(std::memory_order_relaxed)};
+}
+
+void Converter::run() noexcept {
+  const FrameRing::Frame chunk = static_cast<FrameRing::Frame>(selected_.size() / channels_out_);
+  for (;;) {
+    // Read in this order: the interrupt count before the stop flag (so a
+    // stop() in between makes the wait return at once), and the stop flag
+    // before written() (so once stopping is seen, written() is final: the
+    // device stopped before stop() was called).
+    const std::uint64_t interrupts = input_->interrupts();
+    const bool stopping = stop_requested_.load(std::memory_order_acquire);
+    const FrameRing::Frame available = input_->written() - in_pos_;
+    if (available > 0) {
+      convert_span(std::min(available, chunk));
+      continue;
+    }
+    if (stopping) break;
+    input_->wait_for_frame(in_pos_ + 1, FrameRing::Clock::now() + std::chrono::seconds(1), interrupts);
+  }
+  if (resampler_ != nullptr) push(nullptr, 0);  // the tail: the stream now equals the one-shot conversion
+}
+
+void Converter::convert_span(FrameRing::Frame count) noexcept {
+  const auto channels_in = static_cast<std::size_t>(config_.input_channels);
+  const auto frames = static_cast<std::size_t>(count);
+  if (input_->copy(in_pos_, count, device_block_.data())) {
+    for (std::size_t i = 0; i < frames; ++i) {
+      const float* from = device_block_.data() + i * channels_in;
+      float* to = selected_.data() + i * channels_out_;
+      for (std::size_t c = 0; c < channels_out_; ++c) to[c] = from[static_cast<std::size_t>(mapping_[c])];
+    }
+    push(selected_.data(), frames);
+    in_pos_ += count;
+    bump(frames_in_, frames);
+    return;
+  }
+  // Lapped: resume half a ring behind the producer (room before it laps us
+  // again) and convert what was lost as silence, so that output frame
+  // numbers keep matching the device's clock.
+  FrameRing::Frame resume = input_->written() - input_->capacity() / 2;
+  if (resume < in_pos_ + count) resume = in_pos_ + count;  // overwritten while we copied
+  const FrameRing::Frame lost = resume - in_pos_;
+  std::fill(selected_.begin(), selected_.end(), 0.0f);
+  const auto chunk = static_cast<FrameRing::Frame>(selected_.size() / channels_out_);
+  for (FrameRing::Frame left = lost; left > 0;) {
+    const FrameRing::Frame n = std::min(left, chunk);
+    push(selected_.data(), static_cast<std::size_t>(n));
+    left -= n;
+  }
+  in_pos_ = resume;
+  bump(frames_in_, static_cast<std::uint64_t>(lost));
+  bump(frames_lost_, static_cast<std::uint64_t>(lost));
+  bump(overruns_, 1);
+}
+
+void Converter::push(const float* frames, std::size_t count) noexcept {
+  if (resampler_ == nullptr) {
+    if (frames != nullptr) emit(frames, count);
+    return;
+  }
+  const std::size_t room = resampled_.size() / channels_out_;
+  // frames == nullptr flushes; libsoxr then keeps returning output until its
+  // tail is out (odone == 0). Otherwise loop until all input is taken and the
+  // output buffer was not filled (so nothing more is ready).
+  for (;;) {
+    std::size_t taken = 0;
+    std::size_t made = 0;
+    const soxr_error_t error = soxr_process(resampler_, frames, count, &taken, resampled_.data(), room, &made);
+    if (error != nullptr) break;  // libsoxr only fails on bad arguments, which the constructor excluded
+    emit(resampled_.data(), made);
+    if (frames != nullptr) {
+      frames += taken * channels_out_;
+      count -= taken;
+      if (count == 0 && made < room) break;
+    } else if (made == 0) {
+      break;
+    }
+  }
+  delay_.store(soxr_delay(resampler_), std::memory_order_relaxed);
+}
+
+void Converter::emit(const float* frames, std::size_t count) noexcept {
+  if (count == 0) return;
+  const void* block = frames;
+  if (config_.output_format != SampleFormat::float32) {
+    format_samples(frames, count * channels_out_, config_.output_format, formatted_.data());
+    block = formatted_.data();
+  }
+  output_->write(block, static_cast<FrameRing::Frame>(count));
+  bump(frames_out_, count);
+}
+
+}  // namespace audioring
