@@ -467,6 +467,39 @@ def test_multiprocessing_fork_child_restarting_a_recorder_raises(device_env, spe
     assert result["parent"]
 
 
+def test_a_forked_child_leaves_a_converting_recorder_alone():
+    # The converter's thread, like the virtual input's, does not exist in the
+    # child: close() and garbage collection there must not join it (a hang).
+    code = '''
+    rec = AudioRecord(1, 8000, 800, device=VirtualInput("sine", 440, rate=16000))
+    rec.start_recording()
+    assert rec.converting
+    wait_frames(rec, 800)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            rec.start_recording()
+            os._exit(3)
+        except RuntimeError:
+            pass
+        try:
+            rec.stop()
+            os._exit(4)
+        except RuntimeError:
+            pass
+        rec.close()
+        del rec
+        gc.collect()
+        sys.exit(0)  # a normal exit, with the recorder's memory freed
+    _, status = os.waitpid(pid, 0)
+    frames = rec.frames_recorded
+    time.sleep(0.3)
+    report(status=status, recording=rec.recording, still=rec.frames_recorded > frames)
+    rec.close()
+    '''
+    assert run_child(code, timeout=30) == {"status": 0, "recording": True, "still": True}
+
+
 def test_a_child_forked_while_another_thread_holds_the_lock_can_still_close():
     code = '''
     rec = AudioRecord(1, 8000, 800, device=device("virtual"))
