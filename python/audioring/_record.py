@@ -9,7 +9,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Sequence
-from typing import Callable, NoReturn, Optional, SupportsIndex, Union
+from typing import Callable, NoReturn, Optional, SupportsIndex, Union, cast
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from ._validate import (
     MAX_FRAMES,
     MAX_SAMPLING_RATE,
     as_count,
+    as_device,
     as_mapping,
     as_quality,
     as_rate,
@@ -195,8 +196,7 @@ class AudioRecord(_core.RecordReader):
         # isinstance first: `in` would compare an array elementwise (an error naming nothing).
         if not isinstance(driver, str) or driver not in DRIVERS:
             raise ValueError(f"driver must be one of {', '.join(DRIVERS)}, got {driver!r}")
-        if isinstance(device, np.integer):
-            device = int(device)  # as every other integer argument takes numpy integers
+        device = cast(Union[int, str, VirtualInput, None], as_device(device))
         device_rate = None if device_rate is None else as_rate(device_rate, "device_rate")
         self._quality = as_quality(quality)
         plan = plan_device(

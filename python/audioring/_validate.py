@@ -149,3 +149,22 @@ def as_mapping(mapping: object, channels: int) -> Optional[list[int]]:
     if len(set(numbers)) != len(numbers):
         raise ValueError(f"mapping must not name a device channel twice, got {mapping!r}")
     return numbers
+
+
+def as_device(device: object) -> object:
+    """``device`` as `AudioRecord` takes it: None, an int (numpy's included), a str or a `VirtualInput`.
+
+    Raises
+    ------
+    TypeError
+        For anything else (bools too).
+    """
+    from ._virtual import VirtualInput  # imported here: _virtual imports this module
+
+    if isinstance(device, VirtualInput):
+        return device
+    if isinstance(device, np.integer):
+        device = int(device)  # as every other integer argument takes numpy integers
+    if device is not None and (isinstance(device, bool) or not isinstance(device, (int, str))):
+        raise TypeError(f"device must be None, an int, a str or a VirtualInput, got {device!r}")
+    return device

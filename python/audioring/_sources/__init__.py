@@ -17,11 +17,10 @@ lost devices) lives in the source that needs it.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, Union
-
-import numpy as np
+from typing import Callable, Protocol, Union, cast
 
 from .. import _core
+from .._validate import as_device
 from .._virtual import VirtualInput
 from .portaudio import PortAudioSource
 from .virtual import VirtualSource
@@ -106,11 +105,7 @@ def open_source(
                 "callback from its own thread (leave driver='native')"
             )
         return VirtualSource.open(device, make_capture, channels, sampling_rate, blocksize, dtype)
-    if isinstance(device, np.integer):
-        device = int(device)  # as every other integer argument takes numpy integers
-    if device is not None and (isinstance(device, bool) or not isinstance(device, (int, str))):
-        raise TypeError(f"device must be None, an int, a str or a VirtualInput, got {device!r}")
     return PortAudioSource.open(
-        device, make_capture, channels=channels, sampling_rate=sampling_rate, dtype=dtype, blocksize=blocksize,
-        latency=latency, native=driver == "native",
+        cast(Union[int, str, None], as_device(device)), make_capture, channels=channels,
+        sampling_rate=sampling_rate, dtype=dtype, blocksize=blocksize, latency=latency, native=driver == "native",
     )

@@ -10,9 +10,10 @@ fills a capture ring at the device's rate, and a native converter thread
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, cast
 
 from .. import _core, _devices
+from .._validate import as_device
 from .._virtual import VirtualInput
 from . import Source
 
@@ -96,8 +97,7 @@ def plan_device(
     """
     if isinstance(device, VirtualInput):
         return _plan_virtual(device, channels, sampling_rate, device_rate, mapping)
-    if device is not None and (isinstance(device, bool) or not isinstance(device, (int, str))):
-        raise TypeError(f"device must be None, an int, a str or a VirtualInput, got {device!r}")
+    device = cast(Union[int, str, None], as_device(device))
     sd = _devices.import_sounddevice()
     info = _devices.resolve_input_device(sd, device)
     if device_rate is None and mapping is None and _accepts_rate(sd, info, sampling_rate):
