@@ -149,7 +149,12 @@ def test_gil_stall_loses_nothing_and_stream_gets_every_frame(jack_server_factory
     device = jack_input_device()
     # Aimed above 2 s: the calibration probe can run slower than the stall itself
     # (seen: 1.93 s held when aiming at 2.2 s), and the check below wants >= 2 s.
-    native = record_through_a_gil_stall(device, "native", stall=2.6)
+    # A stall that still fell short (a disturbed machine) did not test the
+    # claim: redo it aimed longer, as the benchmarks do; the checks are unchanged.
+    for aim in (2.6, 3.2, 3.8):
+        native = record_through_a_gil_stall(device, "native", stall=aim)
+        if native["held"] >= 2.0:
+            break
     python = record_through_a_gil_stall(device, "python", stall=2.6)
 
     assert 2.0 <= native["held"] <= 5.0, f"the stall held the GIL {native['held']:.2f} s, not about 2 s"
