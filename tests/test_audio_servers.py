@@ -32,6 +32,7 @@ from audioring.testing import (
     tone,
 )
 from audioring.testing.pytest_plugin import _unavailable
+from recording import require_realtime_scheduling
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = Path(audioring.testing.__file__).parent
@@ -144,12 +145,6 @@ def test_jack_192khz_32_channels_injected_tones_arrive_in_order(jack_server_fact
 # ---- realtime JACK -------------------------------------------------------------------------------
 
 
-def _realtime_permitted() -> bool:
-    """Whether this machine lets a process use SCHED_FIFO (root, CAP_SYS_NICE, rtprio limit)."""
-    probe = "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))"
-    return subprocess.run([sys.executable, "-c", probe], capture_output=True, check=False).returncode == 0
-
-
 def _realtime_threads(pid: int) -> list[int]:
     """Threads of `pid` scheduled SCHED_FIFO or SCHED_RR."""
     found = []
@@ -171,9 +166,7 @@ def test_jack_runs_without_realtime_scheduling_by_default(jack_server_factory):
 
 @pytest.mark.audio_server
 def test_jack_realtime_server_runs_realtime_and_portaudio_records_from_it(request, jack_server_factory):
-    if not _realtime_permitted():  # skipped, or failed under CI=true, like any server that cannot start
-        _unavailable(request.config, "jackd -R (realtime)",
-                     PermissionError("this machine does not permit realtime scheduling (SCHED_FIFO)"))
+    require_realtime_scheduling(request.config)
     rate, channels = 48000, 2
     server = jack_server_factory(rate, 256, channels, realtime=True)
     assert server.realtime and b"-R" in Path(f"/proc/{server.pid}/cmdline").read_bytes().split(b"\0")
@@ -184,6 +177,23 @@ def test_jack_realtime_server_runs_realtime_and_portaudio_records_from_it(reques
                       "samplerate": rate}, seconds=0.5,
                      ready=lambda: injector.wait_connected(channels, timeout=10))
     _assert_tones_in_order(x, rate, freqs)
+
+
+@pytest.mark.audio_server
+def test_jack_names_the_client_that_made_it_miss_a_cycle(jack_server_factory):
+    import jack  # JACK-Client
+
+    server = jack_server_factory(48000, 256, 2)
+    assert server.late_clients() == []
+    period_s = 256 / 48000
+    client = jack.Client("audioring-sluggard", servername=server.name, no_start_server=True)
+    client.set_process_callback(lambda frames: time.sleep(4 * period_s))
+    with client:  # activates; closes on leaving
+        deadline = time.monotonic() + 10
+        while "audioring-sluggard" not in server.late_clients() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    late = server.late_clients()
+    assert "audioring-sluggard" in late and set(late) <= {"audioring-sluggard"}, late
 
 
 # ---- servers: start, stop, environment -----------------------------------------------------------

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -308,6 +309,26 @@ class JackServer(ServerBase):
         if r.returncode != 0:
             raise AudioServerError(f"jack_lsp failed: {r.stderr.strip()}")
         return r.stdout.splitlines()
+
+    def late_clients(self) -> list[str]:
+        """Clients that jackd reported late (an xrun) since it started, once per report.
+
+        jackd logs ``JackEngine::XRun: client = NAME was not finished`` for
+        each client that had not completed its cycle when the period ended;
+        a test that finds input overflow flags can tell from this whose
+        lateness caused them (an xrun of any client is flagged to every
+        client).
+
+        Returns
+        -------
+        list of str
+            Client names in the order jackd reported them; empty if none,
+            or if this object did not start the server (no log).
+        """
+        if self.directory is None or not (self.directory / "jackd.log").exists():
+            return []
+        text = (self.directory / "jackd.log").read_text(errors="replace")
+        return re.findall(r"JackEngine::XRun: client = (.+?) was not finished", text)
 
     def inject_tones(self, freqs: Sequence[float], target_client_prefix: str = "PortAudio",
                      amplitude: float = 0.5, timeout: float = 10.0) -> Injector:
