@@ -21,7 +21,7 @@ import pytest
 
 from audioring import AudioRecord, VirtualInput
 from audioring.testing import dominant_frequency
-from recording import wait_for_frames
+from recording import gil_stall, redo_until_stalled, wait_for_frames
 
 soxr = pytest.importorskip("soxr")
 
@@ -255,24 +255,16 @@ def test_jack_mapping_records_the_named_inputs(jack_server_factory):
     assert dominant_frequency(data, 16000) == pytest.approx([2000, 1000], abs=4)
 
 
-def gil_stall(seconds: float):
-    from test_record_servers import gil_stall as calibrated
-
-    return calibrated(seconds)
-
-
-@pytest.mark.audio_server
-def test_gil_stall_during_conversion_loses_nothing(jack_server_factory):
-    period, rate, blocksize = 1024, 16000, 160
-    jack_server_factory(48000, period, 2)
-    hold_the_gil = gil_stall(2.6)
+def convert_through_a_gil_stall(rate: int, blocksize: int, stall: float) -> dict:
+    """Record JACK's 48 kHz at `rate` while the main thread holds the GIL; a stream() consumer runs alongside."""
+    hold_the_gil = gil_stall(stall)
     rec = AudioRecord(2, rate, rate, device="system", headroom=5 * rate)
     starts: list[int] = []
     failure: list[BaseException] = []
 
     def consume() -> None:
         try:
-            for block in rec.stream(blocksize, timeout=8):
+            for block in rec.stream(blocksize, timeout=stall + 5):
                 starts.append(rec.start_frame(block))
         except BaseException as error:  # noqa: BLE001 - reported by the test
             failure.append(error)
@@ -291,15 +283,25 @@ def test_gil_stall_during_conversion_loses_nothing(jack_server_factory):
         stats = rec.stats
         rec.stop()
         consumer.join(timeout=10)
+    return dict(held=held, clocked=clocked, recorded=recorded, delay=delay, stats=stats, starts=starts,
+                failure=failure, consumer_alive=consumer.is_alive(), frames=rec.stats.frames)
+
+
+@pytest.mark.audio_server
+def test_gil_stall_during_conversion_loses_nothing(jack_server_factory):
+    period, rate, blocksize = 1024, 16000, 160
+    jack_server_factory(48000, period, 2)
+    run = redo_until_stalled(2.0, lambda aim: convert_through_a_gil_stall(rate, blocksize, aim))
+    held, clocked, recorded, delay, stats = (run[k] for k in ("held", "clocked", "recorded", "delay", "stats"))
     assert 2.0 <= held <= 5.0, held
-    assert not failure and not consumer.is_alive(), failure
+    assert not run["failure"] and not run["consumer_alive"], run["failure"]
     assert stats.input_overflows == 0 and stats.device_frames_lost == 0
     # What the device clocked arrived converted, but for the block in flight
     # and the resampler's latency (which moves with libsoxr's internal blocks,
     # hence the margin: a loss would be the stall's 32,000 frames).
     assert -16 <= clocked - recorded <= period / 3 + max(delay, 0) + 1024, (clocked, recorded, delay)
-    assert len(starts) == rec.stats.frames // blocksize
-    assert np.all(np.diff(starts) == blocksize)
+    assert len(run["starts"]) == run["frames"] // blocksize
+    assert np.all(np.diff(run["starts"]) == blocksize)
 
 
 # ---- PulseAudio: speech at 44.1 kHz recorded at 16 kHz ---------------------------------------
