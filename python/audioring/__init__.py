@@ -20,6 +20,8 @@ OverrunError
     A lossless consumer fell so far behind that frames were overwritten.
 RecorderClosedError
     A method was called on a closed recorder.
+attach, shared, SharedRecording, SharedInfo, ProducerLostError
+    Reading a recording another process shares by name (``share=``).
 __version__
     The package version.
 """
@@ -33,9 +35,10 @@ except ImportError as error:  # pragma: no cover - only on a broken install
         "building from source needs a C++17 compiler."
     ) from error
 
-from ._errors import OverrunError, RecorderClosedError
+from ._errors import OverrunError, ProducerLostError, RecorderClosedError
 from ._record import AudioRecord, CaptureStats
 from ._ring import Ring
+from ._shared import SharedInfo, SharedRecording, attach, shared
 from ._stream import FrameStream
 from ._virtual import VirtualInput
 
@@ -46,8 +49,13 @@ __all__ = [
     "CaptureStats",
     "FrameStream",
     "OverrunError",
+    "ProducerLostError",
     "RecorderClosedError",
     "Ring",
+    "SharedInfo",
+    "SharedRecording",
     "VirtualInput",
     "__version__",
+    "attach",
+    "shared",
 ]

@@ -44,3 +44,13 @@ _core._set_overrun_error(OverrunError)
 #: The recorder was closed; it cannot record or be read any more. (A
 #: RuntimeError subclass made by the compiled module, whose reads raise it.)
 RecorderClosedError = _core.RecorderClosedError
+
+
+class ProducerLostError(RecorderClosedError):  # type: ignore[misc,valid-type]
+    """The process that shares a recording died (crashed, killed) while a reader waited for it.
+
+    Raised by the streams of `audioring.attach` readers within a second of
+    the producer's death, instead of waiting forever. Frames already read
+    stay valid. An orderly stop or close of the producer ends the streams
+    normally instead.
+    """

@@ -31,6 +31,7 @@ from ._validate import (
     as_quality,
     as_rate,
     as_sample_dtype,
+    as_share_name,
     as_timeout,
     check_latency,
 )
@@ -115,9 +116,28 @@ class AudioRecord(_core.RecordReader):
         directly; falls back to ``'python'`` if this sounddevice cannot take a
         C callback. ``'python'``: a Python callback on
         ``sounddevice.RawInputStream`` feeds the same ring (needs the GIL).
+    device_rate : int, optional
+        The rate to open the device at (default: ``sampling_rate`` if the
+        device takes it, else its default rate). When it differs from
+        ``sampling_rate``, a native libsoxr thread converts (`converting`).
+    mapping : sequence of int, optional
+        The device inputs (1-based, as sounddevice's ``rec(mapping=)``) to
+        record, one per channel, in order (default: the first ``channels``).
+    quality : {'quick', 'low', 'medium', 'high', 'very high'}, optional
+        libsoxr's resampling recipe (default ``'high'``).
+    share : str, optional
+        Publish the recording under this name while the recorder is open:
+        other processes of the same user read it with `audioring.attach`,
+        zero-copy and read-only (`shared_name`). 1..64 characters of
+        letters, digits, ``_``, ``-`` and ``.`` (not first). Linux only.
 
     Raises
     ------
+    FileExistsError
+        If ``share`` names a recording that a live process shares (the
+        message names it); a dead producer's name is taken over.
+    NotImplementedError
+        For ``share`` where sharing is not available (it needs Linux).
     ValueError
         For non-positive sizes (as the reference does), an unknown device
         (listing the available input devices), a channel count the device
@@ -180,6 +200,7 @@ class AudioRecord(_core.RecordReader):
         device_rate: Optional[int] = None,
         mapping: Optional[Sequence[int]] = None,
         quality: str = "high",
+        share: Optional[str] = None,
     ) -> None:
         self._closed = True  # until fully built, so __del__ and close() are safe
         for name, value in (("channels", channels), ("sampling_rate", sampling_rate), ("buffer_size", buffer_size)):
@@ -199,6 +220,7 @@ class AudioRecord(_core.RecordReader):
         device = cast(Union[int, str, VirtualInput, None], as_device(device))
         device_rate = None if device_rate is None else as_rate(device_rate, "device_rate")
         self._quality = as_quality(quality)
+        share = None if share is None else as_share_name(share)
         plan = plan_device(
             device, channels=self._channels, sampling_rate=self._sampling_rate, device_rate=device_rate,
             mapping=as_mapping(mapping, self._channels),
@@ -224,17 +246,21 @@ class AudioRecord(_core.RecordReader):
                 device_capacity * device_frame_bytes if converting else 0,
             )  # before the first byte is allocated
             try:
-                self._ring = Ring(self._channels, capacity, self._dtype)
+                self._ring = Ring(self._channels, capacity, self._dtype, share=share,
+                                  sampling_rate=self._sampling_rate)
             except (MemoryError, ValueError) as error:  # ValueError: the sum is past Ring's bound
                 raise type(error)(
                     f"buffer_size={self._buffer_size} + headroom={max(headroom, blocksize)} frames "
                     f"x channels={self._channels} do not fit: {error}"
                 ) from None
+            if share is not None:
+                self._ring._core.set_state(_core.SharedState.idle)  # until start_recording()
             if not converting:
                 self._capture = _core.Capture(self._ring._core)
                 return self._capture
             self._device_ring = Ring(plan.channels, device_capacity, "float32")
-            self._device_capture = device_capture = _core.Capture(self._device_ring._core)
+            # The device's counters live with the recording's ring, where its readers find them.
+            self._device_capture = device_capture = _core.Capture(self._device_ring._core, self._ring._core)
             self._converter = _core.Converter(
                 device_capture, self._ring._core, float(plan.rate), float(self._sampling_rate), plan.channels,
                 plan.mapping, sample_format(self._dtype.name),
@@ -356,6 +382,11 @@ class AudioRecord(_core.RecordReader):
         ADC); this is how much later than without conversion a frame arrives.
         """
         return 0.0 if self._converter is None else float(self._converter.delay)
+
+    @property
+    def shared_name(self) -> Optional[str]:
+        """The name other processes `audioring.attach` to while the recorder is open (``share=``), else None."""
+        return None if self._closed else self._ring.shared_name
 
     @property
     def headroom(self) -> int:
@@ -581,13 +612,20 @@ class AudioRecord(_core.RecordReader):
         self._ring.clear()
         self._capture.reset()
         self._recording_start = self._ring.frames_written
+        shared = self._ring.shared_name is not None
+        if shared:
+            self._ring._core.set_first_frame(self._recording_start)
         self._source.start()
+        if shared:
+            self._ring._core.set_state(_core.SharedState.recording)
 
     def _stop_locked(self) -> None:
         try:
             if self._source.started:
                 self._source.stop()  # returns once no callback runs any more
         finally:
+            if self._ring.shared_name is not None:
+                self._ring._core.set_state(_core.SharedState.stopped)  # readers' streams drain and end
             self._ring._core.interrupt()  # waiting streams drain and end
 
     def _close_locked(self) -> None:
@@ -605,6 +643,7 @@ class AudioRecord(_core.RecordReader):
             try:
                 self._source.close()
             finally:
+                self._ring.close()  # unshares: the name is gone, attached readers' streams end
                 self._ring._core.interrupt()
                 _OPEN_AT_EXIT.discard(self)
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import NoReturn, SupportsIndex, Union
+from typing import NoReturn, Optional, SupportsIndex, Union
 
 import numpy as np
 
 from . import _core
-from ._validate import MAX_CHANNELS, MAX_FRAMES, as_count, as_sample_dtype
+from ._errors import RecorderClosedError
+from ._validate import MAX_CHANNELS, MAX_FRAMES, MAX_SAMPLING_RATE, as_count, as_sample_dtype, as_share_name
 
 _NO_COPY = "{what} cannot be copied: the copy would share its memory and single producer"
 _NO_PICKLE = (
@@ -47,11 +48,23 @@ class Ring(_core.RingReader):
         plain memory where the system cannot map it; ``False`` forces plain
         memory (every frame stored twice); ``'memfd'`` or ``'shm'`` demand
         that mapping method and raise `OSError` if it is unavailable.
+    share : str, optional
+        Publish the ring under this name while it is open, so that other
+        processes of the same user read it with `audioring.attach` (zero-copy,
+        read-only). 1..64 characters of letters, digits, ``_``, ``-`` and
+        ``.`` (not first). Linux only.
+    sampling_rate : int, optional
+        Frames per second, for readers of a shared ring (0: unknown).
 
     Raises
     ------
     TypeError, ValueError
         For arguments of the wrong type or out of range.
+    FileExistsError
+        If ``share`` names a recording that a live process shares (the
+        message names it); a dead producer's name is taken over.
+    NotImplementedError
+        For ``share`` where sharing is not available (it needs Linux).
     MemoryError
         If the ring does not fit in the available memory.
 
@@ -70,7 +83,8 @@ class Ring(_core.RingReader):
     forked child every method that writes or reads (`write`, `clear`,
     `latest`, `is_intact`, `start_frame`) raises `RuntimeError`: make the
     ring in the process that uses it. A ring cannot be pickled or copied
-    (`TypeError`); ``ring.latest(n, copy=True)`` copies its frames.
+    (`TypeError`); ``ring.latest(n, copy=True)`` copies its frames. To read
+    it from other processes, share it (``share=``) and `audioring.attach` there.
 
     Examples
     --------
@@ -90,7 +104,10 @@ class Ring(_core.RingReader):
         dtype: object = "float32",
         *,
         mirrored: Union[bool, str] = True,
+        share: Optional[str] = None,
+        sampling_rate: int = 0,
     ) -> None:
+        self._closed = False
         channels = as_count(channels, "channels", 1, MAX_CHANNELS)
         capacity = as_count(capacity, "capacity", 1, MAX_FRAMES)
         sample_dtype = as_sample_dtype(dtype)
@@ -99,14 +116,23 @@ class Ring(_core.RingReader):
             isinstance(mirrored, str) and request == mirrored)), None)
         if memory is None:
             raise ValueError(f"mirrored must be True, False, 'memfd' or 'shm', got {mirrored!r}")
+        if share is not None:
+            share = as_share_name(share)
+            if memory not in (_core.MemoryRequest.best, _core.MemoryRequest.shm):
+                raise ValueError(
+                    f"a shared ring lives in mapped shared memory: mirrored must be True or 'shm', got {mirrored!r}"
+                )
+        sampling_rate = as_count(sampling_rate, "sampling_rate", 0, MAX_SAMPLING_RATE)
         try:
-            self._core = _core.FrameRing(channels, capacity, sample_dtype, memory)
+            self._core = _core.FrameRing(channels, capacity, sample_dtype, memory, share, sampling_rate)
         except MemoryError as error:
             raise MemoryError(
                 f"capacity={capacity} frames x channels={channels} x {sample_dtype.itemsize} bytes "
                 f"does not fit in memory: {error}"
             ) from None
         self._attach(self._core, self._core.capacity)  # the native reads read this ring
+        if share is not None:
+            self._core.set_state(_core.SharedState.recording)  # a Ring produces from birth to close()
 
     @property
     def channels(self) -> int:
@@ -134,6 +160,22 @@ class Ring(_core.RingReader):
         return self._core.memory.name
 
     @property
+    def shared_name(self) -> Optional[str]:
+        """The name readers `audioring.attach` to while the ring is shared (``share=``), else None."""
+        name: Optional[str] = None if self._closed else self._core.shared_name
+        return name
+
+    @property
+    def sampling_rate(self) -> int:
+        """Frames per second, as given (0: not given); readers of a shared ring see it."""
+        return int(self._core.sampling_rate)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    @property
     def frames_written(self) -> int:
         """Frames written since the ring was made (a :meth:`clear` counts ``capacity``)."""
         return self._core.frames_written
@@ -152,6 +194,7 @@ class Ring(_core.RingReader):
         """
         if not isinstance(block, np.ndarray):
             raise TypeError(f"block must be a numpy.ndarray, got {type(block).__name__}")
+        self._check_open()
         self._core.write(block)
 
     def clear(self) -> None:
@@ -159,7 +202,33 @@ class Ring(_core.RingReader):
 
         Only call it while no other thread writes.
         """
+        self._check_open()
         self._core.clear()
+
+    def close(self) -> None:
+        """Stop producing: `write` and `clear` raise `RecorderClosedError` from now on.
+
+        A shared ring's name is removed (readers already attached keep what
+        they mapped, and their streams end). Arrays read before stay
+        readable. Closing twice is harmless.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._core.shared_name is not None:
+            self._core.set_state(_core.SharedState.closed)  # attached readers' streams end
+            self._core.unshare()
+        self._core.interrupt()
+
+    def __enter__(self) -> Ring:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RecorderClosedError("the ring is closed; make a new Ring")
 
     # ---- not copyable, not picklable ----------------------------------------------
     # A copy would share the memory and its single-producer contract (or, by

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 from typing import Optional, Union
 
 import numpy as np
@@ -168,3 +169,30 @@ def as_device(device: object) -> object:
     if device is not None and (isinstance(device, bool) or not isinstance(device, (int, str))):
         raise TypeError(f"device must be None, an int, a str or a VirtualInput, got {device!r}")
     return device
+
+
+#: What a shared recording's name may hold: it becomes part of a file name, so never a path.
+SHARE_NAME_CHARACTERS = "letters A-Z a-z, digits, '_', '-' and '.' (not first)"
+SHARE_NAME_MAX = 64
+_SHARE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
+
+
+def as_share_name(name: object, argument: str = "share") -> str:
+    """``name`` if it can name a shared recording, or an error naming ``argument``.
+
+    Raises
+    ------
+    TypeError
+        If ``name`` is not a str.
+    ValueError
+        If it is empty, longer than `SHARE_NAME_MAX` characters, or holds a
+        character outside `SHARE_NAME_CHARACTERS` (a ``/``, ``..`` at the
+        start, a NUL, anything non-ASCII).
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"{argument} must be a str naming the shared recording, got {name!r}")
+    if not _SHARE_NAME.fullmatch(name):
+        raise ValueError(
+            f"{argument} must be 1..{SHARE_NAME_MAX} characters of {SHARE_NAME_CHARACTERS}, got {name!r}"
+        )
+    return name

@@ -1,0 +1,341 @@
+"""Reading a recording that another process shares by name: attach() and shared()."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Optional
+
+import numpy as np
+
+from . import _core
+from ._errors import ProducerLostError, RecorderClosedError
+from ._record import CaptureStats
+from ._stream import FrameStream
+from ._validate import as_count, as_share_name, as_timeout
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedInfo:
+    """A recording that `attach` can open, as `shared` lists it.
+
+    Attributes
+    ----------
+    name : str
+        The name it is shared under.
+    pid : int
+        The process that records it.
+    channels, sampling_rate, capacity : int
+        Its format (``sampling_rate`` is 0 for a `Ring` shared without one).
+    dtype : numpy.dtype
+        Its sample format.
+    state : str
+        ``'idle'``, ``'recording'``, ``'stopped'`` or ``'closed'``.
+    frames_written : int
+        Absolute frame number one past its newest frame.
+    """
+
+    name: str
+    pid: int
+    channels: int
+    sampling_rate: int
+    dtype: np.dtype
+    capacity: int
+    state: str
+    frames_written: int
+
+
+def shared() -> list[SharedInfo]:
+    """The recordings this user's processes share now, by name.
+
+    Entries left by a producer that died (crashed, killed) are removed on
+    the way, so the list only holds recordings whose producer lives.
+
+    Returns
+    -------
+    list of SharedInfo
+        Sorted by name.
+
+    Raises
+    ------
+    NotImplementedError
+        Where sharing is not available (it needs Linux).
+
+    Examples
+    --------
+    >>> from audioring import AudioRecord, VirtualInput, shared
+    >>> with AudioRecord(1, 16000, 1600, device=VirtualInput("sine"), share="doc-listed"):
+    ...     [(s.name, s.channels, s.sampling_rate, s.state) for s in shared() if s.name == "doc-listed"]
+    [('doc-listed', 1, 16000, 'recording')]
+    """
+    entries = [
+        SharedInfo(
+            name=e["name"], pid=e["pid"], channels=e["channels"], sampling_rate=e["sampling_rate"],
+            dtype=np.dtype(e["dtype"]), capacity=e["capacity"], state=e["state"].name,
+            frames_written=e["frames_written"],
+        )
+        for e in _core.list_shared()
+        if e["alive"]
+    ]
+    return sorted(entries, key=lambda e: e.name)
+
+
+def attach(name: str) -> SharedRecording:
+    """Open the recording another process shares under ``name``, read-only and zero-copy.
+
+    The producer is an ``AudioRecord(..., share=name)`` or a ``Ring(...,
+    share=name)`` in any process of the same user.
+
+    Parameters
+    ----------
+    name : str
+        The shared name (see `shared`).
+
+    Returns
+    -------
+    SharedRecording
+
+    Raises
+    ------
+    FileNotFoundError
+        If no recording is shared under ``name`` (a closed producer's name is gone).
+    PermissionError
+        If it belongs to another user.
+    ValueError
+        If ``name`` is not a valid name, or what is shared under it is not a
+        valid audioring ring (a forged or truncated file; the message says which field).
+    NotImplementedError
+        Where sharing is not available (it needs Linux).
+
+    Examples
+    --------
+    >>> from audioring import AudioRecord, VirtualInput, attach
+    >>> with AudioRecord(1, 16000, 1600, device=VirtualInput("ramp"), dtype="int32", share="doc-mic") as rec:
+    ...     with attach("doc-mic") as mic:
+    ...         block = next(iter(mic.stream(160)))   # in any process of this user
+    ...         (mic.channels, mic.sampling_rate, block.shape, block.flags.writeable)
+    (1, 16000, (160, 1), False)
+    """
+    return SharedRecording(name)
+
+
+class SharedRecording(_core.RecordReader):
+    """A read-only view of a recording shared by another process (made by `attach`).
+
+    Reads are zero-copy views of the producer's ring, mapped read-only: a
+    reader can neither slow down nor corrupt the producer or other readers,
+    and one that crashes costs them nothing. The semantics are those of the
+    producer's own reads: `read` returns the latest frames, `is_intact` says
+    whether a view was overwritten since, `stream` delivers every frame once
+    (raising `OverrunError` when lapped), and views stay readable after
+    `close`.
+
+    Liveness: a stream ends normally when the producer stops or closes, and
+    raises `ProducerLostError` within a second if the producer dies.
+
+    Processes: an attached recording pickles as its name, so a
+    ``multiprocessing`` worker (any start method) receives it attached anew.
+
+    Parameters
+    ----------
+    name : str
+        The shared name.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._closed = True  # until attached, so close() and __del__ are safe
+        self._name = as_share_name(name, "name")
+        self._ring = _core.attach_ring(self._name)
+        self._attach(self._ring, self._ring.capacity)  # the native read() reads this ring
+        self._closed = False
+
+    # ---- what it is --------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The name it is shared under."""
+        return self._name
+
+    @property
+    def producer_pid(self) -> int:
+        """The process that records it."""
+        return int(self._ring.producer_pid)
+
+    @property
+    def channels(self) -> int:
+        """Samples per frame."""
+        return int(self._ring.channels)
+
+    @property
+    def sampling_rate(self) -> int:
+        """Frames per second (0 if the producer is a `Ring` shared without a rate)."""
+        return int(self._ring.sampling_rate)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The sample format."""
+        dtype: np.dtype = self._ring.dtype
+        return dtype
+
+    @property
+    def capacity(self) -> int:
+        """Frames the ring holds: `read` returns at most this many."""
+        return int(self._ring.capacity)
+
+    @property
+    def buffer_size(self) -> int:
+        """The most frames `read` returns (the ring's capacity)."""
+        return self.capacity
+
+    # ---- its state -----------------------------------------------------------------
+
+    @property
+    def recording(self) -> bool:
+        """Whether the producer is recording (and alive)."""
+        return self._ring.state == _core.SharedState.recording and bool(self._ring.producer_alive())
+
+    @property
+    def producer_alive(self) -> bool:
+        """Whether the producer's process still holds the recording (False once it died)."""
+        return bool(self._ring.producer_alive())
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    @property
+    def first_frame(self) -> int:
+        """Absolute frame number of the current recording's first frame."""
+        return int(self._ring.first_frame)
+
+    @property
+    def frames_written(self) -> int:
+        """Absolute frame number one past the newest frame."""
+        return int(self._ring.frames_written)
+
+    @property
+    def frames_recorded(self) -> int:
+        """Frames recorded since the producer's last ``start_recording``."""
+        stats = self.stats
+        return stats.frames if stats is not None else self.frames_written - self.first_frame
+
+    @property
+    def stats(self) -> Optional[CaptureStats]:
+        """The producer's capture counters (as its ``AudioRecord.stats``); None for a shared `Ring`."""
+        counters = self._ring.recording_stats()
+        return None if counters is None else CaptureStats(**counters)
+
+    @property
+    def overflows(self) -> int:
+        """Blocks the producer's device flagged as following lost input (0 for a shared `Ring`)."""
+        stats = self.stats
+        return 0 if stats is None else stats.input_overflows
+
+    @property
+    def converting(self) -> bool:
+        """Whether the producer converts its device's rate or channels."""
+        return bool(self._ring.converting)
+
+    def time_at(self, frame: int) -> float:
+        """The stream time (seconds, the producer's device clock) at which absolute ``frame`` was captured.
+
+        Raises
+        ------
+        RuntimeError
+            If the producer has captured nothing since it started recording
+            (or is a `Ring`, which has no device clock).
+        """
+        frame = as_count(frame, "frame", -(2**62), 2**62)
+        anchor = self._ring.recording_anchor()
+        if anchor is None:
+            raise RuntimeError("no audio captured yet: time_at() needs the first block's timestamp")
+        adc_time, anchor_frame = anchor
+        return float(adc_time + (frame - anchor_frame) / self._ring.sampling_rate)
+
+    # ---- reading ---------------------------------------------------------------------
+
+    def stream(
+        self,
+        blocksize: int,
+        *,
+        hop: Optional[int] = None,
+        timeout: Optional[float] = None,
+        start: Optional[int] = None,
+    ) -> FrameStream:
+        """Iterate losslessly, in order, over ``(blocksize, channels)`` zero-copy blocks.
+
+        As ``AudioRecord.stream``; ``start`` may lie in the past as far as the
+        ring reaches back (pre-roll: ``start=mic.frames_written - 2 *
+        mic.sampling_rate`` streams the last two seconds, then everything
+        after). Ends when the producer stops or closes; raises
+        `ProducerLostError` if it dies.
+
+        Parameters
+        ----------
+        blocksize : int
+            Frames per block, ``1..capacity``.
+        hop : int, optional
+            Frames between block starts, ``1..blocksize`` (default ``blocksize``).
+        timeout : float, optional
+            Seconds to wait for each block before `TimeoutError`.
+        start : int, optional
+            Absolute frame to start from (default: the first frame of the
+            producer's current recording).
+
+        Returns
+        -------
+        FrameStream
+
+        Raises
+        ------
+        RecorderClosedError
+            If this reader is closed.
+        """
+        self._check_open()
+        blocksize = as_count(blocksize, "blocksize", 1, self.capacity)
+        hop = blocksize if hop is None else as_count(hop, "hop", 1, blocksize)
+        timeout = None if timeout is None else as_timeout(timeout)
+        position = self.first_frame if start is None else as_count(start, "start", -(2**62), 2**62)
+        return FrameStream(self._ring, blocksize, hop, timeout, position, self._producing)
+
+    def close(self) -> None:
+        """Detach. Views already read stay readable; streams waiting here raise `RecorderClosedError`."""
+        if self._closed:
+            return
+        self._closed = True
+        self._close()  # the native reads refuse from now on
+        self._ring.interrupt()
+
+    def __enter__(self) -> SharedRecording:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __reduce__(self) -> tuple[Callable[[str], SharedRecording], tuple[str]]:
+        # A worker process attaches anew: only the name crosses.
+        return attach, (self._name,)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "recording" if self.recording else "not recording"
+        return (
+            f"<SharedRecording name={self._name!r} pid={self._ring.producer_pid} channels={self._ring.channels} "
+            f"sampling_rate={self._ring.sampling_rate} dtype={self._ring.dtype} {state}>"
+        )
+
+    # ---- internals ---------------------------------------------------------------------
+
+    def _producing(self) -> bool:
+        """For `FrameStream`: whether frames may still arrive; raises if this reader closed or the producer died."""
+        self._check_open()
+        if not self._ring.producer_alive():
+            raise ProducerLostError(
+                f"the process sharing {self._name!r} (pid {self._ring.producer_pid}) died; "
+                "the frames read so far stay valid"
+            )
+        return bool(self._ring.state == _core.SharedState.recording)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RecorderClosedError(f"this reader of {self._name!r} is closed; attach() again")
