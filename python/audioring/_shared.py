@@ -157,6 +157,11 @@ class SharedRecording(_core.RecordReader):
         return self._name
 
     @property
+    def device(self) -> str:
+        """``'shared:NAME'``: where the frames come from, as `AudioRecord.device` names a device."""
+        return f"shared:{self._name}"
+
+    @property
     def producer_pid(self) -> int:
         """The process that records it."""
         return int(self._ring.producer_pid)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import signal
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import numpy as np
 
-from .. import AudioRecord, OverrunError
+from .. import AudioRecord, OverrunError, ProducerLostError, SharedRecording
 from .display import format_db, make_display, notice
+
+#: What a command captures from: a recorder it started, or a shared recording it attached to.
+Recording = Union[AudioRecord, SharedRecording]
 
 #: Seconds of audio the ring keeps for the consumer (AudioRecord adds one second of headroom):
 #: how long writing may stall before frames are lost. Read when a command starts its recorder,
@@ -51,15 +54,17 @@ class CaptureResult:
 
 
 def capture(
-    rec: AudioRecord, title: str, total: Optional[int], limit: Optional[int],
+    rec: Recording, title: str, total: Optional[int], limit: Optional[int],
     write: Callable[[np.ndarray], None], flush: Callable[[], None] = lambda: None,
+    start: Optional[int] = None,
 ) -> CaptureResult:
     """Stream ``rec`` block by block into ``write`` until ``total`` frames, Ctrl-C or SIGTERM; close ``rec``.
 
     Parameters
     ----------
-    rec : AudioRecord
-        A recording recorder; closed on return, whatever happens.
+    rec : AudioRecord or SharedRecording
+        A recording recorder, or an attached shared recording; closed on
+        return, whatever happens.
     title : str
         What runs, for the display, e.g. ``'REC out.wav'``.
     total : int, optional
@@ -71,6 +76,8 @@ def capture(
         Takes each block, an owned ``(frames, channels)`` array.
     flush : callable, optional
         Called about once a second of audio, to keep a file's header up to date.
+    start : int, optional
+        Absolute frame to start from (default: the recording's first frame).
 
     Returns
     -------
@@ -85,7 +92,7 @@ def capture(
     end = total if limit is None else limit if total is None else min(total, limit)
     try:
         with StopOnSignal() as stop:
-            stream = rec.stream(block, timeout=timeout)
+            stream = rec.stream(block, timeout=timeout, start=start)
             expected = stream.position  # absolute number of the next frame the output needs
             while not stop.requested and (end is None or frames < end):
                 try:
@@ -96,6 +103,9 @@ def capture(
                     continue
                 except StopIteration:
                     failure = f"the recorder stopped after {frames} frames"
+                    break
+                except ProducerLostError as error:  # a shared recording's producer died
+                    failure = str(error)
                     break
                 except TimeoutError:
                     failure = f"no audio from {rec.device!r} for {timeout:g} s (did the device go away?)"

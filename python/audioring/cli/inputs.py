@@ -161,8 +161,9 @@ def fallback(reason: str, channels: Optional[int], rate: Optional[int], notice: 
     return _virtual_input(virtual, channels, rate, explicit=False)
 
 
-def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str], None]) -> tuple[AudioRecord, Input]:
-    """Open and start an `AudioRecord` on ``inp`` whose ring holds ``seconds`` of audio.
+def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str], None],
+                   share: Optional[str] = None) -> tuple[AudioRecord, Input]:
+    """Open and start an `AudioRecord` on ``inp`` whose ring holds ``seconds`` of audio (shared as ``share``).
 
     A default device that is listed but fails to open or start (a sound
     server gone since PortAudio scanned, say) gives way to the virtual input.
@@ -181,10 +182,10 @@ def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str
     """
     buffer_frames = max(1, int(seconds * inp.rate))
     if isinstance(inp.device, VirtualInput):
-        return _announced(_started(inp, dtype, buffer_frames), notice), inp
+        return _announced(_started(inp, dtype, buffer_frames, share), notice), inp
     sd = _devices.import_sounddevice()  # already loaded by choose_input
     try:
-        return _announced(_started(inp, dtype, buffer_frames), notice), inp
+        return _announced(_started(inp, dtype, buffer_frames, share), notice), inp
     except sd.PortAudioError as error:
         if inp.explicit:
             raise CliError(f"input device {inp.name} failed: {error}") from None
@@ -192,7 +193,7 @@ def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str
             fallback(f"the default input device {inp.name} failed to open: {error}", inp.channels, inp.rate, notice),
             device_rate=None, mapping=inp.mapping, quality=inp.quality,
         )
-    return _announced(_started(inp, dtype, buffer_frames), notice), inp
+    return _announced(_started(inp, dtype, buffer_frames, share), notice), inp
 
 
 def _announced(rec: AudioRecord, notice: Callable[[str], None]) -> AudioRecord:
@@ -202,10 +203,10 @@ def _announced(rec: AudioRecord, notice: Callable[[str], None]) -> AudioRecord:
     return rec
 
 
-def _started(inp: Input, dtype: str, buffer_frames: int) -> AudioRecord:
+def _started(inp: Input, dtype: str, buffer_frames: int, share: Optional[str]) -> AudioRecord:
     try:
         rec = AudioRecord(inp.channels, inp.rate, buffer_frames, device=inp.device, dtype=dtype,
-                          device_rate=inp.device_rate, mapping=inp.mapping, quality=inp.quality)
+                          device_rate=inp.device_rate, mapping=inp.mapping, quality=inp.quality, share=share)
     except ValueError as error:  # the device refuses the rate, channels or mapping; a virtual frequency too high
         raise UsageError(str(error)) from None
     try:

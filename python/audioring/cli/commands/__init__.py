@@ -7,6 +7,6 @@ command is adding its module and its line below.
 from __future__ import annotations
 
 from ..parser import Command
-from . import devices, doctor, meter, record
+from . import devices, doctor, meter, record, serve
 
-COMMANDS: tuple[Command, ...] = (devices.COMMAND, record.COMMAND, meter.COMMAND, doctor.COMMAND)
+COMMANDS: tuple[Command, ...] = (devices.COMMAND, record.COMMAND, meter.COMMAND, serve.COMMAND, doctor.COMMAND)

@@ -1,4 +1,4 @@
-"""``audioring devices``: the input devices PortAudio sees, and the built-in virtual input."""
+"""``audioring devices``: the input devices PortAudio sees, the built-in virtual input, and shared recordings."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from ..._sources.converting import accepted_rates
 from ..errors import CliError
 from ..inputs import NO_DEVICE_FIX, default_input_index
 from ..parser import Command
+from ..sharing import print_shared
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,7 +33,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"no input devices: {NO_DEVICE_FIX}")
     print("built-in: --device virtual[:sine:HZ[,HZ...]|:noise|:ramp] (works without any device)")
+    print_shared()
     return 0
 
 
-COMMAND = Command(name="devices", help="list input devices", description="List the input devices.", run=run)
+COMMAND = Command(name="devices", help="list input devices and shared recordings",
+                  description="List the input devices, and the recordings shared by name.", run=run)

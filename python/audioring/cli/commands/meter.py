@@ -3,31 +3,45 @@
 from __future__ import annotations
 
 import argparse
+from typing import Optional
 
 from .. import capture
+from ..capture import Recording
 from ..display import notice
 from ..errors import CliError
 from ..inputs import choose_input, start_recorder
 from ..options import CaptureOptions, add_capture_options, seconds
 from ..parser import Command
+from ..sharing import add_from_option, open_shared
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The capture options, then the command's own."""
     add_capture_options(parser)
     parser.add_argument("--seconds", "-s", type=seconds, metavar="S", help="stop after S seconds (default: Ctrl-C)")
+    add_from_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Meter the input, then print the summary on stdout."""
+    """Meter the input (or the shared recording ``--from`` names), then print the summary on stdout."""
+    if args.from_name is not None:
+        mic = open_shared(args)
+        total = None if args.seconds is None else max(1, round(args.seconds * mic.sampling_rate))
+        notice(f"metering the shared recording {mic.name!r} (pid {mic.producer_pid}): {mic.channels} ch, "
+               f"{mic.sampling_rate} Hz {capture.until_text(total, mic.sampling_rate)}")
+        return _meter(mic, f"METER {mic.name}", total, start=mic.frames_written)
     inp = choose_input(CaptureOptions.from_args(args), notice)
     total = None if args.seconds is None else max(1, round(args.seconds * inp.rate))
     # capture.RING_SECONDS is read now, not at import, so that tests can shorten it.
     rec, inp = start_recorder(inp, "float32", capture.RING_SECONDS, notice)
     notice(f"metering {inp.name} with the {rec.driver} driver: {inp.channels} ch, {inp.rate} Hz "
            f"{capture.until_text(total, inp.rate)}")
-    result = capture.capture(rec, f"METER {inp.name}", total, None, lambda block: None)
-    capture.print_summary(result, inp.rate, frames_label="frames")
+    return _meter(rec, f"METER {inp.name}", total, start=None)
+
+
+def _meter(rec: Recording, title: str, total: Optional[int], start: Optional[int]) -> int:
+    result = capture.capture(rec, title, total, None, lambda block: None, start=start)
+    capture.print_summary(result, rec.sampling_rate, frames_label="frames")
     if result.failure:
         raise CliError(result.failure)
     return 0

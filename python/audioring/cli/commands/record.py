@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from typing import Optional
 
 from ..._formats import SAMPLE_DTYPES
 from .. import capture, output
+from ..capture import Recording
 from ..display import notice
 from ..errors import CliError, UsageError
 from ..inputs import choose_input, start_recorder
 from ..options import CaptureOptions, add_capture_options, seconds
 from ..parser import Command
+from ..sharing import add_from_option, open_shared
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,43 +22,82 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", metavar="OUT", help="output file, *.wav or *.flac (replaced if it exists)")
     parser.add_argument("--seconds", "-s", type=seconds, metavar="S",
                         help="duration; the file gets exactly round(S * rate) frames (default: until Ctrl-C)")
-    parser.add_argument("--dtype", "-t", choices=SAMPLE_DTYPES, default="float32",
-                        help="sample format (default: float32). In the file: float32 -> WAV float / FLAC 24-bit; "
-                             "int32 -> WAV 32-bit (not FLAC); int16 -> 16-bit; int8, uint8 -> 8-bit")
+    parser.add_argument("--dtype", "-t", choices=SAMPLE_DTYPES,
+                        help="sample format (default: float32, or the shared recording's with --from). In the "
+                             "file: float32 -> WAV float / FLAC 24-bit; int32 -> WAV 32-bit (not FLAC); "
+                             "int16 -> 16-bit; int8, uint8 -> 8-bit")
     parser.add_argument("--format", "-f", choices=output.FORMATS, help="file format (default: from OUT's suffix)")
+    add_from_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Record into ``args.out``, then print the file and the summary on stdout.
 
     Every argument is checked, and the file found writable, before the
-    recorder starts: a bad command line never leaves a file behind.
+    recorder starts: a bad command line never leaves a file behind. With
+    ``--from NAME`` the frames come from a shared recording, from the
+    newest frame on.
     """
     fmt = output.file_format(args.out, args.format)
+    if args.from_name is not None:
+        return _record_shared(args, fmt)
+    dtype = args.dtype or "float32"
     inp = choose_input(CaptureOptions.from_args(args), notice)
-    subtype = output.subtype(fmt, args.dtype, inp.channels)
-    total = None if args.seconds is None else max(1, round(args.seconds * inp.rate))
-    limit = output.max_frames(fmt, subtype, inp.channels)
-    if total is not None and limit is not None and total > limit:
-        raise UsageError(f"argument --seconds: a WAV file holds at most {limit / inp.rate:.0f} s "
-                         f"of this audio (4 GiB); use --format flac or record less")
+    subtype = output.subtype(fmt, dtype, inp.channels)
+    total = _total(args, fmt, subtype, inp.channels, inp.rate)
     output.import_soundfile()
     output.check_writable(args.out)
     # capture.RING_SECONDS is read now, not at import, so that tests can shorten it.
-    rec, inp = start_recorder(inp, args.dtype, capture.RING_SECONDS, notice)
+    rec, inp = start_recorder(inp, dtype, capture.RING_SECONDS, notice)
+    notice(f"recording from {inp.name} with the {rec.driver} driver: {inp.channels} ch, {inp.rate} Hz, "
+           f"{dtype} -> {args.out} ({fmt.upper()} {output.subtype(fmt, dtype, inp.channels)}) "
+           f"{capture.until_text(total, inp.rate)}")
+    return _write(rec, args.out, fmt, subtype, total, start=None)
+
+
+def _record_shared(args: argparse.Namespace, fmt: str) -> int:
+    mic = open_shared(args)
     try:
-        out = output.open_output(args.out, fmt, subtype, inp.channels, inp.rate)
+        if args.dtype is not None and args.dtype != mic.dtype.name:
+            raise UsageError(f"argument --dtype: {args.from_name!r} is shared as {mic.dtype.name}, got {args.dtype}")
+        subtype = output.subtype(fmt, mic.dtype.name, mic.channels)
+        total = _total(args, fmt, subtype, mic.channels, mic.sampling_rate)
+        output.import_soundfile()
+        output.check_writable(args.out)
+        start = mic.frames_written  # from now on: a slice of the recording without gaps
+    except BaseException:
+        mic.close()
+        raise
+    notice(f"recording from the shared recording {mic.name!r} (pid {mic.producer_pid}): {mic.channels} ch, "
+           f"{mic.sampling_rate} Hz, {mic.dtype.name} -> {args.out} ({fmt.upper()} {subtype}) "
+           f"{capture.until_text(total, mic.sampling_rate)}")
+    return _write(mic, args.out, fmt, subtype, total, start=start)
+
+
+def _total(args: argparse.Namespace, fmt: str, subtype: str, channels: int, rate: int) -> Optional[int]:
+    """Frames ``--seconds`` asks for (None: until Ctrl-C), refused if the file format cannot hold them."""
+    total = None if args.seconds is None else max(1, round(args.seconds * rate))
+    limit = output.max_frames(fmt, subtype, channels)
+    if total is not None and limit is not None and total > limit:
+        raise UsageError(f"argument --seconds: a WAV file holds at most {limit / rate:.0f} s "
+                         f"of this audio (4 GiB); use --format flac or record less")
+    return total
+
+
+def _write(rec: Recording, out_path: str, fmt: str, subtype: str, total: Optional[int], start: Optional[int]) -> int:
+    channels, rate = rec.channels, rec.sampling_rate
+    try:
+        out = output.open_output(out_path, fmt, subtype, channels, rate)
     except BaseException:
         rec.close()
         raise
-    notice(f"recording from {inp.name} with the {rec.driver} driver: {inp.channels} ch, {inp.rate} Hz, "
-           f"{args.dtype} -> {args.out} ({fmt.upper()} {subtype}) {capture.until_text(total, inp.rate)}")
+    limit = output.max_frames(fmt, subtype, channels)
     with out:
         result = capture.capture(
-            rec, f"REC {args.out}", total, limit, lambda block: out.write(output.file_samples(block, subtype)),
-            flush=out.flush)
-    print(f"file: {args.out} ({fmt.upper()} {subtype}, {inp.channels} ch, {inp.rate} Hz)")
-    capture.print_summary(result, inp.rate, frames_label="frames written")
+            rec, f"REC {out_path}", total, limit, lambda block: out.write(output.file_samples(block, subtype)),
+            flush=out.flush, start=start)
+    print(f"file: {out_path} ({fmt.upper()} {subtype}, {channels} ch, {rate} Hz)")
+    capture.print_summary(result, rate, frames_label="frames written")
     if result.failure:
         raise CliError(result.failure)
     return 0

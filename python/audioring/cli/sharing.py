@@ -1,0 +1,62 @@
+"""Recordings shared by name: reading one (``--from NAME``) and listing them (``devices``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import SharedInfo, SharedRecording, attach, shared
+from .errors import CliError, UsageError
+
+#: The capture options that choose and open a device; ``--from`` replaces them all.
+DEVICE_OPTIONS = ("device", "channels", "rate", "device_rate", "mapping")
+
+
+def add_from_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--from NAME``: read a recording another process shares instead of opening a device."""
+    parser.add_argument("--from", dest="from_name", metavar="NAME",
+                        help="read the recording shared under NAME (by `audioring serve NAME` or share=NAME) "
+                             "instead of opening a device; see `audioring devices`")
+
+
+def open_shared(args: argparse.Namespace) -> SharedRecording:
+    """Attach to ``args.from_name``, refusing device options given alongside it.
+
+    Raises
+    ------
+    UsageError
+        If a device option was given too, or the name is not a valid name.
+    CliError
+        If nothing is shared under the name, or it cannot be read.
+    """
+    given = [f"--{name.replace('_', '-')}" for name in DEVICE_OPTIONS if getattr(args, name, None) is not None]
+    if given:
+        raise UsageError(f"argument --from: the shared recording fixes the input; drop {', '.join(given)}")
+    try:
+        return attach(args.from_name)
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"argument --from: {error}") from None
+    except FileNotFoundError:
+        names = ", ".join(s.name for s in _listed()) or "none"
+        raise CliError(f"nothing is shared under {args.from_name!r} (shared now: {names}); "
+                       "start one with `audioring serve NAME`") from None
+    except (OSError, NotImplementedError) as error:
+        raise CliError(f"cannot read the shared recording {args.from_name!r}: {error}") from None
+
+
+def print_shared() -> None:
+    """The shared recordings, one line each (for ``audioring devices``)."""
+    listed = _listed()
+    if not listed:
+        print("shared recordings: none (`audioring serve NAME` shares one; read it with --from NAME)")
+        return
+    print("shared recordings (read them with --from NAME):")
+    print(f"  {'name':<24} {'pid':>7} {'ch':>4} {'rate':>7} {'dtype':<8} {'state':<10}")
+    for s in listed:
+        print(f"  {s.name:<24} {s.pid:>7} {s.channels:>4} {s.sampling_rate:>7} {s.dtype.name:<8} {s.state:<10}")
+
+
+def _listed() -> list[SharedInfo]:
+    try:
+        return shared()
+    except NotImplementedError:
+        return []
