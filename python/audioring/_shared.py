@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from typing import Optional
 
@@ -13,6 +14,9 @@ from ._errors import ProducerLostError, RecorderClosedError
 from ._record import CaptureStats
 from ._stream import FrameStream
 from ._validate import as_count, as_share_name, as_timeout
+
+#: Where Linux keeps POSIX shared memory: this user's recordings are ``audioring-<uid>-<name>`` there.
+_SHM = "/dev/shm"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +149,11 @@ class SharedRecording(_core.RecordReader):
     def __init__(self, name: str) -> None:
         self._closed = True  # until attached, so close() and __del__ are safe
         self._name = as_share_name(name, "name")
-        self._ring = _core.attach_ring(self._name)
+        try:
+            self._ring = _core.attach_ring(self._name)
+        except FileNotFoundError:
+            _refuse_other_users(self._name)
+            raise
         self._attach(self._ring, self._ring.capacity)  # the native read() reads this ring
         self._closed = False
 
@@ -344,3 +352,21 @@ class SharedRecording(_core.RecordReader):
     def _check_open(self) -> None:
         if self._closed:
             raise RecorderClosedError(f"this reader of {self._name!r} is closed; attach() again")
+
+
+def _refuse_other_users(name: str) -> None:
+    """Raise PermissionError if another user shares ``name``: names live under a per-user prefix.
+
+    The system refuses such memory anyway (it is created mode 0600); this
+    only turns "not found" into the truth.
+    """
+    if not os.path.isdir(_SHM):
+        return
+    own = os.geteuid()
+    for entry in os.listdir(_SHM):
+        prefix, uid, rest = (entry.split("-", 2) + ["", ""])[:3]
+        if prefix == "audioring" and uid.isdigit() and int(uid) != own and rest == name:
+            raise PermissionError(
+                f"{name!r} is shared by another user (uid {uid}); only the user who shares a recording "
+                "can attach to it"
+            )
