@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,8 +24,15 @@ def test_readme_has_python_examples():
 
 
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_readme_block_runs(code):
-    exec(compile(code, str(README), "exec"), {"__name__": "readme"})
+def test_readme_block_runs(code, tmp_path):
+    if 'if __name__ == "__main__":' not in code:
+        exec(compile(code, str(README), "exec"), {"__name__": "readme"})
+        return
+    # A script (multiprocessing workers import its functions): run it as one.
+    script = tmp_path / "readme_example.py"
+    script.write_text(code)
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
 
 
 def _commands(prefix: str) -> list[str]:
@@ -49,6 +60,29 @@ def test_readme_command_runs(command, pulse_server, tmp_path):
     # The set-up's `pip install` and `python -m pytest` are what CI runs; the
     # `audioring` lines run here, against the test PulseAudio server.
     argv = [sys.executable, "-m", "audioring", *shlex.split(command)[1:]]
-    result = subprocess.run(argv, cwd=tmp_path, env={**os.environ, **pulse_server.env},
-                            capture_output=True, text=True, timeout=60)
+    env = {**os.environ, **pulse_server.env}
+    with _serving_for(argv, env):
+        result = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
+
+
+@contextlib.contextmanager
+def _serving_for(argv: list[str], env: dict[str, str]) -> Iterator[None]:
+    """For a command that reads ``--from NAME``: another process shares NAME meanwhile."""
+    if "--from" not in argv:
+        yield
+        return
+    from audioring import shared
+
+    name = argv[argv.index("--from") + 1]
+    serve = subprocess.Popen([sys.executable, "-m", "audioring", "serve", name], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while name not in [s.name for s in shared()]:
+            assert serve.poll() is None and time.monotonic() < deadline, serve.communicate()[1]
+            time.sleep(0.05)
+        yield
+    finally:
+        serve.send_signal(signal.SIGINT)
+        serve.communicate(timeout=30)
