@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Sequence
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
+from typing import Optional
 
 import numpy as np
 
@@ -19,19 +21,28 @@ import audioring
 RAMP_RATE = 48000
 
 
-def ramp_producer(name: str, speed: float, frames: int, seconds_of_ring: float, started: Event, stop: Event) -> None:
-    """Share an int32 ramp (each frame holds its number since the start) until ``stop`` or ``frames``."""
+def ramp_producer(name: str, speed: float, frames: int, seconds_of_ring: float, started: Event, stop: Event,
+                  readers: Sequence[Event] = ()) -> None:
+    """Share an int32 ramp (each frame holds its number since the start) until ``stop`` or ``frames``.
+
+    Recording starts once every event of ``readers`` is set (the readers attached).
+    """
     source = audioring.VirtualInput("ramp", speed=speed, frames=frames or None)
     ring_frames = int(seconds_of_ring * RAMP_RATE * speed)
     with audioring.AudioRecord(1, RAMP_RATE, ring_frames, device=source, dtype="int32", share=name) as rec:
+        rec.stop()  # shared from here on; recording starts when the readers are there
+        for ready in readers:
+            ready.wait(60)
+        rec.start_recording()
         started.set()
         # A virtual input that reached its frame limit still counts as started: stop on the count.
         while not stop.is_set() and (not frames or rec.frames_recorded < frames):
             time.sleep(0.01)
 
 
-def wait_until_recording(name: str, timeout: float = 30.0) -> audioring.SharedRecording:
-    """Attach to ``name`` once it is shared, then wait until its producer records."""
+def wait_until_recording(name: str, attached: Optional[Event] = None, timeout: float = 60.0
+                         ) -> audioring.SharedRecording:
+    """Attach to ``name`` once it is shared (then set ``attached``), and wait until its producer records."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -41,6 +52,8 @@ def wait_until_recording(name: str, timeout: float = 30.0) -> audioring.SharedRe
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+    if attached is not None:
+        attached.set()
     while not mic.recording:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{name!r} did not start recording")
@@ -51,8 +64,7 @@ def wait_until_recording(name: str, timeout: float = 30.0) -> audioring.SharedRe
 def stream_ramp(name: str, blocksize: int, results: Queue, ready: Event) -> None:
     """Stream ``name`` to its end; report (frames, first value, whether every frame came once, in order)."""
     try:
-        with wait_until_recording(name) as mic:
-            ready.set()
+        with wait_until_recording(name, ready) as mic:
             expected = 0
             in_order = True
             frames = 0
@@ -72,8 +84,7 @@ def sample_latest_windows(name: str, results: Queue, ready: Event) -> None:
     """Take latest windows at random times until the producer stops; count intact ones with wrong content."""
     try:
         rng = random.Random(os.getpid())
-        with wait_until_recording(name) as mic:
-            ready.set()
+        with wait_until_recording(name, ready) as mic:
             checked = wrong = 0
             while mic.recording:
                 n = rng.randint(1, mic.buffer_size)
@@ -95,8 +106,7 @@ def sample_latest_windows(name: str, results: Queue, ready: Event) -> None:
 def stream_until_lost(name: str, results: Queue, ready: Event) -> None:
     """Stream ``name`` without a timeout; report what ended the stream and when (CLOCK_MONOTONIC)."""
     try:
-        with wait_until_recording(name) as mic:
-            ready.set()
+        with wait_until_recording(name, ready) as mic:
             expected = None
             in_order = True
             try:
