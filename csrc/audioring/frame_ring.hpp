@@ -12,25 +12,37 @@
 // zeros, which is how a fresh or cleared ring presents "nothing recorded yet".
 //
 // The producer never waits for readers: when the ring is full it overwrites
-// the oldest frames. Readers detect that instead (the broadcast-buffer
-// protocol of Agrona / a seqlock per window):
-//   producer: intent = end (acquire RMW); copy frames; written = end (release)
+// the oldest frames. Readers detect that instead, with loads only (a seqlock
+// per window, as in Agrona's broadcast buffer), so that they never write to
+// the producer's cache lines and can read a shared ring through a read-only
+// mapping (shared_ring.hpp):
+//   producer: intent = end (relaxed); release fence; copy frames;
+//             written = end (release)
 //   reader:   end = written (acquire); read window [s, s + n) with s + n <= end;
-//             window intact  <=>  intent (release RMW) - s <= capacity
-// Why this order suffices on weak memory models (ARM), in C++ terms: if a
-// reader's load saw bytes from a copy, that copy is sequenced after the
-// producer's intent RMW R. The reader's check is an RMW R2 on the same atomic,
-// after its loads. Were R2 before R in intent's modification order, R would
-// read from R2 (an RMW reads its immediate predecessor), the release R2 would
-// synchronize with the acquire R, the reader's load would happen before the
-// copy, and could not have seen its bytes. So R2 reads R's value or a later
-// one, and the window is judged overwritten. Only atomic operations carry the
-// order (no standalone fences), so ThreadSanitizer models it too.
-//
-// A reader's window may be overwritten while it reads: those reads race with
-// the producer by design and their result is discarded when intact() says so
-// (a seqlock). Such reads are wrapped in SpeculativeReads so that
+//             acquire fence; window intact  <=>  intent (relaxed) - s <= capacity
+// Why this order suffices on weak memory models (ARM), in C++ terms
+// ([atomics.fences]): if a load of the reader's, before its acquire fence,
+// read a byte that a copy stored after the producer's release fence, the
+// release fence synchronizes with the acquire fence. The producer's intent
+// store (before its fence) then happens before the reader's intent load
+// (after its fence), which reads that copy's `end` or a later value, and the
+// window is judged overwritten. If no byte came from a newer copy, the bytes
+// read are the ones written() published (its release/acquire pair orders
+// them), whatever the check says: the check only errs on the safe side
+// (a window a newer copy is about to reach is judged overwritten).
+// Formally the argument needs the frame bytes to be relaxed atomics; they are
+// plain memory moved with memcpy, so the reader's loads race with the
+// producer's copy, as in every memcpy seqlock (Linux's, Folly's): their
+// result is used only when the check says no copy touched them, and
+// discarded otherwise. Such reads are wrapped in SpeculativeReads so that
 // ThreadSanitizer ignores them and still checks everything else.
+//
+// ThreadSanitizer does not model standalone fences (GCC warns, -Wtsan).
+// TSan builds run the same fences through TSan's runtime and model them with
+// __tsan_release / __tsan_acquire on the intent counter: a reader's check
+// then counts as synchronized with every copy the producer had begun, more
+// than the fences promise. TSan may therefore miss a race behind a check, but
+// reports none that the fences would not also exclude.
 #pragma once
 
 #include <atomic>
@@ -57,8 +69,13 @@
 #endif
 
 #if defined(AUDIORING_TSAN)
+#include <sanitizer/tsan_interface.h>
 extern "C" void AnnotateIgnoreReadsBegin(const char* file, int line);
 extern "C" void AnnotateIgnoreReadsEnd(const char* file, int line);
+// The fence std::atomic_thread_fence becomes under TSan (executed, not
+// modelled); declared here because GCC ships no header for it. TSan's memory
+// orders have std::memory_order's values.
+extern "C" void __tsan_atomic_thread_fence(int order);
 #endif
 
 namespace audioring {
@@ -76,6 +93,26 @@ class SpeculativeReads {
   SpeculativeReads(const SpeculativeReads&) = delete;
   SpeculativeReads& operator=(const SpeculativeReads&) = delete;
 };
+
+// The fences of the protocol in the top comment; `sync` is the intent
+// counter, on which TSan builds model them.
+inline void release_fence([[maybe_unused]] const void* sync) noexcept {
+#if defined(AUDIORING_TSAN)
+  __tsan_atomic_thread_fence(static_cast<int>(std::memory_order_release));
+  __tsan_release(const_cast<void*>(sync));
+#else
+  std::atomic_thread_fence(std::memory_order_release);
+#endif
+}
+
+inline void acquire_fence([[maybe_unused]] const void* sync) noexcept {
+#if defined(AUDIORING_TSAN)
+  __tsan_atomic_thread_fence(static_cast<int>(std::memory_order_acquire));
+  __tsan_acquire(const_cast<void*>(sync));
+#else
+  std::atomic_thread_fence(std::memory_order_acquire);
+#endif
+}
 
 class FrameRing {
  public:
@@ -135,7 +172,8 @@ class FrameRing {
     const auto* source = static_cast<const std::byte*>(frames);
     if (source != nullptr) source += static_cast<std::size_t>(count - kept) * frame_bytes_;
 
-    intent_.exchange(end, std::memory_order_acquire);  // before any byte changes; see top comment
+    intent_.store(end, std::memory_order_relaxed);  // before any byte changes; see top comment
+    release_fence(&intent_);
     store(end - kept, source, kept);
     written_.store(end, std::memory_order_release);
     doorbell_.ring();
@@ -159,7 +197,8 @@ class FrameRing {
   // True if no frame at or after `first` has been (or is being) overwritten
   // since it was published. Call after reading, as the top comment explains.
   bool intact(Frame first) const noexcept {
-    return intent_.fetch_add(0, std::memory_order_release) - first <= capacity_;
+    acquire_fence(&intent_);
+    return intent_.load(std::memory_order_relaxed) - first <= capacity_;
   }
 
   // Copies frames [first, first + count) (count <= capacity, first + count <=
@@ -228,10 +267,10 @@ class FrameRing {
 
   // Written by the producer only; read by everyone. Invariant: written_ <=
   // intent_ <= written_ + (size of the write in progress).
-  alignas(64) mutable std::atomic<Frame> intent_{0};  // end of the write about to happen; readers RMW it (top comment)
+  alignas(64) std::atomic<Frame> intent_{0};  // end of the write about to happen (top comment)
   alignas(64) std::atomic<Frame> written_{0};  // end of the last completed write
-  // Own cache lines: readers poll written_ and RMW intent_; keep the
-  // producer's immutable fields below from sharing their lines.
+  // Own cache lines: readers poll written_ and intent_; keep the producer's
+  // immutable fields below from sharing their lines.
   alignas(64) mutable Doorbell doorbell_;
   alignas(64) const std::size_t frame_bytes_;      // channels x item size, > 0
   const Frame capacity_;                           // > 0; capacity_ * frame_bytes_ is a multiple of the page size
