@@ -58,6 +58,7 @@
 
 #include "audioring/doorbell.hpp"
 #include "audioring/fork_guard.hpp"
+#include "audioring/ring_control.hpp"
 #include "audioring/ring_memory.hpp"
 
 #if defined(__SANITIZE_THREAD__)
@@ -144,7 +145,9 @@ class FrameRing {
       : frame_bytes_(frame_bytes),
         capacity_(rounded_capacity(frame_bytes, min_capacity)),
         memory_(RingMemory::create(static_cast<std::size_t>(capacity_) * frame_bytes, request)),
-        data_(memory_->data()) {}
+        data_(memory_->data()),
+        control_(&own_control_),
+        doorbell_(control_->doorbell, Doorbell::Scope::process) {}
 
   Frame capacity() const noexcept { return capacity_; }
   std::size_t frame_bytes() const noexcept { return frame_bytes_; }
@@ -166,16 +169,16 @@ class FrameRing {
   void write(const void* frames, Frame count) noexcept {
     assert(count >= 0 && "FrameRing::write: negative frame count");
     if (count <= 0) return;
-    const Frame start = written_.load(std::memory_order_relaxed);  // only this thread stores it
+    const Frame start = control_->written.load(std::memory_order_relaxed);  // only this thread stores it
     const Frame end = start + count;
     const Frame kept = count < capacity_ ? count : capacity_;
     const auto* source = static_cast<const std::byte*>(frames);
     if (source != nullptr) source += static_cast<std::size_t>(count - kept) * frame_bytes_;
 
-    intent_.store(end, std::memory_order_relaxed);  // before any byte changes; see top comment
-    release_fence(&intent_);
+    control_->intent.store(end, std::memory_order_relaxed);  // before any byte changes; see top comment
+    release_fence(&control_->intent);
     store(end - kept, source, kept);
-    written_.store(end, std::memory_order_release);
+    control_->written.store(end, std::memory_order_release);
     doorbell_.ring();
   }
 
@@ -186,7 +189,7 @@ class FrameRing {
   // ---- readers --------------------------------------------------------------
 
   // Frames published so far; frames [written() - capacity, written()) are readable.
-  Frame written() const noexcept { return written_.load(std::memory_order_acquire); }
+  Frame written() const noexcept { return control_->written.load(std::memory_order_acquire); }
 
   // The address of frame `first`; frames [first, first + n) for n <= capacity
   // follow contiguously.
@@ -197,8 +200,8 @@ class FrameRing {
   // True if no frame at or after `first` has been (or is being) overwritten
   // since it was published. Call after reading, as the top comment explains.
   bool intact(Frame first) const noexcept {
-    acquire_fence(&intent_);
-    return intent_.load(std::memory_order_relaxed) - first <= capacity_;
+    acquire_fence(&control_->intent);
+    return control_->intent.load(std::memory_order_relaxed) - first <= capacity_;
   }
 
   // Copies frames [first, first + count) (count <= capacity, first + count <=
@@ -216,7 +219,8 @@ class FrameRing {
   // been called since interrupts() returned `interrupts_seen`. Never delays
   // the producer.
   WaitStatus wait_for_frame(Frame frame, Clock::time_point deadline, std::uint64_t interrupts_seen) const noexcept {
-    return doorbell_.wait([&] { return written() >= frame; }, deadline, interrupts_seen);
+    return doorbell_.wait([&] { return written() >= frame; }, [&] { return interrupts() != interrupts_seen; },
+                          deadline);
   }
 
   // Wakes every wait_for_frame() with WaitStatus::interrupted.
@@ -265,18 +269,17 @@ class FrameRing {
     }
   }
 
-  // Written by the producer only; read by everyone. Invariant: written_ <=
-  // intent_ <= written_ + (size of the write in progress).
-  alignas(64) std::atomic<Frame> intent_{0};  // end of the write about to happen (top comment)
-  alignas(64) std::atomic<Frame> written_{0};  // end of the last completed write
-  // Own cache lines: readers poll written_ and intent_; keep the producer's
-  // immutable fields below from sharing their lines.
+  const std::size_t frame_bytes_;             // channels x item size, > 0
+  const Frame capacity_;                      // > 0; capacity_ * frame_bytes_ is a multiple of the page size
+  const std::shared_ptr<RingMemory> memory_;  // 2 * capacity_ frames of addressable memory
+  std::byte* const data_;                     // == memory_->data()
+  const ForkGuard owner_;                     // the process that made the ring
+  // The counters and the futex word (ring_control.hpp; its fields have their
+  // own cache lines, away from the immutable fields above).
+  RingControl own_control_;
+  RingControl* const control_;  // == &own_control_
+  // Its own line: waiters RMW its process-local counters.
   alignas(64) mutable Doorbell doorbell_;
-  alignas(64) const std::size_t frame_bytes_;      // channels x item size, > 0
-  const Frame capacity_;                           // > 0; capacity_ * frame_bytes_ is a multiple of the page size
-  const std::shared_ptr<RingMemory> memory_;       // 2 * capacity_ frames of addressable memory
-  std::byte* const data_;                          // == memory_->data()
-  const ForkGuard owner_;                          // the process that made the ring
 };
 
 }  // namespace audioring
