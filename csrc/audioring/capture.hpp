@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 
 #include "audioring/frame_ring.hpp"
 #include "audioring/recording_counters.hpp"
@@ -35,13 +36,27 @@ inline constexpr int kPaContinue = 0;
 
 class Capture {
  public:
-  explicit Capture(std::shared_ptr<FrameRing> ring) noexcept : ring_(std::move(ring)), counters_(&own_counters_) {}
+  // Writes into `ring`. Counts into the shared header of `publish_to` if that
+  // ring is shared (a converting recording: the device's ring is private,
+  // the recording's ring is shared), else into `ring`'s if it is shared, else
+  // privately; a shared header's readers then see stats() and anchor().
+  // Throws std::invalid_argument for a read-only (attached) ring.
+  explicit Capture(std::shared_ptr<FrameRing> ring, std::shared_ptr<FrameRing> publish_to = nullptr)
+      : ring_(std::move(ring)),
+        publish_to_(std::move(publish_to)),
+        shared_(shared_home(*ring_, publish_to_.get())),
+        counters_(shared_ != nullptr ? &shared_->capture : &own_counters_) {
+    counters_->reset();
+    if (shared_ != nullptr) shared_->published.store(1, std::memory_order_release);  // readers' stats() from now on
+  }
   Capture(const Capture&) = delete;
   Capture& operator=(const Capture&) = delete;
 
   const std::shared_ptr<FrameRing>& ring() const noexcept { return ring_; }
   // Where this capture counts (see recording_counters.hpp).
   const CaptureCounters& counters() const noexcept { return *counters_; }
+  // The shared header's counters it counts in, or null.
+  RecordingCounters* shared_counters() const noexcept { return shared_; }
 
   // The real-time path. `input` may be null (then silence is recorded, so the
   // frame count stays true to the stream's clock).
@@ -72,9 +87,19 @@ class Capture {
   void reset() noexcept { counters_->reset(); }
 
  private:
+  static RecordingCounters* shared_home(const FrameRing& ring, const FrameRing* publish_to) {
+    if (ring.read_only() || (publish_to != nullptr && publish_to->read_only())) {
+      throw std::invalid_argument("a Capture cannot write or count into a ring attached read-only");
+    }
+    RecordingCounters* home = publish_to != nullptr ? publish_to->published_counters() : nullptr;
+    return home != nullptr ? home : ring.published_counters();
+  }
+
   const std::shared_ptr<FrameRing> ring_;
+  const std::shared_ptr<FrameRing> publish_to_;  // keeps the header shared_ points into alive
+  RecordingCounters* const shared_;              // the shared header's counters, or null
   CaptureCounters own_counters_;
-  CaptureCounters* const counters_;  // == &own_counters_
+  CaptureCounters* const counters_;  // &shared_->capture, or &own_counters_
 };
 
 }  // namespace audioring

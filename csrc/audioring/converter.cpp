@@ -70,8 +70,16 @@ Converter::Converter(std::shared_ptr<Capture> capture, std::shared_ptr<FrameRing
       capture_(std::move(capture)),
       input_(capture_ ? capture_->ring() : nullptr),
       output_(std::move(output)),
-      counters_(&own_counters_) {
+      shared_(output_ ? output_->published_counters() : nullptr),
+      counters_(shared_ != nullptr ? &shared_->converter : &own_counters_) {
   if (!input_ || !output_) throw std::invalid_argument("converter needs a capture and an output ring");
+  if (output_->read_only()) throw std::invalid_argument("a converter cannot write into a ring attached read-only");
+  if (shared_ != nullptr && capture_->shared_counters() != shared_) {
+    // Readers of the shared ring compute stats() and anchor() from the
+    // header alone: the device's counters must be there too.
+    throw std::invalid_argument(
+        "a converter into a shared ring needs a capture that counts there: Capture(device_ring, publish_to=output)");
+  }
   if (!(config_.input_rate > 0) || !std::isfinite(config_.input_rate) || !(config_.output_rate > 0) ||
       !std::isfinite(config_.output_rate)) {
     throw std::invalid_argument("rates must be finite and > 0");
@@ -126,6 +134,10 @@ Converter::Converter(std::shared_ptr<Capture> capture, std::shared_ptr<FrameRing
   resampled_.resize(out_frames * channels_out_);
   formatted_.resize(out_frames * channels_out_ * format_info(config_.output_format).bytes);
   reset();
+  if (shared_ != nullptr) {  // the recording converts: readers' stats() and anchor() go through these counters
+    shared_->input_rate.store(config_.input_rate, std::memory_order_relaxed);
+    shared_->converting.store(1, std::memory_order_release);  // publishes input_rate
+  }
 }
 
 Converter::~Converter() {

@@ -68,7 +68,10 @@ struct ConverterConfig {
 class Converter {
  public:
   // The capture ring holds float32 frames of config.input_channels; `output`
-  // holds frames of the mapping's length in config.output_format. Throws
+  // holds frames of the mapping's length in config.output_format. If
+  // `output` is shared, the converter counts in its header and records there
+  // that the recording converts (and the device's rate), and `capture` must
+  // count there too (Capture's publish_to). Throws
   // std::invalid_argument for an inconsistent config, std::runtime_error if
   // libsoxr refuses it.
   Converter(std::shared_ptr<Capture> capture, std::shared_ptr<FrameRing> output, ConverterConfig config);
@@ -134,8 +137,9 @@ class Converter {
   std::vector<unsigned char> formatted_;  // resampled_ in the output format
 
   std::atomic<bool> stop_requested_{false};
+  RecordingCounters* const shared_;    // output_'s shared header counters, or null
   ConverterCounters own_counters_;
-  ConverterCounters* const counters_;  // == &own_counters_
+  ConverterCounters* const counters_;  // &shared_->converter, or &own_counters_
   std::unique_ptr<std::thread> thread_;  // on the heap: a forked child lets go of it untouched
   const ForkGuard owner_;
 };

@@ -1,8 +1,9 @@
 // FrameRing: a lock-free, single-producer ring of interleaved audio frames
 // that always holds the latest `capacity` frames.
 //
-// Threading contract: ONE producer thread at a time calls write() and clear();
-// any number of reader threads call the const methods concurrently with it.
+// Threading contract: ONE producer thread at a time calls write(), clear()
+// and set_state(); any number of reader threads call the const methods
+// concurrently with it.
 // After construction nothing allocates, locks or waits on the producer side:
 // write() is one memcpy (two to four on plain memory) plus a few atomics.
 //
@@ -60,6 +61,7 @@
 #include "audioring/fork_guard.hpp"
 #include "audioring/ring_control.hpp"
 #include "audioring/ring_memory.hpp"
+#include "audioring/shared_ring.hpp"
 
 #if defined(__SANITIZE_THREAD__)
 #define AUDIORING_TSAN 1
@@ -149,10 +151,33 @@ class FrameRing {
         control_(&own_control_),
         doorbell_(control_->doorbell, Doorbell::Scope::process) {}
 
+  // A shared ring: the counters, doorbell word and frames live in the
+  // mapping of `shared` (shared_ring.hpp): the producer's, read-write, or a
+  // reader's, read-only. A read-only ring's producer is another process:
+  // write(), clear() and set_state() must not be called on it.
+  explicit FrameRing(std::shared_ptr<SharedRing> shared)
+      : frame_bytes_(shared->frame_bytes()),
+        capacity_(shared->capacity()),
+        shared_(std::move(shared)),
+        data_(shared_->data()),
+        control_(&shared_->header().control),
+        doorbell_(control_->doorbell, shared_->read_only() ? Doorbell::Scope::read_only : Doorbell::Scope::shared) {}
+
   Frame capacity() const noexcept { return capacity_; }
   std::size_t frame_bytes() const noexcept { return frame_bytes_; }
-  MemoryKind memory_kind() const noexcept { return memory_->kind(); }
-  bool mirrored() const noexcept { return memory_->mirrored(); }
+  MemoryKind memory_kind() const noexcept { return shared_ ? MemoryKind::shm : memory_->kind(); }
+  bool mirrored() const noexcept { return shared_ ? true : memory_->mirrored(); }
+
+  // The shared mapping, or null for a private ring.
+  SharedRing* shared() const noexcept { return shared_.get(); }
+  // Whether this is a reader's read-only view of another process's ring.
+  bool read_only() const noexcept { return shared_ && shared_->read_only(); }
+  // Where a Capture or Converter of this ring's producer counts, so that
+  // readers of other processes see it: the shared header's counters, or
+  // null (a private or read-only ring).
+  RecordingCounters* published_counters() const noexcept {
+    return shared_ && !shared_->read_only() ? &shared_->header().recording : nullptr;
+  }
 
   // Whether this process is a fork of the one that made the ring: the memory
   // is shared with that process, the counters are a private copy (see
@@ -168,6 +193,7 @@ class FrameRing {
   // frame counter still advances by `count`.
   void write(const void* frames, Frame count) noexcept {
     assert(count >= 0 && "FrameRing::write: negative frame count");
+    assert(!read_only() && "FrameRing::write on a read-only ring");
     if (count <= 0) return;
     const Frame start = control_->written.load(std::memory_order_relaxed);  // only this thread stores it
     const Frame end = start + count;
@@ -185,6 +211,15 @@ class FrameRing {
   // Zeroes the ring without breaking the counters' order: the zeros count as
   // `capacity` frames written, so every earlier window is judged overwritten.
   void clear() noexcept { write(nullptr, capacity_); }
+
+  // Shared ring: stores the recording's state and wakes every waiter of
+  // every process; those whose wait began before a change return
+  // `interrupted` (state changes count in interrupts()).
+  void set_state(SharedState state) noexcept {
+    assert(shared_ && !read_only() && "FrameRing::set_state needs the producer of a shared ring");
+    shared_->store_state(state);
+    doorbell_.ring();  // after the count: see doorbell.hpp's argument
+  }
 
   // ---- readers --------------------------------------------------------------
 
@@ -215,17 +250,26 @@ class FrameRing {
     return intact(first);
   }
 
-  // Blocks until written() >= frame, the deadline passes or interrupt() has
-  // been called since interrupts() returned `interrupts_seen`. Never delays
-  // the producer.
+  // Blocks until written() >= frame (-> ready), the deadline passes
+  // (-> timeout) or interrupts() differs from `interrupts_seen`
+  // (-> interrupted). On a read-only ring also -> interrupted, within
+  // about 110 ms, once the producer is found gone (it never will write
+  // again). Never delays the producer.
   WaitStatus wait_for_frame(Frame frame, Clock::time_point deadline, std::uint64_t interrupts_seen) const noexcept {
-    return doorbell_.wait([&] { return written() >= frame; }, [&] { return interrupts() != interrupts_seen; },
+    return doorbell_.wait([&] { return written() >= frame; },
+                          [&] {
+                            return interrupts() != interrupts_seen ||
+                                   (shared_ && shared_->producer_found_dead());
+                          },
                           deadline);
   }
 
-  // Wakes every wait_for_frame() with WaitStatus::interrupted.
+  // Wakes every wait_for_frame() of this process with WaitStatus::interrupted.
   void interrupt() const noexcept { doorbell_.interrupt(); }
-  std::uint64_t interrupts() const noexcept { return doorbell_.interrupts(); }
+  // interrupt() calls in this process, plus a shared ring's state changes.
+  std::uint64_t interrupts() const noexcept {
+    return doorbell_.interrupts() + (shared_ ? shared_->state_changes() : 0);
+  }
 
  private:
   static std::size_t gcd(std::size_t a, std::size_t b) noexcept {
@@ -271,13 +315,14 @@ class FrameRing {
 
   const std::size_t frame_bytes_;             // channels x item size, > 0
   const Frame capacity_;                      // > 0; capacity_ * frame_bytes_ is a multiple of the page size
-  const std::shared_ptr<RingMemory> memory_;  // 2 * capacity_ frames of addressable memory
-  std::byte* const data_;                     // == memory_->data()
+  const std::shared_ptr<RingMemory> memory_;  // a private ring's 2 * capacity_ frames of addressable memory
+  const std::shared_ptr<SharedRing> shared_;  // or a shared ring's mapping (exactly one of the two is set)
+  std::byte* const data_;                     // == memory_->data() or shared_->data()
   const ForkGuard owner_;                     // the process that made the ring
   // The counters and the futex word (ring_control.hpp; its fields have their
   // own cache lines, away from the immutable fields above).
-  RingControl own_control_;
-  RingControl* const control_;  // == &own_control_
+  RingControl own_control_;     // a private ring's
+  RingControl* const control_;  // == &own_control_, or in the shared header
   // Its own line: waiters RMW its process-local counters.
   alignas(64) mutable Doorbell doorbell_;
 };
