@@ -312,14 +312,14 @@ Layout inspect(int fd, const std::string& name) {
   const std::int64_t first_frame = h.first_frame.load(std::memory_order_relaxed);
   if (first_frame < 0 || first_frame > kMaxFrame) invalid("first_frame is " + show(first_frame));
   const RecordingCounters& r = h.recording;
-  const std::uint32_t published = r.published.load(std::memory_order_acquire);
-  const std::uint32_t converting = r.converting.load(std::memory_order_acquire);
-  if (published > 1 || converting > 1) {
-    invalid("recording flags are published = " + show(published) + ", converting = " + show(converting) +
+  const std::uint32_t published_flag = r.published.load(std::memory_order_acquire);
+  const std::uint32_t converting_flag = r.converting.load(std::memory_order_acquire);
+  if (published_flag > 1 || converting_flag > 1) {
+    invalid("recording flags are published = " + show(published_flag) + ", converting = " + show(converting_flag) +
             ", expected 0 or 1");
   }
   const double input_rate = r.input_rate.load(std::memory_order_relaxed);
-  if (converting == 1 && !(std::isfinite(input_rate) && input_rate > 0)) {
+  if (converting_flag == 1 && !(std::isfinite(input_rate) && input_rate > 0)) {
     invalid("the converter's input rate is " + std::to_string(input_rate) + ", expected a finite rate > 0");
   }
   return {static_cast<std::size_t>(header_bytes), static_cast<std::size_t>(data_bytes), channels,
@@ -387,14 +387,14 @@ std::shared_ptr<SharedRing> SharedRing::create(const std::string& name, const Sh
     throw std::invalid_argument(what + ": unknown sample format");
   }
   const std::size_t page = RingMemory::page_size();
-  const std::size_t frame_bytes = spec.channels * format_info(spec.format).bytes;
+  const std::size_t frame_size = spec.channels * format_info(spec.format).bytes;
   const auto frames = static_cast<std::size_t>(spec.capacity);
-  if (spec.capacity < 1 || frames > std::numeric_limits<std::size_t>::max() / 4 / frame_bytes) {
+  if (spec.capacity < 1 || frames > std::numeric_limits<std::size_t>::max() / 4 / frame_size) {
     throw std::invalid_argument(what + ": capacity must be 1.." +
-                                std::to_string(std::numeric_limits<std::size_t>::max() / 4 / frame_bytes) +
+                                std::to_string(std::numeric_limits<std::size_t>::max() / 4 / frame_size) +
                                 " frames, got " + std::to_string(spec.capacity));
   }
-  const std::size_t data_bytes = frames * frame_bytes;
+  const std::size_t data_bytes = frames * frame_size;
   if (data_bytes % page != 0) {
     throw std::invalid_argument(what + ": capacity x frame size must be a multiple of the page size (see "
                                        "FrameRing::rounded_capacity)");
@@ -435,7 +435,7 @@ std::shared_ptr<SharedRing> SharedRing::create(const std::string& name, const Sh
     prefault(ring->base_, ring->mapped_bytes_);
     ring->channels_ = spec.channels;
     ring->format_ = spec.format;
-    ring->frame_bytes_ = frame_bytes;
+    ring->frame_bytes_ = frame_size;
     ring->capacity_ = spec.capacity;
     ring->sampling_rate_ = spec.sampling_rate;
     ring->producer_pid_ = getpid();
@@ -447,7 +447,7 @@ std::shared_ptr<SharedRing> SharedRing::create(const std::string& name, const Sh
     std::memcpy(h.magic, kSharedMagic, sizeof kSharedMagic);
     h.channels = static_cast<std::uint32_t>(spec.channels);
     h.header_bytes = header_bytes;
-    h.frame_bytes = frame_bytes;
+    h.frame_bytes = frame_size;
     h.format = static_cast<std::uint32_t>(spec.format);
     h.sampling_rate = spec.sampling_rate;
     h.capacity = spec.capacity;

@@ -69,7 +69,12 @@ void register_capture(py::module_& m) {
 
   py::class_<Capture, std::shared_ptr<Capture>>(m, "Capture",
                                                  "What the input callback writes into: a ring and counters.")
-      .def(py::init([](const PyFrameRing& ring) { return std::make_shared<Capture>(ring.ring()); }), py::arg("ring"))
+      .def(py::init([](const PyFrameRing& ring, const PyFrameRing* publish_to) {
+             return std::make_shared<Capture>(ring.ring(), publish_to != nullptr ? publish_to->ring() : nullptr);
+           }),
+           py::arg("ring"), py::arg("publish_to") = py::none(),
+           "Counts into publish_to's shared header if that ring is shared, else into ring's if it is shared "
+           "(so that readers of the shared recording see stats() and anchor()), else privately.")
       .def_property_readonly(
           "address", [](const Capture& c) { return reinterpret_cast<std::uintptr_t>(&c); },
           "The user-data pointer to pass with capture_callback_address().")
