@@ -29,11 +29,10 @@ def ramp_producer(name: str, speed: float, frames: int, seconds_of_ring: float, 
     """
     source = audioring.VirtualInput("ramp", speed=speed, frames=frames or None)
     ring_frames = int(seconds_of_ring * RAMP_RATE * speed)
-    with audioring.AudioRecord(1, RAMP_RATE, ring_frames, device=source, dtype="int32", share=name) as rec:
-        rec.stop()  # shared from here on; recording starts when the readers are there
-        for ready in readers:
-            ready.wait(60)
-        rec.start_recording()
+    rec = audioring.AudioRecord(1, RAMP_RATE, ring_frames, device=source, dtype="int32", share=name)
+    for ready in readers:  # shared (and idle) from here on: recording starts when the readers are there
+        ready.wait(60)
+    with rec:
         started.set()
         # A virtual input that reached its frame limit still counts as started: stop on the count.
         while not stop.is_set() and (not frames or rec.frames_recorded < frames):
@@ -91,8 +90,10 @@ def sample_latest_windows(name: str, results: Queue, ready: Event) -> None:
                 view = mic.read(n)
                 start = mic.start_frame(view)
                 values = view[:, 0].astype(np.int64)
-                # Frame f of the recording holds f - first_frame (the ramp counts from the start).
-                right = np.array_equal(values, np.arange(start, start + n) - mic.first_frame)
+                # Frame f of the recording holds f - first_frame (the ramp counts from the
+                # start); the frames before it are the zeros start_recording() cleared.
+                numbers = np.arange(start, start + n) - mic.first_frame
+                right = np.array_equal(values, np.where(numbers >= 0, numbers, 0))
                 if mic.is_intact(view):
                     checked += 1
                     wrong += not right

@@ -342,12 +342,16 @@ class SharedRecording(_core.RecordReader):
     def _producing(self) -> bool:
         """For `FrameStream`: whether frames may still arrive; raises if this reader closed or the producer died."""
         self._check_open()
-        if not self._ring.producer_alive():
+        if self._ring.state != _core.SharedState.recording:
+            return False  # stopped or closed in order: the stream drains and ends
+        # A producer sets its state before it lets go of the recording, so one
+        # that is gone while the state still says recording died.
+        if not self._ring.producer_alive() and self._ring.state == _core.SharedState.recording:
             raise ProducerLostError(
                 f"the process sharing {self._name!r} (pid {self._ring.producer_pid}) died; "
                 "the frames read so far stay valid"
             )
-        return bool(self._ring.state == _core.SharedState.recording)
+        return True
 
     def _check_open(self) -> None:
         if self._closed:
