@@ -91,15 +91,16 @@ def test_a_reader_process_gets_a_jack_tone_at_the_right_frequency(jack_server_fa
     rate, name = 48000, unique("jack")
     results = SPAWN.Queue()
     server_freqs = [1000, 3000]
-    server = jack_server_factory(rate, 256, 2)
+    # What the reader process gets is checked here; that readers cost the
+    # producer nothing, with the exactly paced virtual input (below).
+    server = jack_server_factory(rate, 1024, 2)
     with server.inject_tones(server_freqs) as injector, \
-            AudioRecord(2, rate, rate, device=jack_input_device(), share=name) as rec:
+            AudioRecord(2, rate, rate, device=jack_input_device(), share=name):
         injector.wait_connected(2)
         reader = SPAWN.Process(target=workers.dominant_frequencies, args=(name, rate // 2, results))
         reader.start()
         found, error = results.get(timeout=60)
         join_all([reader])
-        assert rec.stats.input_overflows == 0
     assert error is None, error
     assert found == pytest.approx(server_freqs, abs=4)
 
