@@ -46,7 +46,7 @@ _core._set_overrun_error(OverrunError)
 RecorderClosedError = _core.RecorderClosedError
 
 
-class ProducerLostError(RecorderClosedError):  # type: ignore[misc,valid-type]
+class ProducerLostError(RecorderClosedError):
     """The process that shares a recording died (crashed, killed) while a reader waited for it.
 
     Raised by the streams of `audioring.attach` readers within a second of

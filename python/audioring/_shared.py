@@ -172,7 +172,9 @@ class SharedRecording(_core.RecordReader):
     @property
     def producer_pid(self) -> int:
         """The process that records it."""
-        return int(self._ring.producer_pid)
+        pid = self._ring.producer_pid
+        assert pid is not None  # an attached ring is always a shared one
+        return pid
 
     @property
     def channels(self) -> int:
@@ -220,7 +222,9 @@ class SharedRecording(_core.RecordReader):
     @property
     def first_frame(self) -> int:
         """Absolute frame number of the current recording's first frame."""
-        return int(self._ring.first_frame)
+        first = self._ring.first_frame
+        assert first is not None  # an attached ring is always a shared one
+        return first
 
     @property
     def frames_written(self) -> int:
