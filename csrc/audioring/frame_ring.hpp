@@ -5,7 +5,8 @@
 // and set_state(); any number of reader threads call the const methods
 // concurrently with it.
 // After construction nothing allocates, locks or waits on the producer side:
-// write() is one memcpy (two to four on plain memory) plus a few atomics.
+// write() is one memcpy (two to four on plain memory) plus a few atomics,
+// and on a shared ring a futex wake that never blocks (doorbell.hpp).
 //
 // Frames are numbered by a monotonic 64-bit counter that never wraps in
 // practice (2^63 frames at 384 kHz is 760,000 years). Frame f lives in slot
@@ -179,10 +180,11 @@ class FrameRing {
     return shared_ && !shared_->read_only() ? &shared_->header().recording : nullptr;
   }
 
-  // Whether this process is a fork of the one that made the ring: the memory
-  // is shared with that process, the counters are a private copy (see
-  // fork_guard.hpp). The bindings refuse to write or read such a ring; the
-  // core leaves the check to them, so write() stays free of it.
+  // Whether this process is a fork of the one that made the ring (or
+  // attached to it): the memory is shared with that process, and a private
+  // ring's counters are a private copy (see fork_guard.hpp). The bindings
+  // refuse to write or read such a ring, shared or not; the core leaves the
+  // check to them, so write() stays free of it.
   bool forked() const noexcept { return owner_.forked(); }
   std::uint64_t owner_generation() const noexcept { return owner_.generation(); }
 

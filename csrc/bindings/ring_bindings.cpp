@@ -51,7 +51,11 @@ std::shared_ptr<FrameRing> make_ring(std::int64_t channels, std::int64_t capacit
   SharedRingSpec spec;
   spec.channels = columns;
   spec.format = shared_format(dtype, name);
-  spec.capacity = FrameRing::rounded_capacity(columns * item, capacity);
+  try {
+    spec.capacity = FrameRing::rounded_capacity(columns * item, capacity);
+  } catch (const OutOfMemory& error) {
+    throw OutOfMemory("shared recording '" + name + "': " + error.what());
+  }
   spec.sampling_rate = sampling_rate;
   return std::make_shared<FrameRing>(SharedRing::create(name, spec));
 }
@@ -126,7 +130,8 @@ PyFrameRing::PyFrameRing(std::int64_t channels, std::int64_t capacity, const py:
                          MemoryRequest memory, const std::optional<std::string>& share, std::int64_t sampling_rate)
     : channels_(channels), dtype_(dtype) {
   if (sampling_rate < 0 || sampling_rate > UINT32_MAX) {
-    throw py::value_error("sampling_rate must be 0 (unknown) .. " + std::to_string(UINT32_MAX) + ", got " +
+    throw py::value_error((share ? "shared recording '" + *share + "': " : std::string()) +
+                          "sampling_rate must be 0 (unknown) .. " + std::to_string(UINT32_MAX) + ", got " +
                           std::to_string(sampling_rate));
   }
   sampling_rate_ = static_cast<std::uint32_t>(sampling_rate);

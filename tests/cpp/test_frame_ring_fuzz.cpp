@@ -25,7 +25,12 @@
 // vacuously. A lockstep run first checks the publish order itself under
 // ThreadSanitizer (see lockstep_produce).
 //
-// Usage: test_frame_ring_fuzz memfd|shm|plain|best  (env AUDIORING_SEED,
+// "shared" runs it all on a ring shared by name (shared_ring.hpp), whose
+// doorbell wakes with shared futex operations; the producer's process reads
+// it through the producer's own mapping (test_shared_ring_fuzz reads one
+// from another process).
+//
+// Usage: test_frame_ring_fuzz memfd|shm|plain|best|shared  (env AUDIORING_SEED,
 // AUDIORING_FUZZ_SECONDS = seconds per configuration, default 0.6).
 #include "check.hpp"
 
@@ -43,6 +48,9 @@
 #include <vector>
 
 #include "audioring/frame_ring.hpp"
+#include "audioring/shared_ring.hpp"
+
+#include <unistd.h>
 
 namespace {
 
@@ -52,6 +60,24 @@ using audioring::SpeculativeReads;
 using audioring::WaitStatus;
 using Frame = FrameRing::Frame;
 using Clock = FrameRing::Clock;
+
+// Where a run's ring lives: private memory of `request`, or a shared ring.
+struct Memory {
+  MemoryRequest request;
+  bool shared;
+};
+
+// A ring of `frame_bytes` frames (returned as a prvalue: FrameRing does not move).
+FrameRing make_ring(std::size_t frame_bytes, Frame min_capacity, const Memory& memory) {
+  if (!memory.shared) return FrameRing(frame_bytes, min_capacity, memory.request);
+  static int rings = 0;  // a name per ring: each is unshared when its run ends
+  audioring::SharedRingSpec spec;
+  spec.channels = frame_bytes;  // bytes as uint8 samples: the 24-bit configuration has no sample format
+  spec.format = audioring::SampleFormat::uint8;
+  spec.capacity = FrameRing::rounded_capacity(frame_bytes, min_capacity);
+  return FrameRing(audioring::SharedRing::create(
+      "ring-fuzz-" + std::to_string(getpid()) + "-" + std::to_string(rings++), spec));
+}
 
 struct Config {
   const char* label;
@@ -78,9 +104,9 @@ std::uint64_t mix(std::uint64_t x) {  // splitmix64's finalizer
 
 // State shared by the threads of one run.
 struct Shared {
-  Shared(const Config& run_config, MemoryRequest request)
+  Shared(const Config& run_config, const Memory& memory)
       : config(run_config),
-        ring(run_config.channels * run_config.sample_bytes, run_config.min_capacity, request),
+        ring(make_ring(run_config.channels * run_config.sample_bytes, run_config.min_capacity, memory)),
         frame_bytes(ring.frame_bytes()),
         capacity(ring.capacity()) {}
 
@@ -388,17 +414,18 @@ struct Shared {
   }
 };
 
-MemoryRequest parse(const std::string& name) {
-  if (name == "memfd") return MemoryRequest::memfd;
-  if (name == "shm") return MemoryRequest::shm;
-  if (name == "plain") return MemoryRequest::plain;
-  if (name == "best") return MemoryRequest::best;
-  std::fprintf(stderr, "usage: test_frame_ring_fuzz memfd|shm|plain|best\n");
+Memory parse(const std::string& name) {
+  if (name == "memfd") return {MemoryRequest::memfd, false};
+  if (name == "shm") return {MemoryRequest::shm, false};
+  if (name == "plain") return {MemoryRequest::plain, false};
+  if (name == "best") return {MemoryRequest::best, false};
+  if (name == "shared") return {MemoryRequest::best, true};
+  std::fprintf(stderr, "usage: test_frame_ring_fuzz memfd|shm|plain|best|shared\n");
   std::exit(2);
 }
 
-void run(const Config& config, MemoryRequest request, std::uint64_t seed, double seconds) {
-  Shared shared(config, request);
+void run(const Config& config, const Memory& memory, std::uint64_t seed, double seconds) {
+  Shared shared(config, memory);
   std::printf("  %-11s frame %2zu bytes, capacity %5lld, %s blocks%s ...", config.label, shared.frame_bytes,
               static_cast<long long>(shared.capacity), config.big_blocks ? "big" : "small",
               config.follower ? ", follower" : "");
@@ -444,9 +471,9 @@ void run(const Config& config, MemoryRequest request, std::uint64_t seed, double
   if (config.big_blocks) CHECK(shared.big_blocks.load() > 0 && shared.clears.load() > 0);
 }
 
-void run_lockstep(MemoryRequest request, std::uint64_t seed) {
+void run_lockstep(const Memory& memory, std::uint64_t seed) {
   const Config config{"lockstep", 2, 4, 1000, true, false};
-  Shared shared(config, request);
+  Shared shared(config, memory);
   const auto start = Clock::now();
   std::thread producer([&] { shared.lockstep_produce(seed, 1500); });
   shared.lockstep_check(mix(seed + 1));
@@ -464,16 +491,16 @@ void run_lockstep(MemoryRequest request, std::uint64_t seed) {
 
 int main(int argc, char** argv) {
   if (argc != 2) parse("");
-  const MemoryRequest request = parse(argv[1]);
+  const Memory memory = parse(argv[1]);
   double seconds = 0.6;
   if (const char* env = std::getenv("AUDIORING_FUZZ_SECONDS"); env != nullptr && *env != '\0') {
     seconds = std::atof(env);
   }
   const std::uint64_t seed = audioring_test::seed("frame_ring_fuzz", 3);
   std::printf("frame_ring_fuzz: %s memory, %.2f s per configuration\n", argv[1], seconds);
-  run_lockstep(request, mix(seed + 999));
+  run_lockstep(memory, mix(seed + 999));
   for (std::size_t i = 0; i < sizeof kConfigs / sizeof kConfigs[0]; ++i) {
-    run(kConfigs[i], request, mix(seed + 1000 * i), seconds);
+    run(kConfigs[i], memory, mix(seed + 1000 * i), seconds);
   }
   std::printf("frame_ring_fuzz: all tests passed\n");
   return 0;
