@@ -6,6 +6,7 @@
 #include "bindings/capture_bindings.hpp"
 #include "bindings/ring_bindings.hpp"
 #include "bindings/views.hpp"
+#include "bindings/watcher_bindings.hpp"
 
 namespace py = pybind11;
 
@@ -21,4 +22,5 @@ PYBIND11_MODULE(_core, m) {
   audioring::bindings::register_views(m);
   audioring::bindings::register_ring(m);
   audioring::bindings::register_capture(m);
+  audioring::bindings::register_watcher(m);
 }
