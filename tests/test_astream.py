@@ -484,6 +484,8 @@ def test_the_watcher_sleeps_untouched_while_no_consumer_waits():
         await rec.astream(480, timeout=2).__anext__()  # the watcher exists now
         await asyncio.sleep(0.05)
         (tid,) = watcher_threads()
+        # SCHED_BATCH: woken by the producer, it must not preempt the audio thread inside its callback.
+        assert os.sched_getscheduler(tid) == os.SCHED_BATCH
         idle = wakeups(tid)
         frames = rec.frames_recorded
         await asyncio.sleep(0.5)

@@ -8,6 +8,7 @@
 
 #if defined(__linux__)
 #include <pthread.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 #elif defined(__unix__) || defined(__APPLE__)
@@ -101,6 +102,11 @@ struct FrameWatcher::State {
 void FrameWatcher::State::run() noexcept {
 #if defined(__linux__)
   pthread_setname_np(pthread_self(), "audioring-watch");  // how tests and profilers tell it (15 chars at most)
+  // SCHED_BATCH: woken by the producer's doorbell, this thread must not
+  // preempt the (often not realtime) audio thread in the middle of its
+  // callback; it runs when that returns, or at once on another idle core.
+  const sched_param batch{};
+  pthread_setschedparam(pthread_self(), SCHED_BATCH, &batch);
 #endif
   std::unique_lock<std::mutex> lock(mutex);
   for (;;) {

@@ -25,6 +25,13 @@
 // not have. interrupt() (stop, close) ends the wait too and rings every bell
 // armed before it, so consumers re-check their producer as stream() does.
 //
+// Scheduling (Linux): the thread runs SCHED_BATCH, which never preempts the
+// thread that woke it. The producer's publish wakes it with a futex (the
+// doorbell's, made only while some bell is armed); an audio thread without
+// realtime priority would otherwise be preempted inside its callback by the
+// watcher, and then by the event loop it wakes (measured on a loaded 2-core
+// VM, jackd -r: the callback took 314 us at the median instead of 8 us).
+//
 // Lifetime: the thread starts with the first arm() that has to wait and is
 // joined by close() (also the destructor). close() rings every bell (a
 // closed watcher's bells always ring at once). If the thread sleeps on the
