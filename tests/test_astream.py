@@ -338,6 +338,64 @@ def test_astream_requires_recording_and_an_open_recorder():
         rec.astream(100)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"blocksize": 0}, ValueError, "blocksize"),
+        ({"blocksize": 100.0}, TypeError, "blocksize"),
+        ({"hop": 101}, ValueError, "hop"),
+        ({"timeout": -1}, ValueError, "timeout"),
+        ({"timeout": float("nan")}, ValueError, "timeout"),
+        ({"start": 1.0}, TypeError, "start"),
+        ({"start": 2**62 + 1}, ValueError, "start"),
+    ],
+    ids=repr,
+)
+def test_astream_and_wait_frames_name_the_bad_argument(kwargs, error, match):
+    with AudioRecord(1, RATE, RATE, device=VirtualInput("ramp", speed=4)) as rec:
+        with pytest.raises(error, match=match):
+            rec.astream(**{"blocksize": 100, **kwargs})
+        if "timeout" in kwargs:
+            with pytest.raises(error, match=match):
+                run(rec.wait_frames(100, **kwargs))
+        with pytest.raises(TypeError, match="frames"):
+            run(rec.wait_frames(1.5))
+
+
+def test_astream_takes_any_timeout_and_start():
+    with AudioRecord(1, RATE, RATE, dtype="int32", device=VirtualInput("ramp", speed=4)) as rec:
+
+        async def main():
+            await rec.wait_frames(1000, timeout=5)
+            for timeout in (0, 1e-9, 2, float("inf"), 10**400):
+                stream = rec.astream(100, timeout=timeout, start=rec.frames_written - 100)
+                assert (await stream.__anext__()).shape == (100, 1)  # those frames are there: no wait at all
+            stream = rec.astream(100, timeout=10**400, start=rec.frames_written)
+            assert (await stream.__anext__()).shape == (100, 1)  # waits for the next frames, as long as it takes
+            future = rec.astream(100, timeout=0.05, start=2**62)
+            with pytest.raises(TimeoutError, match="no audio"):
+                await future.__anext__()
+            past = rec.astream(100, timeout=2, start=-(2**62))
+            with pytest.raises(OverrunError) as info:
+                await past.__anext__()
+            assert info.value.frames_lost == info.value.position + 2**62
+            assert rec.start_frame(await past.__anext__()) == info.value.position
+
+        run(main())
+
+
+def test_an_async_stream_cannot_be_pickled_or_copied():
+    import copy
+    import pickle
+
+    with AudioRecord(1, RATE, RATE, device=VirtualInput()) as rec:
+        stream = rec.astream(100)
+        with pytest.raises(TypeError, match="cannot be pickled"):
+            pickle.dumps(stream)
+        with pytest.raises(TypeError, match="cannot be pickled"):
+            copy.copy(stream)
+
+
 def test_a_stream_is_iterated_by_one_task_at_a_time():
     rec = AudioRecord(1, RATE, RATE, device=VirtualInput("sine", 440))
 
