@@ -15,7 +15,7 @@ from ._errors import OverrunError
 class FrameStream:
     """Iterator over consecutive ``(blocksize, channels)`` zero-copy blocks of a recording.
 
-    Made by :meth:`AudioRecord.stream`. Each block starts ``hop`` frames after
+    Made by :meth:`AudioRecord.stream` and :meth:`Ring.stream`. Each block starts ``hop`` frames after
     the previous one, so every frame is delivered exactly once when ``hop ==
     blocksize`` and in overlapping windows when ``hop < blocksize``.
 
@@ -43,7 +43,9 @@ class FrameStream:
 
     One thread at a time: a stream that another thread is iterating raises
     `RuntimeError` (as a generator does); give each thread its own
-    ``AudioRecord.stream()``, they all see the same frames.
+    ``AudioRecord.stream()``, they all see the same frames. In asyncio,
+    ``AudioRecord.astream()`` drives the same blocks without a thread
+    (`AsyncFrameStream`).
 
     Parameters
     ----------
