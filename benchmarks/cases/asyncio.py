@@ -19,7 +19,11 @@ thread), and without realtime scheduling the woken threads may run before the ca
 can complete first). So audioring's latency is timed from the entry, an upper bound of publish to consumer.
 The recipe's is timed from its Python callback's first line (after cffi took the GIL: in the recipe's favour);
 its publish (``call_soon_threadsafe``) to consumer is reported too. Both clocks are CLOCK_MONOTONIC. Also the
-callback's own time, entry to return: what each recipe costs the audio thread.
+callback's own time, entry to return: what each recipe costs the audio thread. audioring's watcher thread runs
+SCHED_BATCH, so that the doorbell's wake never preempts the audio thread inside its callback; a third row switches
+it to SCHED_OTHER (``os.sched_setscheduler`` on the thread) to show what that trades: without realtime scheduling,
+a woken SCHED_OTHER watcher preempts the audio thread (a longer callback), while a SCHED_BATCH one waits for a
+busy core's current task to yield (a longer tail of wake latencies when other processes keep both cores busy).
 
 **Idle cost**: 100 consumers on the loop, the process's CPU (``time.process_time``, all threads) over IDLE_S:
 while **no audio arrives** (jackd stopped with SIGSTOP for the measurement, continued after), and while audio
@@ -35,6 +39,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 from harness.context import RunContext
 from harness.formatting import fmt_ns
@@ -53,10 +58,11 @@ CONSUMERS = 100
 LATENCY_TARGET_NS = 1_000_000
 IDLE_TARGET = 0.001  # of one core
 
-LATENCY_RECIPES = ("audioring", "sd_asyncio")
+LATENCY_RECIPES = ("audioring", "audioring_other", "sd_asyncio")
 IDLE_RECIPES = ("audioring", "sd_asyncio", "audioring_threads")
 LABELS = {
     "audioring": "audioring `AudioRecord.astream()`",
+    "audioring_other": "audioring `astream()`, its watcher thread switched to SCHED_OTHER (for comparison)",
     "sd_asyncio": "sounddevice `InputStream` + `call_soon_threadsafe(queue.put_nowait, ...)`",
     "audioring_threads": "audioring `stream()` in a thread per consumer (`run_in_executor`)",
 }
@@ -112,6 +118,18 @@ def _probe_entries(probe) -> tuple[list, list, list]:
     return entered, published, frames
 
 
+def _watcher_to_sched_other() -> str:
+    """Switch this process's watcher thread (named ``audioring-watch``) from SCHED_BATCH to SCHED_OTHER."""
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            if Path(f"/proc/self/task/{tid}/comm").read_text().strip() == "audioring-watch":
+                os.sched_setscheduler(int(tid), os.SCHED_OTHER, os.sched_param(0))
+                return "SCHED_OTHER"
+        except OSError:
+            continue
+    raise RuntimeError("no audioring-watch thread to switch")
+
+
 async def _latency(spec: dict, device: int) -> dict:
     import asyncio
     import bisect
@@ -120,7 +138,7 @@ async def _latency(spec: dict, device: int) -> dict:
     wake_ns: list[int] = []  # the callback's entry -> the consumer has the block
     callback_ns: list[int] = []  # the callback's own time, entry -> return
     extra: dict = {}
-    if spec["recipe"] == "audioring":
+    if spec["recipe"] in ("audioring", "audioring_other"):
         rec, probe = _open_probed_recorder(device, spec["probe"])
         probe.ar_probe_reset()
         received: list[tuple[int, int]] = []  # (frames up to the block's end, the consumer's ns)
@@ -129,6 +147,8 @@ async def _latency(spec: dict, device: int) -> dict:
             async for block in rec.astream(PERIOD, timeout=5):
                 now = time.monotonic_ns()
                 received.append((rec.start_frame(block) + PERIOD - rec.first_frame, now))
+                if spec["recipe"] == "audioring_other" and "policy" not in extra:
+                    extra["policy"] = _watcher_to_sched_other()
                 if time.monotonic() > stop_at:
                     break
             flags = rec.overflows
@@ -330,9 +350,10 @@ def markdown(result: dict) -> list:
         "(audioring: its C callback, which publishes a `memcpy` after entry, timed by `publish_probe.cpp`; the "
         "recipe: its Python callback's first line, after cffi took the GIL, which favours it) to the awaiting "
         "consumer task having the block. The callback's own time (entry to return) is what it costs the audio "
-        "thread: audioring's includes the doorbell's futex wake of the watcher thread (which, without realtime "
-        "scheduling, may run first); the recipe's the copy and `call_soon_threadsafe`'s write to the loop's "
-        "self-pipe. The recipe's publish (`call_soon_threadsafe`) to consumer is in the last column.",
+        "thread: audioring's includes the doorbell's futex wake of the watcher thread (a SCHED_BATCH thread, which "
+        "does not preempt the callback; the SCHED_OTHER row shows the alternative); the recipe's the copy and "
+        "`call_soon_threadsafe`'s write to the loop's self-pipe. The recipe's publish (`call_soon_threadsafe`) to "
+        "consumer is in the last column.",
         "",
         "| recipe | blocks | callback → consumer p50 / p99 / max | callback's own time p50 / p99 | "
         "recipe: publish → consumer p50 / p99 | overflow flags | JACK cycles missed |",
