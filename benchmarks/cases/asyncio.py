@@ -118,16 +118,19 @@ def _probe_entries(probe) -> tuple[list, list, list]:
     return entered, published, frames
 
 
-def _watcher_to_sched_other() -> str:
-    """Switch this process's watcher thread (named ``audioring-watch``) from SCHED_BATCH to SCHED_OTHER."""
+def _watcher_to_sched_other() -> bool:
+    """Switch this process's watcher thread (named ``audioring-watch``) from SCHED_BATCH to SCHED_OTHER.
+
+    Returns False if the thread does not exist yet (it starts with the first wait that has to wait).
+    """
     for tid in os.listdir("/proc/self/task"):
         try:
             if Path(f"/proc/self/task/{tid}/comm").read_text().strip() == "audioring-watch":
                 os.sched_setscheduler(int(tid), os.SCHED_OTHER, os.sched_param(0))
-                return "SCHED_OTHER"
+                return True
         except OSError:
             continue
-    raise RuntimeError("no audioring-watch thread to switch")
+    return False
 
 
 async def _latency(spec: dict, device: int) -> dict:
@@ -147,8 +150,9 @@ async def _latency(spec: dict, device: int) -> dict:
             async for block in rec.astream(PERIOD, timeout=5):
                 now = time.monotonic_ns()
                 received.append((rec.start_frame(block) + PERIOD - rec.first_frame, now))
-                if spec["recipe"] == "audioring_other" and "policy" not in extra:
-                    extra["policy"] = _watcher_to_sched_other()
+                if spec["recipe"] == "audioring_other" and "switched_at_block" not in extra and \
+                        _watcher_to_sched_other():
+                    extra["switched_at_block"] = len(received)  # within the warm-up
                 if time.monotonic() > stop_at:
                     break
             flags = rec.overflows
