@@ -7,10 +7,33 @@ import sys
 import time
 from typing import Callable, TypeVar
 
+import numpy as np
 import pytest
 
 from audioring import AudioRecord
 from audioring.testing.pytest_plugin import _unavailable
+
+# The ramp holds the frame number modulo the largest power of two the dtype holds exactly.
+RAMP_MODULUS = {"float32": 2**24, "int32": 2**32, "int16": 2**16, "int8": 2**8, "uint8": 2**8}
+
+
+def ramp_counter(block: np.ndarray) -> np.ndarray:
+    """The frame counters a ramp block carries (first channel), as int64 modulo the ramp's modulus."""
+    column = block[:, 0]
+    if column.dtype == np.float32:
+        return column.astype(np.int64)
+    unsigned = column.view(np.dtype(f"u{column.dtype.itemsize}"))
+    return unsigned.astype(np.int64)
+
+
+def assert_consecutive(counters: np.ndarray, modulus: int, first: int | None = None) -> int:
+    """Check that counters step by one (modulo); return the next expected counter."""
+    if first is not None:
+        assert counters[0] == first % modulus, f"expected frame {first % modulus}, got {counters[0]}"
+    steps = np.diff(counters) % modulus
+    bad = np.flatnonzero(steps != 1)
+    assert bad.size == 0, f"ramp jumps at {bad[:5]}: {counters[bad[:5]]} -> {counters[bad[:5] + 1]}"
+    return int(counters[-1]) + 1
 
 
 def wait_for_frames(rec: AudioRecord, frames: int, timeout: float = 10.0) -> None:

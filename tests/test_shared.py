@@ -7,6 +7,7 @@ another user.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import multiprocessing
 import os
@@ -14,6 +15,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -466,3 +468,58 @@ def test_from_refuses_device_options_and_unknown_names(tmp_path):
     r = subprocess.run([*cli, "record", str(tmp_path / "x.wav"), "--from", unique("absent")],
                        capture_output=True, text=True)
     assert r.returncode == 1 and "nothing is shared under" in r.stderr and not (tmp_path / "x.wav").exists()
+
+
+# ---- asyncio -------------------------------------------------------------------------------------
+
+
+def test_an_attached_reader_streams_in_asyncio_losslessly_until_the_producer_closes():
+    name = unique("async")
+
+    async def main() -> np.ndarray:
+        got: list[np.ndarray] = []
+        with Ring(1, 4096, "int32", share=name) as ring, attach(name) as mic:
+            blocks = mic.astream(100, start=0, timeout=5)
+
+            def produce() -> None:  # from another thread, as an audio callback would
+                for i in range(100):
+                    ring.write(np.arange(i * 100, (i + 1) * 100, dtype=np.int32).reshape(100, 1))
+                    time.sleep(0.001)
+                ring.close()
+
+            producer = threading.Thread(target=produce)
+            producer.start()
+            async for block in blocks:
+                got.append(np.array(block[:, 0]))
+            producer.join()
+        return np.concatenate(got)
+
+    values = asyncio.run(main())
+    assert np.array_equal(values, np.arange(10_000))
+
+
+def test_an_async_reader_learns_of_a_killed_producer_within_a_second():
+    name = unique("async-killed")
+    started, stop = SPAWN.Event(), SPAWN.Event()
+    producer = SPAWN.Process(target=workers.ramp_producer, args=(name, 1.0, 0, 2.0, started, stop))
+    producer.start()
+
+    async def main() -> tuple[str, float]:
+        mic = workers.wait_until_recording(name)
+        async for _ in mic.astream(480):
+            if time.monotonic() - started_streaming > 0.3 and producer.is_alive():
+                os.kill(producer.pid, signal.SIGKILL)
+                killed[0] = time.monotonic()
+        return "ended", time.monotonic()
+
+    killed = [0.0]
+    started_streaming = time.monotonic()
+    try:
+        assert started.wait(60)
+        with pytest.raises(audioring.ProducerLostError):
+            asyncio.run(main())
+        noticed = time.monotonic()
+    finally:
+        stop.set()
+        join_all([producer])
+    assert killed[0] and noticed - killed[0] < 1.0, noticed - killed[0]

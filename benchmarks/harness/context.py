@@ -8,6 +8,9 @@ from pathlib import Path
 
 from harness.native import CallbackTimer, build_targets, helper_path
 
+#: The helpers built as shared libraries (loaded with ctypes), not programs.
+LIBRARIES = ("callback_timer", "publish_probe")
+
 
 def log(message: str) -> None:
     """Progress goes to stderr; stdout carries only the final report."""
@@ -36,7 +39,7 @@ class RunContext:
             self.log(f"  building benchmarks/{target} (CMake, Release)")
             self.native = build_targets(self.build_dir, sorted(self._built | {target}))
             self._built.add(target)
-        name = f"lib{target}.so" if target == "callback_timer" else target
+        name = f"lib{target}.so" if target in LIBRARIES else target
         return helper_path(self.build_dir, name)
 
     def callback_timer(self, rate: float) -> CallbackTimer:

@@ -7,6 +7,7 @@
 #include "bindings/ring_bindings.hpp"
 #include "bindings/shared_bindings.hpp"
 #include "bindings/views.hpp"
+#include "bindings/watcher_bindings.hpp"
 
 namespace py = pybind11;
 
@@ -23,4 +24,5 @@ PYBIND11_MODULE(_core, m) {
   audioring::bindings::register_ring(m);
   audioring::bindings::register_shared(m);
   audioring::bindings::register_capture(m);
+  audioring::bindings::register_watcher(m);
 }

@@ -15,7 +15,9 @@ Ring
 CaptureStats
     The capture callback's counters (``AudioRecord.stats``).
 FrameStream
-    The iterator ``AudioRecord.stream()`` returns.
+    The iterator ``AudioRecord.stream()`` and ``Ring.stream()`` return.
+AsyncFrameStream
+    The async iterator ``AudioRecord.astream()`` and ``Ring.astream()`` return.
 OverrunError
     A lossless consumer fell so far behind that frames were overwritten.
 RecorderClosedError
@@ -35,6 +37,7 @@ except ImportError as error:  # pragma: no cover - only on a broken install
         "building from source needs a C++17 compiler."
     ) from error
 
+from ._astream import AsyncFrameStream
 from ._errors import OverrunError, ProducerLostError, RecorderClosedError
 from ._record import AudioRecord, CaptureStats
 from ._ring import Ring
@@ -45,6 +48,7 @@ from ._virtual import VirtualInput
 __version__: str = _core.__version__
 
 __all__ = [
+    "AsyncFrameStream",
     "AudioRecord",
     "CaptureStats",
     "FrameStream",

@@ -13,7 +13,8 @@ from typing import Callable, NoReturn, Optional, SupportsIndex, Union, cast
 
 import numpy as np
 
-from . import _core
+from . import _core, _watch
+from ._astream import AsyncFrameStream
 from ._errors import RecorderClosedError
 from ._formats import sample_format
 from ._ring import Ring
@@ -497,6 +498,114 @@ class AudioRecord(_core.RecordReader):
         position = self._recording_start if start is None else as_count(start, "start", -(2**62), 2**62)
         return FrameStream(self._ring._core, blocksize, hop, timeout, position, self._producing)
 
+    def astream(
+        self,
+        blocksize: int,
+        *,
+        hop: Optional[int] = None,
+        timeout: Optional[float] = None,
+        start: Optional[int] = None,
+    ) -> AsyncFrameStream:
+        """:meth:`stream` for asyncio: ``async for block in rec.astream(blocksize)``.
+
+        The same blocks with the same rules (see `AsyncFrameStream`): every
+        frame once, in order (or overlapping windows with ``hop``);
+        `OverrunError` if the consumer falls behind, after which iteration
+        continues from the newest frame; `TimeoutError` when no block comes
+        within ``timeout``; the iteration ends when the recorder stops, and
+        :meth:`close` ends a waiting ``__anext__`` with `RecorderClosedError`.
+        A waiting task costs nothing (no thread per consumer, no polling), and
+        cancelling it leaves nothing behind.
+
+        Parameters
+        ----------
+        blocksize, hop, timeout, start
+            As for :meth:`stream`.
+
+        Returns
+        -------
+        AsyncFrameStream
+
+        Raises
+        ------
+        RuntimeError
+            If the recorder is not recording (the message names ``stream()``,
+            which this method is built on).
+
+        Examples
+        --------
+        >>> import asyncio
+        >>> from audioring import AudioRecord, VirtualInput
+        >>> async def main():
+        ...     ramp = VirtualInput("ramp", speed=10)  # each frame holds its number
+        ...     with AudioRecord(1, 16000, 16000, device=ramp, dtype="int16") as rec:
+        ...         firsts = []
+        ...         async for block in rec.astream(1600, timeout=2.0):
+        ...             firsts.append(int(block[0, 0]))
+        ...             if len(firsts) == 3:
+        ...                 break
+        ...     return firsts
+        >>> asyncio.run(main())
+        [0, 1600, 3200]
+        """
+        return AsyncFrameStream(self.stream(blocksize, hop=hop, timeout=timeout, start=start))
+
+    async def wait_frames(self, frames: int, timeout: Optional[float] = None) -> int:
+        """Wait, in asyncio, until `frames_recorded` reaches ``frames``; return `frames_recorded`.
+
+        Only the calling task waits (no thread, no polling), so other tasks
+        run meanwhile. If the recorder stops first, it returns at once with
+        the frames recorded, fewer than ``frames``.
+
+        Parameters
+        ----------
+        frames : int
+            Frames since :meth:`start_recording`, >= 0.
+        timeout : float, optional
+            Seconds to wait in all before `TimeoutError` (default: as long as
+            the recorder records).
+
+        Returns
+        -------
+        int
+            The frames recorded: ``>= frames`` unless the recorder stopped first.
+
+        Raises
+        ------
+        RuntimeError
+            If fewer frames were recorded and the recorder is not recording.
+        TimeoutError
+            If ``frames`` were not recorded within ``timeout`` seconds.
+        RecorderClosedError
+            If the recorder is (or gets) closed.
+
+        Examples
+        --------
+        >>> import asyncio
+        >>> from audioring import AudioRecord, VirtualInput
+        >>> async def main():
+        ...     with AudioRecord(1, 16000, 16000, device=VirtualInput("sine", 440)) as rec:
+        ...         recorded = await rec.wait_frames(1600, timeout=2.0)
+        ...         return recorded >= 1600, rec.read(1600).shape
+        >>> asyncio.run(main())
+        (True, (1600, 1))
+        """
+        self._check_process("wait_frames")
+        self._check_open()
+        frames = as_count(frames, "frames", 0, MAX_FRAMES)
+        timeout = None if timeout is None else as_timeout(timeout)
+        first = self._recording_start
+        ring = self._ring._core
+        if ring.frames_written - first < frames and not self.recording:
+            raise RuntimeError("wait_frames() needs a recording: call start_recording() first")
+        status = await _watch.wait_until_written(ring, first + frames, timeout, self._producing)
+        if status == _core.WaitStatus.timeout:
+            raise TimeoutError(
+                f"{ring.frames_written - first} of {frames} frames recorded in {timeout} s "
+                "(is the device still delivering?)"
+            )
+        return ring.frames_written - first
+
     def close(self) -> None:
         """Stop recording and release the device. Zero-copy arrays stay readable.
 
@@ -666,6 +775,18 @@ class AudioRecord(_core.RecordReader):
         self._check_process("stream")
         self._check_open()
         return self.recording
+
+    def _close(self) -> None:
+        """The native reads refuse from now on, and the asyncio waits end (their watcher thread joined).
+
+        close() calls this once the recorder is marked closed (so a woken
+        consumer finds it closed and raises `RecorderClosedError`), in a
+        forked child too, where the watcher is the parent's and nothing is joined.
+        """
+        super()._close()
+        ring = self.__dict__.get("_ring")
+        if ring is not None:
+            _watch.close(ring._core)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -6,9 +6,19 @@ from typing import NoReturn, Optional, SupportsIndex, Union
 
 import numpy as np
 
-from . import _core
+from . import _core, _watch
+from ._astream import AsyncFrameStream
 from ._errors import RecorderClosedError
-from ._validate import MAX_CHANNELS, MAX_FRAMES, MAX_SAMPLING_RATE, as_count, as_sample_dtype, as_share_name
+from ._stream import FrameStream
+from ._validate import (
+    MAX_CHANNELS,
+    MAX_FRAMES,
+    MAX_SAMPLING_RATE,
+    as_count,
+    as_sample_dtype,
+    as_share_name,
+    as_timeout,
+)
 
 _NO_COPY = "{what} cannot be copied: the copy would share its memory and single producer"
 _NO_PICKLE = (
@@ -218,7 +228,8 @@ class Ring(_core.RingReader):
         if self._core.shared_name is not None:
             self._core.set_state(_core.SharedState.closed)  # attached readers' streams end
             self._core.unshare()
-        self._core.interrupt()
+        self._core.interrupt()  # waiting streams find it closed and end
+        _watch.close(self._core)  # asyncio waits too
 
     def __enter__(self) -> Ring:
         return self
@@ -229,6 +240,118 @@ class Ring(_core.RingReader):
     def _check_open(self) -> None:
         if self._closed:
             raise RecorderClosedError("the ring is closed; make a new Ring")
+
+    def stream(
+        self,
+        blocksize: int,
+        *,
+        hop: Optional[int] = None,
+        timeout: Optional[float] = None,
+        start: Optional[int] = None,
+    ) -> FrameStream:
+        """Iterate losslessly, in order, over ``(blocksize, channels)`` zero-copy blocks as `write` publishes them.
+
+        `AudioRecord.stream` without the recording around it: the same
+        blocks, `OverrunError` (and continuing from the newest frame) when
+        the consumer falls more than ``capacity`` frames behind the writer,
+        `TimeoutError` when no block comes within ``timeout``.
+
+        When it ends: once the ring is closed (`close`) and no complete block
+        is left. Otherwise never on its own: a ring's producer is whoever
+        calls `write`, and the ring cannot tell the last write from a pause,
+        so the stream waits for the next block; bound the wait with
+        ``timeout``, or stop iterating (``break``).
+
+        Parameters
+        ----------
+        blocksize : int
+            Frames per block, ``1..capacity``.
+        hop : int, optional
+            Frames between the starts of consecutive blocks, ``1..blocksize``
+            (default ``blocksize``: every frame once).
+        timeout : float, optional
+            Seconds to wait for each block before `TimeoutError` (default: no limit).
+        start : int, optional
+            Absolute frame to start from (default 0, the first frame ever
+            written, so nothing written is missed; if more than ``capacity``
+            frames were written before, the first block raises `OverrunError`).
+
+        Returns
+        -------
+        FrameStream
+
+        Raises
+        ------
+        RuntimeError
+            In a forked child of the process that made the ring.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from audioring import Ring
+        >>> ring = Ring(channels=1, capacity=4096, dtype="int16")
+        >>> ring.write(np.arange(10, dtype="int16").reshape(10, 1))
+        >>> blocks = ring.stream(4, timeout=0.1)
+        >>> next(blocks)[:, 0].tolist(), next(blocks)[:, 0].tolist()
+        ([0, 1, 2, 3], [4, 5, 6, 7])
+        """
+        blocksize = as_count(blocksize, "blocksize", 1, self.capacity)
+        hop = blocksize if hop is None else as_count(hop, "hop", 1, blocksize)
+        timeout = None if timeout is None else as_timeout(timeout)
+        position = 0 if start is None else as_count(start, "start", -(2**62), 2**62)
+        self._core.intact_from(position)  # the ring's own check: RuntimeError in a forked child
+        return FrameStream(self._core, blocksize, hop, timeout, position, self._producing)
+
+    def astream(
+        self,
+        blocksize: int,
+        *,
+        hop: Optional[int] = None,
+        timeout: Optional[float] = None,
+        start: Optional[int] = None,
+    ) -> AsyncFrameStream:
+        """:meth:`stream` for asyncio: ``async for block in ring.astream(blocksize)``.
+
+        The same blocks and rules (see `AsyncFrameStream`); like `stream` it
+        ends once the ring is closed. Waiting costs nothing, and a ``write`` wakes the
+        waiting tasks without any work of the writer's beyond the ring's own.
+
+        Examples
+        --------
+        >>> import asyncio
+        >>> import numpy as np
+        >>> from audioring import Ring
+        >>> async def main():
+        ...     ring = Ring(channels=1, capacity=4096, dtype="int16")
+        ...     loop = asyncio.get_running_loop()
+        ...     loop.call_later(0.01, ring.write, np.arange(8, dtype="int16").reshape(8, 1))
+        ...     blocks = ring.astream(4, timeout=2.0)
+        ...     return [(await blocks.__anext__())[:, 0].tolist() for _ in range(2)]
+        >>> asyncio.run(main())
+        [[0, 1, 2, 3], [4, 5, 6, 7]]
+        """
+        return AsyncFrameStream(self.stream(blocksize, hop=hop, timeout=timeout, start=start))
+
+    async def wait_frames(self, frames: int, timeout: Optional[float] = None) -> int:
+        """Wait, in asyncio, until `frames_written` reaches ``frames``; return `frames_written`.
+
+        Only the calling task waits (no thread, no polling).
+
+        Raises
+        ------
+        TimeoutError
+            If ``frames`` were not written within ``timeout`` seconds (default: no limit).
+        """
+        frames = as_count(frames, "frames", 0, 2**62)
+        timeout = None if timeout is None else as_timeout(timeout)
+        status = await _watch.wait_until_written(self._core, frames, timeout, self._producing)
+        if status == _core.WaitStatus.timeout:
+            raise TimeoutError(f"{self.frames_written} of {frames} frames written in {timeout} s")
+        return self.frames_written
+
+    def _producing(self) -> bool:
+        """For the streams: whether frames may still be written: until `close` (a ring knows no other end)."""
+        return not self._closed
 
     # ---- not copyable, not picklable ----------------------------------------------
     # A copy would share the memory and its single-producer contract (or, by

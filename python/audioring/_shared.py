@@ -9,7 +9,8 @@ from typing import Optional
 
 import numpy as np
 
-from . import _core
+from . import _core, _watch
+from ._astream import AsyncFrameStream
 from ._errors import ProducerLostError, RecorderClosedError
 from ._record import CaptureStats
 from ._stream import FrameStream
@@ -316,6 +317,55 @@ class SharedRecording(_core.RecordReader):
         position = self.first_frame if start is None else as_count(start, "start", -(2**62), 2**62)
         return FrameStream(self._ring, blocksize, hop, timeout, position, self._producing)
 
+    def astream(
+        self,
+        blocksize: int,
+        *,
+        hop: Optional[int] = None,
+        timeout: Optional[float] = None,
+        start: Optional[int] = None,
+    ) -> AsyncFrameStream:
+        """:meth:`stream` for asyncio: ``async for block in mic.astream(blocksize)``.
+
+        The same blocks and rules; a waiting task costs nothing, and the
+        producer's publish wakes it across the process boundary.
+
+        Examples
+        --------
+        >>> import asyncio
+        >>> from audioring import Ring, attach
+        >>> import numpy as np
+        >>> async def main():
+        ...     with Ring(1, 4096, "int16", share="doc-async") as ring, attach("doc-async") as mic:
+        ...         blocks = mic.astream(4, start=0, timeout=2.0)
+        ...         asyncio.get_running_loop().call_later(0.01, ring.write, np.arange(8, dtype="int16").reshape(8, 1))
+        ...         return [(await blocks.__anext__())[:, 0].tolist() for _ in range(2)]
+        >>> asyncio.run(main())
+        [[0, 1, 2, 3], [4, 5, 6, 7]]
+        """
+        return AsyncFrameStream(self.stream(blocksize, hop=hop, timeout=timeout, start=start))
+
+    async def wait_frames(self, frames: int, timeout: Optional[float] = None) -> int:
+        """Wait, in asyncio, until `frames_recorded` reaches ``frames``; return `frames_recorded`.
+
+        Returns early (with fewer) if the producer stops or closes first.
+
+        Raises
+        ------
+        TimeoutError
+            If ``frames`` were not recorded within ``timeout`` seconds.
+        ProducerLostError
+            If the producer dies meanwhile.
+        """
+        self._check_open()
+        frames = as_count(frames, "frames", 0, 2**62)
+        timeout = None if timeout is None else as_timeout(timeout)
+        first = self.first_frame
+        status = await _watch.wait_until_written(self._ring, first + frames, timeout, self._producing)
+        if status == _core.WaitStatus.timeout:
+            raise TimeoutError(f"{self._ring.frames_written - first} of {frames} frames recorded in {timeout} s")
+        return int(self._ring.frames_written - first)
+
     def close(self) -> None:
         """Detach. Views already read stay readable; streams waiting here raise `RecorderClosedError`."""
         if self._closed:
@@ -323,6 +373,7 @@ class SharedRecording(_core.RecordReader):
         self._closed = True
         self._close()  # the native reads refuse from now on
         self._ring.interrupt()
+        _watch.close(self._ring)  # asyncio waits end too
 
     def __enter__(self) -> SharedRecording:
         return self

@@ -15,7 +15,7 @@ from ._errors import OverrunError
 class FrameStream:
     """Iterator over consecutive ``(blocksize, channels)`` zero-copy blocks of a recording.
 
-    Made by :meth:`AudioRecord.stream`. Each block starts ``hop`` frames after
+    Made by :meth:`AudioRecord.stream` and :meth:`Ring.stream`. Each block starts ``hop`` frames after
     the previous one, so every frame is delivered exactly once when ``hop ==
     blocksize`` and in overlapping windows when ``hop < blocksize``.
 
@@ -43,7 +43,9 @@ class FrameStream:
 
     One thread at a time: a stream that another thread is iterating raises
     `RuntimeError` (as a generator does); give each thread its own
-    ``AudioRecord.stream()``, they all see the same frames.
+    ``AudioRecord.stream()``, they all see the same frames. In asyncio,
+    ``AudioRecord.astream()`` drives the same blocks without a thread
+    (`AsyncFrameStream`).
 
     Parameters
     ----------
@@ -108,9 +110,7 @@ class FrameStream:
 
     def _next(self) -> np.ndarray:
         ring = self._ring
-        if self._previous is not None and not ring.intact_from(self._previous):
-            self._overrun(self._previous)
-        end = self._position + self.blocksize
+        end = self._begin()
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         while ring.frames_written < end:
             # Read the interrupt count before the state so that a stop() or
@@ -120,18 +120,41 @@ class FrameStream:
                 raise StopIteration
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             if ring.wait_for_frame(end, left, interrupts) == _core.WaitStatus.timeout:
-                raise TimeoutError(
-                    f"no audio for {self.timeout} s: {ring.frames_written - self._position} of "
-                    f"{self.blocksize} frames arrived (is the device still delivering?)"
-                )
-        if not ring.intact_from(self._position):
+                raise self._timed_out()
+        return self._take()
+
+    # ---- the block arithmetic, shared with AsyncFrameStream (which only waits differently) ----
+
+    def _begin(self) -> int:
+        """Start taking the next block: the frame that must be written first (one past the block's last).
+
+        Raises `OverrunError` if the block handed out last was overwritten
+        while the consumer used it, that is, before it asked for this one.
+        Checked once: if the wait that follows is interrupted (a signal
+        handler's exception, a cancelled task), asking again does not count
+        the previous block a second time.
+        """
+        previous, self._previous = self._previous, None
+        if previous is not None and not self._ring.intact_from(previous):
+            self._overrun(previous)
+        return self._position + self.blocksize
+
+    def _take(self) -> np.ndarray:
+        """The next block, once the frame `_begin` returned is written; advances the stream by ``hop``."""
+        if not self._ring.intact_from(self._position):
             self._overrun(self._position)
-        block = ring.window(self._position, self.blocksize)
+        block = self._ring.window(self._position, self.blocksize)
         self._previous = self._position
         self._position += self.hop
         return block
 
-    def _overrun(self, first_lost: int) -> None:
+    def _timed_out(self) -> TimeoutError:
+        return TimeoutError(
+            f"no audio for {self.timeout} s: {self._ring.frames_written - self._position} of "
+            f"{self.blocksize} frames arrived (is the device still delivering?)"
+        )
+
+    def _overrun(self, first_lost: int) -> NoReturn:
         resume = self._ring.frames_written
         self._position = resume
         self._previous = None
