@@ -268,9 +268,13 @@ class FrameRing {
 
   // Wakes every wait_for_frame() of this process with WaitStatus::interrupted.
   void interrupt() const noexcept { doorbell_.interrupt(); }
-  // interrupt() calls in this process, plus a shared ring's state changes.
+  // interrupt() calls in this process, plus a shared ring's state changes,
+  // plus one once its producer was found dead: a waiter that slept through
+  // the death (e.g. a FrameWatcher, which wakes its consumers only when this
+  // count moves) sees the count change and re-checks its producer.
   std::uint64_t interrupts() const noexcept {
-    return doorbell_.interrupts() + (shared_ ? shared_->state_changes() : 0);
+    return doorbell_.interrupts() +
+           (shared_ ? shared_->state_changes() + (shared_->known_dead() ? 1U : 0U) : 0U);
   }
 
  private:

@@ -140,6 +140,8 @@ class SharedRing {
   // most every kLivenessInterval (waits call this each time they wake). Once
   // gone, always gone. Producer: false.
   bool producer_found_dead() const noexcept;
+  // Whether producer_found_dead() has returned true (no system call).
+  bool known_dead() const noexcept { return dead_.load(std::memory_order_relaxed); }
   static constexpr std::int64_t kLivenessIntervalNs = 100'000'000;
 
  private:
