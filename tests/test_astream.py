@@ -426,8 +426,9 @@ def test_cancellation_leaves_nothing_behind():
         far = rec.astream(RATE * 10, start=rec.frames_written, timeout=60)  # a block that will not come
         far_start = far.position
         # Warm up: the watcher thread and this loop's bell (a descriptor) exist from the first wait on;
-        # the loop watches the bell only while someone waits.
+        # the loop watches the bell only while someone waits, and stops at its next turn once no one does.
         await rec.astream(480, timeout=2).__anext__()
+        await asyncio.sleep(0)
         baseline = (fds(), kernel_threads(), readers, tasks)
         assert baseline == (fds(), kernel_threads(), registered_readers(loop), len(asyncio.all_tasks()))
         assert len(watcher_threads()) == 1
@@ -450,6 +451,7 @@ def test_cancellation_leaves_nothing_behind():
             for task in many:
                 task.cancel()
             await asyncio.gather(*many, return_exceptions=True)
+        await asyncio.sleep(0)  # the loop's next turn
         after = (fds(), kernel_threads(), registered_readers(loop), len(asyncio.all_tasks()))
         assert after == baseline, f"(fds, threads, readers, tasks) {baseline} -> {after}"
         # The cancelled stream was left where it was: it still delivers.
@@ -458,7 +460,10 @@ def test_cancellation_leaves_nothing_behind():
         assert far.position == far_start
         rec.close()  # joins the watcher thread; the idle bell's descriptor goes with the watcher
 
-    run(main())
+    try:
+        run(main())
+    finally:
+        rec.close()  # also when the test failed: a watcher thread left running would fail the next tests
     gc.collect()
     assert watcher_threads() == []
     assert (fds(), kernel_threads()) == before_any_wait

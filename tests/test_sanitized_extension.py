@@ -21,9 +21,9 @@ pytestmark = pytest.mark.native
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "build" / "asan-site"
-# The tests that drive the native ring, capture path and virtual input thread.
+# The tests that drive the native ring, capture path, virtual input thread and frame watcher.
 SUITES = ["tests/test_ring.py", "tests/test_record_virtual.py", "tests/test_readme.py::test_readme_block_runs",
-          "tests/test_doctests.py",
+          "tests/test_doctests.py", "tests/test_astream.py",
           # Shared rings: a forged or truncated file must give an error, never an out-of-bounds read.
           "tests/test_shared.py::test_forged_headers_give_a_clear_error_never_a_crash",
           "tests/test_shared.py::test_truncated_files_give_a_clear_error",

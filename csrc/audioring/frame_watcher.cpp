@@ -96,6 +96,8 @@ struct FrameWatcher::State {
   bool closing = false;
   bool in_ring_wait = false;     // the thread sleeps on the ring (only a publish or interrupt() wakes it)
   std::unique_ptr<std::thread> thread;  // started by the first arm() that waits; see the deleter
+  // Set with `closing`, and readable without the mutex (Bell::watcher_closed()).
+  std::atomic<bool> closed{false};
   const ForkGuard owner;
 };
 
@@ -167,6 +169,7 @@ void FrameWatcher::close() noexcept {
   {
     const std::lock_guard<std::mutex> lock(state.mutex);
     state.closing = true;
+    state.closed.store(true, std::memory_order_release);  // before the rings below
     for (Bell* each : state.bells) {
       each->armed_ = false;
       each->wake_.notify();  // every loop wakes and finds the watcher closed
@@ -247,8 +250,9 @@ void FrameWatcher::Bell::close() noexcept {
 
 bool FrameWatcher::Bell::watcher_closed() const noexcept {
   if (state_->owner.forked()) return true;
-  const std::lock_guard<std::mutex> lock(state_->mutex);
-  return state_->closing;
+  // Without the mutex: an event loop asks right after a ring, while the
+  // watcher's thread may still hold it.
+  return state_->closed.load(std::memory_order_acquire);
 }
 
 const std::shared_ptr<const FrameRing>& FrameWatcher::Bell::ring() const noexcept { return state_->ring; }

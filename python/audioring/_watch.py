@@ -63,6 +63,7 @@ class _LoopWaits:
         self._oldest_seen: Optional[int] = None  # the lowest interrupts_seen in the heap
         self._armed: Optional[tuple[int, int]] = None  # what the native bell was last armed with
         self._watching = False  # whether the loop watches the bell's descriptor
+        self._idling = False  # an _idle() is scheduled
 
     async def wait(self, loop: asyncio.AbstractEventLoop, frame: int, interrupts_seen: int,
                    timeout: Optional[float]) -> _core.WaitStatus:
@@ -88,8 +89,12 @@ class _LoopWaits:
                 timer.cancel()
             future.cancel()  # a no-op once resolved; a cancelled or timed-out entry is dropped later
             self._live -= 1
-            if self._live == 0:
-                self._idle(loop)
+            if self._live == 0 and not self._idling:
+                # At the loop's next turn, unless someone waits again by then: a consumer
+                # that asks for its next block at once keeps the loop watching, without
+                # the two system calls of unwatching and watching again.
+                self._idling = True
+                loop.call_soon(self._idle, loop)
 
     def _arm(self, frame: int, interrupts_seen: int) -> None:
         self._armed = (frame, interrupts_seen)
@@ -122,11 +127,14 @@ class _LoopWaits:
         self._oldest_seen = interrupts if heap else None
         if heap:
             self._arm(heap[0][0], interrupts)
-        else:
-            bell.disarm()
+        # else: nothing to disarm (the watcher disarmed the bell when it rang it, or a
+        # wait re-armed it since, which then rings once more for nothing); _idle disarms.
 
     def _idle(self, loop: asyncio.AbstractEventLoop) -> None:
         """No one waits any more: disarm, unwatch, and drop what cancelled waits left in the heap."""
+        self._idling = False
+        if self._live:
+            return  # someone waits again
         if self._watching:
             loop.remove_reader(self._bell.fd)
             self._watching = False
