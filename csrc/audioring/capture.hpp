@@ -15,8 +15,10 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 
 #include "audioring/frame_ring.hpp"
+#include "audioring/recording_counters.hpp"
 
 namespace audioring {
 
@@ -32,86 +34,72 @@ inline constexpr unsigned long kInputUnderflow = 0x1;
 inline constexpr unsigned long kInputOverflow = 0x2;
 inline constexpr int kPaContinue = 0;
 
-struct CaptureStats {
-  std::uint64_t callbacks;
-  std::uint64_t frames;
-  std::uint64_t input_overflows;   // callbacks flagged paInputOverflow: PortAudio dropped input before us
-  std::uint64_t input_underflows;  // callbacks flagged paInputUnderflow
-  std::uint64_t min_block;         // 0 until the first callback
-  std::uint64_t max_block;
-};
-
-// The stream time of one frame, to timestamp all others at the nominal rate.
-struct TimeAnchor {
-  bool valid;             // false until the first callback after reset()
-  double adc_time;        // seconds, in the stream's clock (PortAudio's Pa_GetStreamTime)
-  FrameRing::Frame frame;  // absolute ring frame captured at adc_time
-};
-
 class Capture {
  public:
-  explicit Capture(std::shared_ptr<FrameRing> ring) noexcept : ring_(std::move(ring)) {}
+  // Writes into `ring`. Counts into the shared header of `publish_to` if that
+  // ring is shared (a converting recording: the device's ring is private,
+  // the recording's ring is shared), else into `ring`'s if it is shared, else
+  // privately; a shared header's readers then see stats() and anchor().
+  // Throws std::invalid_argument for a read-only (attached) ring.
+  explicit Capture(std::shared_ptr<FrameRing> ring, std::shared_ptr<FrameRing> publish_to = nullptr)
+      : ring_(std::move(ring)),
+        publish_to_(std::move(publish_to)),
+        shared_(shared_home(*ring_, publish_to_.get())),
+        counters_(shared_ != nullptr ? &shared_->capture : &own_counters_) {
+    counters_->reset();
+    if (shared_ != nullptr) shared_->published.store(1, std::memory_order_release);  // readers' stats() from now on
+  }
+  Capture(const Capture&) = delete;
+  Capture& operator=(const Capture&) = delete;
 
   const std::shared_ptr<FrameRing>& ring() const noexcept { return ring_; }
+  // Where this capture counts (see recording_counters.hpp).
+  const CaptureCounters& counters() const noexcept { return *counters_; }
+  // The shared header's counters it counts in, or null.
+  RecordingCounters* shared_counters() const noexcept { return shared_; }
 
   // The real-time path. `input` may be null (then silence is recorded, so the
   // frame count stays true to the stream's clock).
   void on_block(const void* input, unsigned long frames, const PaTimeInfo* time, unsigned long status) noexcept {
+    CaptureCounters& c = *counters_;
     const std::uint64_t n = frames;
-    if (!anchor_valid_.load(std::memory_order_relaxed) && time != nullptr) {
+    if (c.anchor_valid.load(std::memory_order_relaxed) == 0 && time != nullptr) {
       // Some host APIs (e.g. ALSA through PulseAudio on some versions) report 0.
-      anchor_time_.store(time->inputBufferAdcTime != 0.0 ? time->inputBufferAdcTime : time->currentTime,
-                         std::memory_order_relaxed);
-      anchor_frame_.store(ring_->written(), std::memory_order_relaxed);
-      anchor_valid_.store(true, std::memory_order_release);  // publishes the two fields above
+      c.anchor_time.store(time->inputBufferAdcTime != 0.0 ? time->inputBufferAdcTime : time->currentTime,
+                          std::memory_order_relaxed);
+      c.anchor_frame.store(ring_->written(), std::memory_order_relaxed);
+      c.anchor_valid.store(1, std::memory_order_release);  // publishes the two fields above
     }
     ring_->write(input, static_cast<FrameRing::Frame>(frames));
-    // Single writer: plain load + store instead of RMWs; relaxed because each
-    // counter is read on its own, as a statistic.
-    bump(callbacks_, 1);
-    bump(frames_, n);
-    if (status & kInputOverflow) bump(input_overflows_, 1);
-    if (status & kInputUnderflow) bump(input_underflows_, 1);
-    const std::uint64_t lo = min_block_.load(std::memory_order_relaxed);
-    if (lo == 0 || n < lo) min_block_.store(n, std::memory_order_relaxed);
-    if (n > max_block_.load(std::memory_order_relaxed)) max_block_.store(n, std::memory_order_relaxed);
+    bump(c.callbacks, 1);
+    bump(c.frames, n);
+    if (status & kInputOverflow) bump(c.input_overflows, 1);
+    if (status & kInputUnderflow) bump(c.input_underflows, 1);
+    const std::uint64_t lo = c.min_block.load(std::memory_order_relaxed);
+    if (lo == 0 || n < lo) c.min_block.store(n, std::memory_order_relaxed);
+    if (n > c.max_block.load(std::memory_order_relaxed)) c.max_block.store(n, std::memory_order_relaxed);
   }
 
-  CaptureStats stats() const noexcept {
-    return {callbacks_.load(std::memory_order_relaxed),       frames_.load(std::memory_order_relaxed),
-            input_overflows_.load(std::memory_order_relaxed), input_underflows_.load(std::memory_order_relaxed),
-            min_block_.load(std::memory_order_relaxed),       max_block_.load(std::memory_order_relaxed)};
-  }
-
-  TimeAnchor anchor() const noexcept {
-    if (!anchor_valid_.load(std::memory_order_acquire)) return {false, 0.0, 0};
-    return {true, anchor_time_.load(std::memory_order_relaxed), anchor_frame_.load(std::memory_order_relaxed)};
-  }
+  CaptureStats stats() const noexcept { return counters_->stats(); }
+  TimeAnchor anchor() const noexcept { return counters_->anchor(); }
 
   // Zeroes the counters and forgets the time anchor. Not concurrent with on_block().
-  void reset() noexcept {
-    for (auto* counter : {&callbacks_, &frames_, &input_overflows_, &input_underflows_, &min_block_, &max_block_}) {
-      counter->store(0, std::memory_order_relaxed);
-    }
-    anchor_valid_.store(false, std::memory_order_release);
-  }
+  void reset() noexcept { counters_->reset(); }
 
  private:
-  static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by) noexcept {
-    counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  static RecordingCounters* shared_home(const FrameRing& ring, const FrameRing* publish_to) {
+    if (ring.read_only() || (publish_to != nullptr && publish_to->read_only())) {
+      throw std::invalid_argument("a Capture cannot write or count into a ring attached read-only");
+    }
+    RecordingCounters* home = publish_to != nullptr ? publish_to->published_counters() : nullptr;
+    return home != nullptr ? home : ring.published_counters();
   }
 
   const std::shared_ptr<FrameRing> ring_;
-  std::atomic<std::uint64_t> callbacks_{0};
-  std::atomic<std::uint64_t> frames_{0};
-  std::atomic<std::uint64_t> input_overflows_{0};
-  std::atomic<std::uint64_t> input_underflows_{0};
-  std::atomic<std::uint64_t> min_block_{0};  // 0 = no block yet
-  std::atomic<std::uint64_t> max_block_{0};
-  // Set once per recording; atomics only so that a reader racing reset() is not UB.
-  std::atomic<bool> anchor_valid_{false};  // release-publishes the two below
-  std::atomic<double> anchor_time_{0.0};
-  std::atomic<FrameRing::Frame> anchor_frame_{0};
+  const std::shared_ptr<FrameRing> publish_to_;  // keeps the header shared_ points into alive
+  RecordingCounters* const shared_;              // the shared header's counters, or null
+  CaptureCounters own_counters_;
+  CaptureCounters* const counters_;  // &shared_->capture, or &own_counters_
 };
 
 }  // namespace audioring

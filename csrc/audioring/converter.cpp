@@ -69,8 +69,17 @@ Converter::Converter(std::shared_ptr<Capture> capture, std::shared_ptr<FrameRing
     : config_(std::move(config)),
       capture_(std::move(capture)),
       input_(capture_ ? capture_->ring() : nullptr),
-      output_(std::move(output)) {
+      output_(std::move(output)),
+      shared_(output_ ? output_->published_counters() : nullptr),
+      counters_(shared_ != nullptr ? &shared_->converter : &own_counters_) {
   if (!input_ || !output_) throw std::invalid_argument("converter needs a capture and an output ring");
+  if (output_->read_only()) throw std::invalid_argument("a converter cannot write into a ring attached read-only");
+  if (shared_ != nullptr && capture_->shared_counters() != shared_) {
+    // Readers of the shared ring compute stats() and anchor() from the
+    // header alone: the device's counters must be there too.
+    throw std::invalid_argument(
+        "a converter into a shared ring needs a capture that counts there: Capture(device_ring, publish_to=output)");
+  }
   if (!(config_.input_rate > 0) || !std::isfinite(config_.input_rate) || !(config_.output_rate > 0) ||
       !std::isfinite(config_.output_rate)) {
     throw std::invalid_argument("rates must be finite and > 0");
@@ -125,6 +134,10 @@ Converter::Converter(std::shared_ptr<Capture> capture, std::shared_ptr<FrameRing
   resampled_.resize(out_frames * channels_out_);
   formatted_.resize(out_frames * channels_out_ * format_info(config_.output_format).bytes);
   reset();
+  if (shared_ != nullptr) {  // the recording converts: readers' stats() and anchor() go through these counters
+    shared_->input_rate.store(config_.input_rate, std::memory_order_relaxed);
+    shared_->converting.store(1, std::memory_order_release);  // publishes input_rate
+  }
 }
 
 Converter::~Converter() {
@@ -135,15 +148,15 @@ Converter::~Converter() {
 void Converter::reset() {
   if (resampler_ != nullptr) {
     soxr_clear(resampler_);
-    delay_.store(soxr_delay(resampler_), std::memory_order_relaxed);
+    counters_->delay.store(soxr_delay(resampler_), std::memory_order_relaxed);
   }
   capture_->reset();
   in_pos_ = input_->written();
   in_origin_ = in_pos_;
   out_origin_ = output_->written();
-  anchor_in_.store(in_origin_, std::memory_order_relaxed);
-  anchor_out_.store(out_origin_, std::memory_order_relaxed);
-  for (auto* counter : {&frames_in_, &frames_out_, &frames_lost_, &overruns_}) {
+  counters_->anchor_in.store(in_origin_, std::memory_order_relaxed);
+  counters_->anchor_out.store(out_origin_, std::memory_order_relaxed);
+  for (auto* counter : {&counters_->frames_in, &counters_->frames_out, &counters_->frames_lost, &counters_->overruns}) {
     counter->store(0, std::memory_order_relaxed);
   }
 }
@@ -170,18 +183,10 @@ void Converter::stop() noexcept {
   thread_.reset();
 }
 
-ConverterStats Converter::stats() const noexcept {
-  return {frames_in_.load(std::memory_order_relaxed), frames_out_.load(std::memory_order_relaxed),
-          frames_lost_.load(std::memory_order_relaxed), overruns_.load(std::memory_order_relaxed)};
-}
+ConverterStats Converter::stats() const noexcept { return counters_->stats(); }
 
 TimeAnchor Converter::anchor() const noexcept {
-  const TimeAnchor device = capture_->anchor();
-  if (!device.valid) return device;
-  // Output frame anchor_out_ + k is the signal at k / output_rate after
-  // capture frame anchor_in_ (libsoxr trims its own delay).
-  const auto device_offset = static_cast<double>(anchor_in_.load(std::memory_order_relaxed) - device.frame);
-  return {true, device.adc_time + device_offset / config_.input_rate, anchor_out_.load(std::memory_order_relaxed)};
+  return recording_anchor(capture_->counters(), counters_, config_.input_rate);
 }
 
 void Converter::run() noexcept {
@@ -215,7 +220,7 @@ void Converter::convert_span(FrameRing::Frame count) noexcept {
     }
     push(selected_.data(), frames);
     in_pos_ += count;
-    bump(frames_in_, frames);
+    bump(counters_->frames_in, frames);
     return;
   }
   // Lapped: resume half a ring behind the producer (room before it laps us
@@ -232,9 +237,9 @@ void Converter::convert_span(FrameRing::Frame count) noexcept {
     left -= n;
   }
   in_pos_ = resume;
-  bump(frames_in_, static_cast<std::uint64_t>(lost));
-  bump(frames_lost_, static_cast<std::uint64_t>(lost));
-  bump(overruns_, 1);
+  bump(counters_->frames_in, static_cast<std::uint64_t>(lost));
+  bump(counters_->frames_lost, static_cast<std::uint64_t>(lost));
+  bump(counters_->overruns, 1);
 }
 
 void Converter::push(const float* frames, std::size_t count) noexcept {
@@ -260,7 +265,7 @@ void Converter::push(const float* frames, std::size_t count) noexcept {
       break;
     }
   }
-  delay_.store(soxr_delay(resampler_), std::memory_order_relaxed);
+  counters_->delay.store(soxr_delay(resampler_), std::memory_order_relaxed);
 }
 
 void Converter::emit(const float* frames, std::size_t count) noexcept {
@@ -271,7 +276,7 @@ void Converter::emit(const float* frames, std::size_t count) noexcept {
     block = formatted_.data();
   }
   output_->write(block, static_cast<FrameRing::Frame>(count));
-  bump(frames_out_, count);
+  bump(counters_->frames_out, count);
 }
 
 }  // namespace audioring

@@ -65,17 +65,13 @@ struct ConverterConfig {
   std::int64_t chunk = 1024;
 };
 
-struct ConverterStats {
-  std::uint64_t frames_in;    // device frames taken from the capture ring (lost ones included)
-  std::uint64_t frames_out;   // frames written to the user ring
-  std::uint64_t frames_lost;  // device frames overwritten before the converter read them
-  std::uint64_t overruns;     // times that happened
-};
-
 class Converter {
  public:
   // The capture ring holds float32 frames of config.input_channels; `output`
-  // holds frames of the mapping's length in config.output_format. Throws
+  // holds frames of the mapping's length in config.output_format. If
+  // `output` is shared, the converter counts in its header and records there
+  // that the recording converts (and the device's rate), and `capture` must
+  // count there too (Capture's publish_to). Throws
   // std::invalid_argument for an inconsistent config, std::runtime_error if
   // libsoxr refuses it.
   Converter(std::shared_ptr<Capture> capture, std::shared_ptr<FrameRing> output, ConverterConfig config);
@@ -105,7 +101,9 @@ class Converter {
   // anchor.frame, in the device's clock). Invalid until the first block.
   TimeAnchor anchor() const noexcept;
   // Output frames the resampler holds back (its latency), as last measured.
-  double delay() const noexcept { return delay_.load(std::memory_order_relaxed); }
+  double delay() const noexcept { return counters_->delay.load(std::memory_order_relaxed); }
+  // Where this converter counts (see recording_counters.hpp).
+  const ConverterCounters& counters() const noexcept { return *counters_; }
   bool resampling() const noexcept { return resampler_ != nullptr; }
   const ConverterConfig& config() const noexcept { return config_; }
   const std::shared_ptr<Capture>& capture() const noexcept { return capture_; }
@@ -120,9 +118,6 @@ class Converter {
   // through the resampler (or straight through) into the user ring.
   void push(const float* frames, std::size_t count) noexcept;
   void emit(const float* frames, std::size_t count) noexcept;
-  void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by) noexcept {
-    counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
-  }
 
   const ConverterConfig config_;
   const std::shared_ptr<Capture> capture_;   // its ring is the capture ring
@@ -142,14 +137,9 @@ class Converter {
   std::vector<unsigned char> formatted_;  // resampled_ in the output format
 
   std::atomic<bool> stop_requested_{false};
-  std::atomic<std::uint64_t> frames_in_{0};
-  std::atomic<std::uint64_t> frames_out_{0};
-  std::atomic<std::uint64_t> frames_lost_{0};
-  std::atomic<std::uint64_t> overruns_{0};
-  std::atomic<double> delay_{0.0};
-  // Published by reset() before the thread starts (thread creation orders it).
-  std::atomic<FrameRing::Frame> anchor_in_{0};
-  std::atomic<FrameRing::Frame> anchor_out_{0};
+  RecordingCounters* const shared_;    // output_'s shared header counters, or null
+  ConverterCounters own_counters_;
+  ConverterCounters* const counters_;  // &shared_->converter, or &own_counters_
   std::unique_ptr<std::thread> thread_;  // on the heap: a forked child lets go of it untouched
   const ForkGuard owner_;
 };

@@ -1,17 +1,35 @@
 // Wakes threads that wait for a producer's progress, without ever making the
 // producer wait, lock or allocate.
 //
-// Threading: ring() and interrupt() from any thread (the producer calls
-// ring() after each publish); wait() from any number of threads at once.
+// The futex word lives in the ring's control block (ring_control.hpp): in
+// private memory, or in a shared ring's mapping, where threads of other
+// processes sleep on it too. Everything else here (the waiter count, the
+// interrupt count) belongs to this process. Three scopes:
+//  - process: a private ring. Private futex operations; ring() makes a
+//    system call only while a thread of this process waits.
+//  - shared: the producer's side of a shared ring. Shared futex operations
+//    (the kernel keys them by the mapped file, so they meet across
+//    processes); ring() wakes unconditionally, because readers of other
+//    processes cannot announce themselves: their mapping is read-only.
+//  - read_only: a reader's side of a shared ring. Shared futex operations;
+//    the word cannot be changed from here (see interrupt()).
 //
-// Why no lost wake-up: a waiter announces itself (waiters_) and reads seq_
-// before it tests its condition; the producer publishes, then bumps seq_,
-// then reads waiters_. All four are seq_cst, so either the producer sees the
-// waiter and wakes it, or the waiter's read of seq_ is ordered after the
-// bump, its condition sees the publish, and the futex compare fails at once.
+// Threading: ring() from the producer (never in read_only scope);
+// interrupt() from any thread; wait() from any number of threads at once.
+//
+// Why no lost wake-up: a waiter reads the word before it tests its
+// conditions; a waker changes what the conditions test (publishes frames,
+// counts an interrupt), then bumps the word, then wakes. All of it is
+// seq_cst, so either the waiter's read of the word comes after the bump (and
+// its tests see the change) or the futex finds the word changed, or the wake
+// finds the waiter asleep. In process scope the waker skips the wake when no
+// waiter announced itself (waiters_, incremented before the waiter reads the
+// word): either the waker sees the count or the waiter sees the bump.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <cassert>
 #include <chrono>
 #include <cstdint>
 #include <thread>
@@ -31,37 +49,55 @@ class Doorbell {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // Producer side: wait-free; makes a system call only while someone waits.
+  enum class Scope { process, shared, read_only };
+
+  // A read-only waiter looks at its conditions at least this often:
+  // interrupt() cannot bump the word there, so a waiter between its tests and
+  // its sleep misses that wake and sees the interrupt at its next look.
+  static constexpr std::chrono::milliseconds kReadOnlySlice{10};
+
+  Doorbell(std::atomic<std::uint32_t>& word, Scope scope) noexcept : word_(word), scope_(scope) {}
+  Doorbell(const Doorbell&) = delete;
+  Doorbell& operator=(const Doorbell&) = delete;
+
+  Scope scope() const noexcept { return scope_; }
+
+  // Producer side, after each publish: wait-free; in process scope a system
+  // call only while someone waits, in shared scope always (a futex wake that
+  // finds no waiter costs about a hundred nanoseconds).
   void ring() noexcept {
-    seq_.fetch_add(1, std::memory_order_seq_cst);
-    if (waiters_.load(std::memory_order_seq_cst) != 0) wake_all();
+    assert(scope_ != Scope::read_only && "Doorbell::ring on a read-only mapping");
+    word_.fetch_add(1, std::memory_order_seq_cst);
+    if (scope_ == Scope::shared || waiters_.load(std::memory_order_seq_cst) != 0) wake_all();
   }
 
-  // Makes every current wait() return `interrupted` (used by stop() and close()).
+  // Makes every current wait() of this process whose interrupted() tests
+  // interrupts() return `interrupted` (used by stop() and close()).
   void interrupt() noexcept {
     interrupts_.fetch_add(1, std::memory_order_seq_cst);
-    seq_.fetch_add(1, std::memory_order_seq_cst);
-    wake_all();
+    if (scope_ != Scope::read_only) word_.fetch_add(1, std::memory_order_seq_cst);
+    wake_all();  // read_only: also wakes other processes' waiters, which look and sleep again
   }
 
-  // How many times interrupt() was called. A caller that reads it before
-  // checking its own state and passes it to wait() cannot miss an interrupt
-  // that comes in between.
+  // How many times interrupt() was called in this process. A caller that
+  // reads it before checking its own state and compares it in wait()'s
+  // interrupted() cannot miss an interrupt that comes in between.
   std::uint64_t interrupts() const noexcept { return interrupts_.load(std::memory_order_seq_cst); }
 
-  // Blocks until ready() is true, the deadline passes or interrupts() differs
-  // from `interrupts_seen`.
-  template <class Ready>
-  WaitStatus wait(Ready ready, Clock::time_point deadline, std::uint64_t interrupts_seen) noexcept {
+  // Blocks until ready() is true (-> ready), interrupted() is true
+  // (-> interrupted) or the deadline passes (-> timeout). Both are tested
+  // after each wake-up and, in read_only scope, at least every kReadOnlySlice.
+  template <class Ready, class Interrupted>
+  WaitStatus wait(Ready ready, Interrupted interrupted, Clock::time_point deadline) noexcept {
     waiters_.fetch_add(1, std::memory_order_seq_cst);
     WaitStatus status;
     for (;;) {
-      const std::uint32_t seen = seq_.load(std::memory_order_seq_cst);
+      const std::uint32_t seen = word_.load(std::memory_order_seq_cst);
       if (ready()) {
         status = WaitStatus::ready;
         break;
       }
-      if (interrupts_.load(std::memory_order_seq_cst) != interrupts_seen) {
+      if (interrupted()) {
         status = WaitStatus::interrupted;
         break;
       }
@@ -70,27 +106,38 @@ class Doorbell {
         status = WaitStatus::timeout;
         break;
       }
-      sleep_while_unchanged(seen, deadline - now);
+      Clock::duration left = deadline - now;
+      if (scope_ == Scope::read_only) left = std::min<Clock::duration>(left, kReadOnlySlice);
+      sleep_while_unchanged(seen, left);
     }
     waiters_.fetch_sub(1, std::memory_order_seq_cst);
     return status;
   }
 
  private:
-  void wake_all() noexcept {
 #if defined(__linux__)
-    syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&seq_), FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+  long futex(int private_op, int shared_op, std::uint32_t value, const timespec* timeout) const noexcept {
+    // FUTEX_WAIT and FUTEX_WAKE only read the word: they work on a read-only
+    // mapping too.
+    return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word_),
+                   scope_ == Scope::process ? private_op : shared_op, value, timeout, nullptr, 0);
+  }
+#endif
+
+  void wake_all() const noexcept {
+#if defined(__linux__)
+    futex(FUTEX_WAKE_PRIVATE, FUTEX_WAKE, INT32_MAX, nullptr);
 #endif
   }
 
-  void sleep_while_unchanged(std::uint32_t seen, Clock::duration left) noexcept {
+  void sleep_while_unchanged(std::uint32_t seen, Clock::duration left) const noexcept {
 #if defined(__linux__)
     // Spurious returns (EINTR, EAGAIN) are fine: wait() re-checks everything.
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
     timespec timeout{};
     timeout.tv_sec = static_cast<time_t>(ns / 1000000000);
     timeout.tv_nsec = static_cast<long>(ns % 1000000000);
-    syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&seq_), FUTEX_WAIT_PRIVATE, seen, &timeout, nullptr, 0);
+    futex(FUTEX_WAIT_PRIVATE, FUTEX_WAIT, seen, &timeout);
 #else
     // No futex: poll. Latency up to 1 ms, still no work for the producer.
     (void)seen;
@@ -98,10 +145,9 @@ class Doorbell {
 #endif
   }
 
-  static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t), "futex needs a plain 32-bit word");
-
-  std::atomic<std::uint32_t> seq_{0};        // bumped after every publish; the futex word
-  std::atomic<std::uint32_t> waiters_{0};    // threads inside wait(); producer skips the wake when 0
+  std::atomic<std::uint32_t>& word_;          // in the ring's control block; see the top comment
+  const Scope scope_;
+  std::atomic<std::uint32_t> waiters_{0};     // threads of this process inside wait(); see ring()
   std::atomic<std::uint64_t> interrupts_{0};  // bumped by interrupt(); waiters compare with their start value
 };
 

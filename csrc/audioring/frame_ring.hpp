@@ -1,8 +1,9 @@
 // FrameRing: a lock-free, single-producer ring of interleaved audio frames
 // that always holds the latest `capacity` frames.
 //
-// Threading contract: ONE producer thread at a time calls write() and clear();
-// any number of reader threads call the const methods concurrently with it.
+// Threading contract: ONE producer thread at a time calls write(), clear()
+// and set_state(); any number of reader threads call the const methods
+// concurrently with it.
 // After construction nothing allocates, locks or waits on the producer side:
 // write() is one memcpy (two to four on plain memory) plus a few atomics.
 //
@@ -12,25 +13,37 @@
 // zeros, which is how a fresh or cleared ring presents "nothing recorded yet".
 //
 // The producer never waits for readers: when the ring is full it overwrites
-// the oldest frames. Readers detect that instead (the broadcast-buffer
-// protocol of Agrona / a seqlock per window):
-//   producer: intent = end (acquire RMW); copy frames; written = end (release)
+// the oldest frames. Readers detect that instead, with loads only (a seqlock
+// per window, as in Agrona's broadcast buffer), so that they never write to
+// the producer's cache lines and can read a shared ring through a read-only
+// mapping (shared_ring.hpp):
+//   producer: intent = end (relaxed); release fence; copy frames;
+//             written = end (release)
 //   reader:   end = written (acquire); read window [s, s + n) with s + n <= end;
-//             window intact  <=>  intent (release RMW) - s <= capacity
-// Why this order suffices on weak memory models (ARM), in C++ terms: if a
-// reader's load saw bytes from a copy, that copy is sequenced after the
-// producer's intent RMW R. The reader's check is an RMW R2 on the same atomic,
-// after its loads. Were R2 before R in intent's modification order, R would
-// read from R2 (an RMW reads its immediate predecessor), the release R2 would
-// synchronize with the acquire R, the reader's load would happen before the
-// copy, and could not have seen its bytes. So R2 reads R's value or a later
-// one, and the window is judged overwritten. Only atomic operations carry the
-// order (no standalone fences), so ThreadSanitizer models it too.
-//
-// A reader's window may be overwritten while it reads: those reads race with
-// the producer by design and their result is discarded when intact() says so
-// (a seqlock). Such reads are wrapped in SpeculativeReads so that
+//             acquire fence; window intact  <=>  intent (relaxed) - s <= capacity
+// Why this order suffices on weak memory models (ARM), in C++ terms
+// ([atomics.fences]): if a load of the reader's, before its acquire fence,
+// read a byte that a copy stored after the producer's release fence, the
+// release fence synchronizes with the acquire fence. The producer's intent
+// store (before its fence) then happens before the reader's intent load
+// (after its fence), which reads that copy's `end` or a later value, and the
+// window is judged overwritten. If no byte came from a newer copy, the bytes
+// read are the ones written() published (its release/acquire pair orders
+// them), whatever the check says: the check only errs on the safe side
+// (a window a newer copy is about to reach is judged overwritten).
+// Formally the argument needs the frame bytes to be relaxed atomics; they are
+// plain memory moved with memcpy, so the reader's loads race with the
+// producer's copy, as in every memcpy seqlock (Linux's, Folly's): their
+// result is used only when the check says no copy touched them, and
+// discarded otherwise. Such reads are wrapped in SpeculativeReads so that
 // ThreadSanitizer ignores them and still checks everything else.
+//
+// ThreadSanitizer does not model standalone fences (GCC warns, -Wtsan).
+// TSan builds run the same fences through TSan's runtime and model them with
+// __tsan_release / __tsan_acquire on the intent counter: a reader's check
+// then counts as synchronized with every copy the producer had begun, more
+// than the fences promise. TSan may therefore miss a race behind a check, but
+// reports none that the fences would not also exclude.
 #pragma once
 
 #include <atomic>
@@ -46,7 +59,9 @@
 
 #include "audioring/doorbell.hpp"
 #include "audioring/fork_guard.hpp"
+#include "audioring/ring_control.hpp"
 #include "audioring/ring_memory.hpp"
+#include "audioring/shared_ring.hpp"
 
 #if defined(__SANITIZE_THREAD__)
 #define AUDIORING_TSAN 1
@@ -57,8 +72,13 @@
 #endif
 
 #if defined(AUDIORING_TSAN)
+#include <sanitizer/tsan_interface.h>
 extern "C" void AnnotateIgnoreReadsBegin(const char* file, int line);
 extern "C" void AnnotateIgnoreReadsEnd(const char* file, int line);
+// The fence std::atomic_thread_fence becomes under TSan (executed, not
+// modelled); declared here because GCC ships no header for it. TSan's memory
+// orders have std::memory_order's values.
+extern "C" void __tsan_atomic_thread_fence(int order);
 #endif
 
 namespace audioring {
@@ -76,6 +96,26 @@ class SpeculativeReads {
   SpeculativeReads(const SpeculativeReads&) = delete;
   SpeculativeReads& operator=(const SpeculativeReads&) = delete;
 };
+
+// The fences of the protocol in the top comment; `sync` is the intent
+// counter, on which TSan builds model them.
+inline void release_fence([[maybe_unused]] const void* sync) noexcept {
+#if defined(AUDIORING_TSAN)
+  __tsan_atomic_thread_fence(static_cast<int>(std::memory_order_release));
+  __tsan_release(const_cast<void*>(sync));
+#else
+  std::atomic_thread_fence(std::memory_order_release);
+#endif
+}
+
+inline void acquire_fence([[maybe_unused]] const void* sync) noexcept {
+#if defined(AUDIORING_TSAN)
+  __tsan_atomic_thread_fence(static_cast<int>(std::memory_order_acquire));
+  __tsan_acquire(const_cast<void*>(sync));
+#else
+  std::atomic_thread_fence(std::memory_order_acquire);
+#endif
+}
 
 class FrameRing {
  public:
@@ -107,12 +147,37 @@ class FrameRing {
       : frame_bytes_(frame_bytes),
         capacity_(rounded_capacity(frame_bytes, min_capacity)),
         memory_(RingMemory::create(static_cast<std::size_t>(capacity_) * frame_bytes, request)),
-        data_(memory_->data()) {}
+        data_(memory_->data()),
+        control_(&own_control_),
+        doorbell_(control_->doorbell, Doorbell::Scope::process) {}
+
+  // A shared ring: the counters, doorbell word and frames live in the
+  // mapping of `shared` (shared_ring.hpp): the producer's, read-write, or a
+  // reader's, read-only. A read-only ring's producer is another process:
+  // write(), clear() and set_state() must not be called on it.
+  explicit FrameRing(std::shared_ptr<SharedRing> shared)
+      : frame_bytes_(shared->frame_bytes()),
+        capacity_(shared->capacity()),
+        shared_(std::move(shared)),
+        data_(shared_->data()),
+        control_(&shared_->header().control),
+        doorbell_(control_->doorbell, shared_->read_only() ? Doorbell::Scope::read_only : Doorbell::Scope::shared) {}
 
   Frame capacity() const noexcept { return capacity_; }
   std::size_t frame_bytes() const noexcept { return frame_bytes_; }
-  MemoryKind memory_kind() const noexcept { return memory_->kind(); }
-  bool mirrored() const noexcept { return memory_->mirrored(); }
+  MemoryKind memory_kind() const noexcept { return shared_ ? MemoryKind::shm : memory_->kind(); }
+  bool mirrored() const noexcept { return shared_ ? true : memory_->mirrored(); }
+
+  // The shared mapping, or null for a private ring.
+  SharedRing* shared() const noexcept { return shared_.get(); }
+  // Whether this is a reader's read-only view of another process's ring.
+  bool read_only() const noexcept { return shared_ && shared_->read_only(); }
+  // Where a Capture or Converter of this ring's producer counts, so that
+  // readers of other processes see it: the shared header's counters, or
+  // null (a private or read-only ring).
+  RecordingCounters* published_counters() const noexcept {
+    return shared_ && !shared_->read_only() ? &shared_->header().recording : nullptr;
+  }
 
   // Whether this process is a fork of the one that made the ring: the memory
   // is shared with that process, the counters are a private copy (see
@@ -128,16 +193,18 @@ class FrameRing {
   // frame counter still advances by `count`.
   void write(const void* frames, Frame count) noexcept {
     assert(count >= 0 && "FrameRing::write: negative frame count");
+    assert(!read_only() && "FrameRing::write on a read-only ring");
     if (count <= 0) return;
-    const Frame start = written_.load(std::memory_order_relaxed);  // only this thread stores it
+    const Frame start = control_->written.load(std::memory_order_relaxed);  // only this thread stores it
     const Frame end = start + count;
     const Frame kept = count < capacity_ ? count : capacity_;
     const auto* source = static_cast<const std::byte*>(frames);
     if (source != nullptr) source += static_cast<std::size_t>(count - kept) * frame_bytes_;
 
-    intent_.exchange(end, std::memory_order_acquire);  // before any byte changes; see top comment
+    control_->intent.store(end, std::memory_order_relaxed);  // before any byte changes; see top comment
+    release_fence(&control_->intent);
     store(end - kept, source, kept);
-    written_.store(end, std::memory_order_release);
+    control_->written.store(end, std::memory_order_release);
     doorbell_.ring();
   }
 
@@ -145,10 +212,19 @@ class FrameRing {
   // `capacity` frames written, so every earlier window is judged overwritten.
   void clear() noexcept { write(nullptr, capacity_); }
 
+  // Shared ring: stores the recording's state and wakes every waiter of
+  // every process; those whose wait began before a change return
+  // `interrupted` (state changes count in interrupts()).
+  void set_state(SharedState state) noexcept {
+    assert(shared_ && !read_only() && "FrameRing::set_state needs the producer of a shared ring");
+    shared_->store_state(state);
+    doorbell_.ring();  // after the count: see doorbell.hpp's argument
+  }
+
   // ---- readers --------------------------------------------------------------
 
   // Frames published so far; frames [written() - capacity, written()) are readable.
-  Frame written() const noexcept { return written_.load(std::memory_order_acquire); }
+  Frame written() const noexcept { return control_->written.load(std::memory_order_acquire); }
 
   // The address of frame `first`; frames [first, first + n) for n <= capacity
   // follow contiguously.
@@ -159,7 +235,8 @@ class FrameRing {
   // True if no frame at or after `first` has been (or is being) overwritten
   // since it was published. Call after reading, as the top comment explains.
   bool intact(Frame first) const noexcept {
-    return intent_.fetch_add(0, std::memory_order_release) - first <= capacity_;
+    acquire_fence(&control_->intent);
+    return control_->intent.load(std::memory_order_relaxed) - first <= capacity_;
   }
 
   // Copies frames [first, first + count) (count <= capacity, first + count <=
@@ -173,16 +250,26 @@ class FrameRing {
     return intact(first);
   }
 
-  // Blocks until written() >= frame, the deadline passes or interrupt() has
-  // been called since interrupts() returned `interrupts_seen`. Never delays
-  // the producer.
+  // Blocks until written() >= frame (-> ready), the deadline passes
+  // (-> timeout) or interrupts() differs from `interrupts_seen`
+  // (-> interrupted). On a read-only ring also -> interrupted, within
+  // about 110 ms, once the producer is found gone (it never will write
+  // again). Never delays the producer.
   WaitStatus wait_for_frame(Frame frame, Clock::time_point deadline, std::uint64_t interrupts_seen) const noexcept {
-    return doorbell_.wait([&] { return written() >= frame; }, deadline, interrupts_seen);
+    return doorbell_.wait([&] { return written() >= frame; },
+                          [&] {
+                            return interrupts() != interrupts_seen ||
+                                   (shared_ && shared_->producer_found_dead());
+                          },
+                          deadline);
   }
 
-  // Wakes every wait_for_frame() with WaitStatus::interrupted.
+  // Wakes every wait_for_frame() of this process with WaitStatus::interrupted.
   void interrupt() const noexcept { doorbell_.interrupt(); }
-  std::uint64_t interrupts() const noexcept { return doorbell_.interrupts(); }
+  // interrupt() calls in this process, plus a shared ring's state changes.
+  std::uint64_t interrupts() const noexcept {
+    return doorbell_.interrupts() + (shared_ ? shared_->state_changes() : 0);
+  }
 
  private:
   static std::size_t gcd(std::size_t a, std::size_t b) noexcept {
@@ -226,18 +313,18 @@ class FrameRing {
     }
   }
 
-  // Written by the producer only; read by everyone. Invariant: written_ <=
-  // intent_ <= written_ + (size of the write in progress).
-  alignas(64) mutable std::atomic<Frame> intent_{0};  // end of the write about to happen; readers RMW it (top comment)
-  alignas(64) std::atomic<Frame> written_{0};  // end of the last completed write
-  // Own cache lines: readers poll written_ and RMW intent_; keep the
-  // producer's immutable fields below from sharing their lines.
+  const std::size_t frame_bytes_;             // channels x item size, > 0
+  const Frame capacity_;                      // > 0; capacity_ * frame_bytes_ is a multiple of the page size
+  const std::shared_ptr<RingMemory> memory_;  // a private ring's 2 * capacity_ frames of addressable memory
+  const std::shared_ptr<SharedRing> shared_;  // or a shared ring's mapping (exactly one of the two is set)
+  std::byte* const data_;                     // == memory_->data() or shared_->data()
+  const ForkGuard owner_;                     // the process that made the ring
+  // The counters and the futex word (ring_control.hpp; its fields have their
+  // own cache lines, away from the immutable fields above).
+  RingControl own_control_;     // a private ring's
+  RingControl* const control_;  // == &own_control_, or in the shared header
+  // Its own line: waiters RMW its process-local counters.
   alignas(64) mutable Doorbell doorbell_;
-  alignas(64) const std::size_t frame_bytes_;      // channels x item size, > 0
-  const Frame capacity_;                           // > 0; capacity_ * frame_bytes_ is a multiple of the page size
-  const std::shared_ptr<RingMemory> memory_;       // 2 * capacity_ frames of addressable memory
-  std::byte* const data_;                          // == memory_->data()
-  const ForkGuard owner_;                          // the process that made the ring
 };
 
 }  // namespace audioring

@@ -54,15 +54,42 @@ void check_fits_in_memory(std::size_t bytes, const std::string& what) {
   }
 }
 
-namespace {
-
-// Writes every page so that none faults later on the real-time thread.
 void prefault(std::byte* data, std::size_t bytes) noexcept {
   const std::size_t step = RingMemory::page_size();
   for (std::size_t i = 0; i < bytes; i += step) {
     reinterpret_cast<volatile unsigned char*>(data)[i] = 0;
   }
 }
+
+bool is_mirrored(std::byte* data, std::size_t half_bytes) noexcept {
+#if defined(AUDIORING_POSIX)
+  volatile auto* bytes = reinterpret_cast<volatile unsigned char*>(data);
+  bytes[0] = 0xA5;
+  const bool same = bytes[half_bytes] == 0xA5;
+  bytes[0] = 0;
+  return same;
+#else
+  (void)data;
+  (void)half_bytes;
+  return false;
+#endif
+}
+
+#if defined(AUDIORING_POSIX)
+bool size_file(int fd, std::size_t bytes) noexcept {
+  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) return false;
+#if defined(__linux__)
+  const int rc = posix_fallocate(fd, 0, static_cast<off_t>(bytes));
+  if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) {
+    errno = rc;
+    return false;
+  }
+#endif
+  return true;
+}
+#endif
+
+namespace {
 
 #if defined(AUDIORING_POSIX)
 
@@ -95,20 +122,6 @@ std::byte* map_twice(int fd, std::size_t half_bytes) noexcept {
     return nullptr;
   }
   return base;
-}
-
-// Gives the file its size and, where the system can, reserves the memory now
-// so that running out shows up here as an error instead of SIGBUS later.
-bool size_file(int fd, std::size_t bytes) noexcept {
-  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) return false;
-#if defined(__linux__)
-  const int rc = posix_fallocate(fd, 0, static_cast<off_t>(bytes));
-  if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) {
-    errno = rc;
-    return false;
-  }
-#endif
-  return true;
 }
 
 std::byte* map_memfd(std::size_t half_bytes) {
@@ -161,16 +174,6 @@ std::byte* allocate_plain(std::size_t bytes) {
 
 void release(std::byte* data, std::size_t bytes) noexcept { munmap(data, bytes); }
 
-// True when writing one half shows up in the other: guards against a system
-// that accepted both mappings but did not share the pages.
-bool is_mirrored(std::byte* data, std::size_t half_bytes) noexcept {
-  volatile auto* bytes = reinterpret_cast<volatile unsigned char*>(data);
-  bytes[0] = 0xA5;
-  const bool same = bytes[half_bytes] == 0xA5;
-  bytes[0] = 0;
-  return same;
-}
-
 #else  // not POSIX: no mirroring implemented; plain memory only.
 
 std::byte* map_memfd(std::size_t) {
@@ -187,7 +190,6 @@ std::byte* allocate_plain(std::size_t bytes) {
   return static_cast<std::byte*>(p);
 }
 void release(std::byte* data, std::size_t) noexcept { std::free(data); }
-bool is_mirrored(std::byte*, std::size_t) noexcept { return false; }
 
 #endif
 

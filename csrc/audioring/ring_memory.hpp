@@ -53,6 +53,18 @@ unsigned long long available_memory() noexcept;
 // for when its pages are touched fails here instead, with a message.
 void check_fits_in_memory(std::size_t bytes, const std::string& what);
 
+// Building blocks of file-backed mirrors, also used by shared_ring.cpp.
+// Writes every page of [data, data + bytes) so that none faults later on the
+// real-time thread.
+void prefault(std::byte* data, std::size_t bytes) noexcept;
+// True when writing byte 0 shows at byte half_bytes: guards against a system
+// that accepted both mappings but did not share the pages.
+bool is_mirrored(std::byte* data, std::size_t half_bytes) noexcept;
+// POSIX: gives the file its size and, where the system can, reserves the
+// memory now so that running out shows up here as an error (false, errno
+// set) instead of SIGBUS later.
+bool size_file(int fd, std::size_t bytes) noexcept;
+
 class RingMemory {
  public:
   // `half_bytes` must be a positive multiple of page_size().

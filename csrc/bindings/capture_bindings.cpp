@@ -32,6 +32,25 @@ class VirtualDevice {
 
 }  // namespace
 
+py::dict stats_dict(const RecordingStats& s) {
+  py::dict d;
+  d["callbacks"] = s.callbacks;
+  d["frames"] = s.frames;
+  d["input_overflows"] = s.input_overflows;
+  d["input_underflows"] = s.input_underflows;
+  d["min_block"] = s.min_block;
+  d["max_block"] = s.max_block;
+  d["device_frames"] = s.device_frames;
+  d["device_frames_lost"] = s.device_frames_lost;
+  d["conversion_overruns"] = s.conversion_overruns;
+  return d;
+}
+
+py::object anchor_tuple(const TimeAnchor& anchor) {
+  if (!anchor.valid) return py::none();
+  return py::make_tuple(anchor.adc_time, anchor.frame);
+}
+
 void register_capture(py::module_& m) {
   py::enum_<SampleFormat> formats(m, "SampleFormat", "The sample formats a ring stores, named as numpy names them.");
   for (const SampleFormatInfo& format : kSampleFormats) formats.value(format.name, format.format);
@@ -50,7 +69,12 @@ void register_capture(py::module_& m) {
 
   py::class_<Capture, std::shared_ptr<Capture>>(m, "Capture",
                                                  "What the input callback writes into: a ring and counters.")
-      .def(py::init([](const PyFrameRing& ring) { return std::make_shared<Capture>(ring.ring()); }), py::arg("ring"))
+      .def(py::init([](const PyFrameRing& ring, const PyFrameRing* publish_to) {
+             return std::make_shared<Capture>(ring.ring(), publish_to != nullptr ? publish_to->ring() : nullptr);
+           }),
+           py::arg("ring"), py::arg("publish_to") = py::none(),
+           "Counts into publish_to's shared header if that ring is shared, else into ring's if it is shared "
+           "(so that readers of the shared recording see stats() and anchor()), else privately.")
       .def_property_readonly(
           "address", [](const Capture& c) { return reinterpret_cast<std::uintptr_t>(&c); },
           "The user-data pointer to pass with capture_callback_address().")
@@ -69,29 +93,9 @@ void register_capture(py::module_& m) {
             c.on_block(info.ptr, frames, &time, status);
           },
           py::arg("data"), py::arg("frames"), py::arg("adc_time"), py::arg("current_time"), py::arg("status"))
-      .def("stats",
-           [](const Capture& c) {
-             const CaptureStats s = c.stats();
-             py::dict d;
-             d["callbacks"] = s.callbacks;
-             d["frames"] = s.frames;
-             d["input_overflows"] = s.input_overflows;
-             d["input_underflows"] = s.input_underflows;
-             d["min_block"] = s.min_block;
-             d["max_block"] = s.max_block;
-             // Without conversion the device's frames are the recording's.
-             d["device_frames"] = s.frames;
-             d["device_frames_lost"] = 0;
-             d["conversion_overruns"] = 0;
-             return d;
-           })
+      .def("stats", [](const Capture& c) { return stats_dict(recording_stats(c.counters(), nullptr)); })
       .def(
-          "anchor",
-          [](const Capture& c) -> py::object {
-            const TimeAnchor a = c.anchor();
-            if (!a.valid) return py::none();
-            return py::make_tuple(a.adc_time, a.frame);
-          },
+          "anchor", [](const Capture& c) { return anchor_tuple(c.anchor()); },
           "(adc_time, frame) of the first callback since reset(), or None.")
       .def("reset", &Capture::reset);
 
@@ -128,29 +132,9 @@ void register_capture(py::module_& m) {
       .def("stop", &Converter::stop, py::call_guard<py::gil_scoped_release>(),
            "Convert what is left, flush the resampler's tail and join the thread.")
       .def("stats",
-           [](const Converter& c) {
-             const CaptureStats device = c.capture()->stats();
-             const ConverterStats s = c.stats();
-             py::dict d;
-             d["callbacks"] = device.callbacks;
-             d["frames"] = s.frames_out;
-             // A lapped converter is an overrun like PortAudio's own.
-             d["input_overflows"] = device.input_overflows + s.overruns;
-             d["input_underflows"] = device.input_underflows;
-             d["min_block"] = device.min_block;
-             d["max_block"] = device.max_block;
-             d["device_frames"] = device.frames;
-             d["device_frames_lost"] = s.frames_lost;
-             d["conversion_overruns"] = s.overruns;
-             return d;
-           })
+           [](const Converter& c) { return stats_dict(recording_stats(c.capture()->counters(), &c.counters())); })
       .def(
-          "anchor",
-          [](const Converter& c) -> py::object {
-            const TimeAnchor a = c.anchor();
-            if (!a.valid) return py::none();
-            return py::make_tuple(a.adc_time, a.frame);
-          },
+          "anchor", [](const Converter& c) { return anchor_tuple(c.anchor()); },
           "(adc_time, frame) of the recording's first frame since reset(), or None.")
       .def_property_readonly("delay", &Converter::delay, "Output frames the resampler holds back now.")
       .def_property_readonly("resampling", &Converter::resampling)

@@ -4,7 +4,15 @@
 
 #include <pybind11/pybind11.h>
 
+#include "audioring/recording_counters.hpp"
+
 namespace audioring::bindings {
+
+// What stats() returns in Python, for Capture, Converter and a shared
+// recording's readers alike (the keys of audioring.CaptureStats).
+pybind11::dict stats_dict(const RecordingStats& stats);
+// (adc_time, frame), or None while the anchor is not valid.
+pybind11::object anchor_tuple(const TimeAnchor& anchor);
 
 void register_capture(pybind11::module_& m);
 

@@ -5,6 +5,7 @@
 #include "audioring/ring_memory.hpp"
 #include "bindings/capture_bindings.hpp"
 #include "bindings/ring_bindings.hpp"
+#include "bindings/shared_bindings.hpp"
 #include "bindings/views.hpp"
 
 namespace py = pybind11;
@@ -20,5 +21,6 @@ PYBIND11_MODULE(_core, m) {
 
   audioring::bindings::register_views(m);
   audioring::bindings::register_ring(m);
+  audioring::bindings::register_shared(m);
   audioring::bindings::register_capture(m);
 }

@@ -1,11 +1,14 @@
 #include "bindings/ring_bindings.hpp"
 
+#include <pybind11/stl.h>
+
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "bindings/capture_bindings.hpp"
 #include "bindings/views.hpp"
 
 namespace audioring::bindings {
@@ -13,8 +16,19 @@ namespace {
 
 using Frame = FrameRing::Frame;
 
+// The sample format of a shared ring's dtype (native byte order only: the
+// header stores the format, not a numpy dtype).
+SampleFormat shared_format(const py::dtype& dtype, const std::string& name) {
+  for (const SampleFormatInfo& format : kSampleFormats) {
+    if (py::detail::npy_api::get().PyArray_EquivTypes_(dtype.ptr(), py::dtype(format.name).ptr())) return format.format;
+  }
+  throw py::value_error("shared recording '" + name + "': dtype must be float32, int32, int16, int8 or uint8 in "
+                        "native byte order, got " + py::str(dtype).cast<std::string>());
+}
+
 std::shared_ptr<FrameRing> make_ring(std::int64_t channels, std::int64_t capacity, const py::dtype& dtype,
-                                     MemoryRequest memory) {
+                                     MemoryRequest memory, const std::optional<std::string>& share,
+                                     std::uint32_t sampling_rate) {
   if (channels < 1) throw py::value_error("channels must be >= 1, got " + std::to_string(channels));
   if (capacity < 1) throw py::value_error("capacity must be >= 1 frame, got " + std::to_string(capacity));
   const auto item = static_cast<std::size_t>(dtype.itemsize());
@@ -22,7 +36,24 @@ std::shared_ptr<FrameRing> make_ring(std::int64_t channels, std::int64_t capacit
   if (item == 0 || columns > SIZE_MAX / 4 / item) {
     throw py::value_error("channels=" + std::to_string(channels) + " overflows the frame size");
   }
-  return std::make_shared<FrameRing>(columns * item, capacity, memory);
+  if (!share) return std::make_shared<FrameRing>(columns * item, capacity, memory);
+
+  const std::string& name = *share;
+  SharedRing::check_name(name);
+  if (memory != MemoryRequest::best && memory != MemoryRequest::shm) {
+    throw py::value_error("shared recording '" + name + "' is mirrored shared memory: memory must be best or shm "
+                          "(mirrored=True or 'shm'), got " + to_string(memory));
+  }
+  if (columns > kSharedMaxChannels) {
+    throw py::value_error("shared recording '" + name + "': channels must be 1.." +
+                          std::to_string(kSharedMaxChannels) + ", got " + std::to_string(channels));
+  }
+  SharedRingSpec spec;
+  spec.channels = columns;
+  spec.format = shared_format(dtype, name);
+  spec.capacity = FrameRing::rounded_capacity(columns * item, capacity);
+  spec.sampling_rate = sampling_rate;
+  return std::make_shared<FrameRing>(SharedRing::create(name, spec));
 }
 
 // Seconds (None = forever) to a deadline, saturating instead of overflowing.
@@ -61,6 +92,16 @@ WaitStatus wait_interruptibly(const FrameRing& ring, Frame frame, FrameRing::Clo
   }
 }
 
+// The FrameRing behind `r`, which must be the producer's side of a shared ring.
+FrameRing& producer_of_shared(const PyFrameRing& r, const char* method) {
+  check_writable(*r.ring(), method);
+  if (r.ring()->shared() == nullptr) {
+    throw std::runtime_error(std::string(method) + "(): this ring is not shared (FrameRing(..., share=name))");
+  }
+  check_not_forked(*r.ring(), "this shared ring");
+  return *r.ring();
+}
+
 }  // namespace
 
 void check_not_forked(const FrameRing& ring, const char* what) {
@@ -73,9 +114,30 @@ void check_not_forked(const FrameRing& ring, const char* what) {
   }
 }
 
+void check_writable(const FrameRing& ring, const char* method) {
+  if (ring.read_only()) {
+    throw std::runtime_error("read-only: attached to shared recording '" + ring.shared()->name() + "' of process " +
+                             std::to_string(ring.shared()->producer_pid()) + " (" + method +
+                             "() belongs to its producer)");
+  }
+}
+
 PyFrameRing::PyFrameRing(std::int64_t channels, std::int64_t capacity, const py::dtype& dtype,
-                         MemoryRequest memory)
-    : ring_(make_ring(channels, capacity, dtype, memory)), channels_(channels), dtype_(dtype) {}
+                         MemoryRequest memory, const std::optional<std::string>& share, std::int64_t sampling_rate)
+    : channels_(channels), dtype_(dtype) {
+  if (sampling_rate < 0 || sampling_rate > UINT32_MAX) {
+    throw py::value_error("sampling_rate must be 0 (unknown) .. " + std::to_string(UINT32_MAX) + ", got " +
+                          std::to_string(sampling_rate));
+  }
+  sampling_rate_ = static_cast<std::uint32_t>(sampling_rate);
+  ring_ = make_ring(channels, capacity, dtype, memory, share, sampling_rate_);
+}
+
+PyFrameRing::PyFrameRing(const std::shared_ptr<SharedRing>& attached)
+    : ring_(std::make_shared<FrameRing>(attached)),
+      channels_(static_cast<std::int64_t>(attached->channels())),
+      dtype_(py::dtype(format_info(attached->format()).name)),
+      sampling_rate_(attached->sampling_rate()) {}
 
 py::array PyFrameRing::view(Frame start, Frame frames) const {
   return make_view(ring_, dtype_, channels_, start, frames);
@@ -95,6 +157,11 @@ void register_ring(py::module_& m) {
       .value("ready", WaitStatus::ready)
       .value("timeout", WaitStatus::timeout)
       .value("interrupted", WaitStatus::interrupted);
+  py::enum_<SharedState>(m, "SharedState", "What a shared recording's producer says it is doing (set_state()).")
+      .value("idle", SharedState::idle)
+      .value("recording", SharedState::recording)
+      .value("stopped", SharedState::stopped)
+      .value("closed", SharedState::closed);
 
   m.def("available_memory", &available_memory,
         "Bytes of memory available now (Linux: MemAvailable), 0 if unknown.");
@@ -103,8 +170,14 @@ void register_ring(py::module_& m) {
 
   py::class_<PyFrameRing>(m, "FrameRing",
                           "Lock-free single-producer ring of interleaved frames (private: use audioring.Ring).")
-      .def(py::init<std::int64_t, std::int64_t, const py::dtype&, MemoryRequest>(), py::arg("channels"),
-           py::arg("capacity"), py::arg("dtype"), py::arg("memory") = MemoryRequest::best)
+      .def(py::init<std::int64_t, std::int64_t, const py::dtype&, MemoryRequest, const std::optional<std::string>&,
+                    std::int64_t>(),
+           py::arg("channels"), py::arg("capacity"), py::arg("dtype"), py::arg("memory") = MemoryRequest::best,
+           py::arg("share") = py::none(), py::arg("sampling_rate") = 0,
+           "share=None: a ring of this process. share='name': a ring shared by that name with this user's other "
+           "processes (Linux; attach_ring(name) reads it), which this object produces; the name is unlinked "
+           "by unshare() or when the ring and every array of it are gone. sampling_rate: recorded for "
+           "readers (0 = unknown).")
       .def_property_readonly("channels", &PyFrameRing::channels)
       .def_property_readonly("dtype", &PyFrameRing::dtype)
       .def_property_readonly("capacity", [](const PyFrameRing& r) { return r.ring()->capacity(); })
@@ -114,6 +187,7 @@ void register_ring(py::module_& m) {
       .def(
           "write",
           [](PyFrameRing& r, const py::array& block) {
+            check_writable(*r.ring(), "write");
             check_not_forked(*r.ring(), "this Ring");
             if (!py::detail::npy_api::get().PyArray_EquivTypes_(block.dtype().ptr(), r.dtype().ptr())) {
               throw py::type_error("block dtype must be " + py::str(r.dtype()).cast<std::string>() + ", got " +
@@ -168,6 +242,7 @@ void register_ring(py::module_& m) {
       .def("clear",
            // cppcheck-suppress constParameter ; clear() changes the ring, which r owns through a pointer
            [](PyFrameRing& r) {
+             check_writable(*r.ring(), "clear");
              check_not_forked(*r.ring(), "this Ring");
              r.ring()->clear();
            })
@@ -179,10 +254,97 @@ void register_ring(py::module_& m) {
           },
           py::arg("frame"), py::arg("timeout"), py::arg("interrupts_seen"),
           "Blocks, without the GIL, until frames_written >= frame; returns a WaitStatus (interrupted: "
-          "interrupt() was called since interrupt_count was interrupts_seen). Signal handlers run "
-          "within 20 ms while it waits; an exception they raise ends the wait.")
+          "interrupt_count differs from interrupts_seen: interrupt() in this process or, for a shared ring, "
+          "a state change; an attached ring also once its producer is found gone, within 250 ms). Signal "
+          "handlers run within 20 ms while it waits; an exception they raise ends the wait.")
       .def_property_readonly("interrupt_count", [](const PyFrameRing& r) { return r.ring()->interrupts(); })
-      .def("interrupt", [](const PyFrameRing& r) { r.ring()->interrupt(); });
+      .def("interrupt", [](const PyFrameRing& r) { r.ring()->interrupt(); })
+      // ---- sharing ----
+      .def_property_readonly(
+          "shared_name",
+          [](const PyFrameRing& r) -> py::object {
+            return r.ring()->shared() ? py::str(r.ring()->shared()->name()) : py::object(py::none());
+          },
+          "The name this ring is shared by (produced or attached), or None.")
+      .def_property_readonly(
+          "attached", [](const PyFrameRing& r) { return r.ring()->read_only(); },
+          "Whether this is a read-only view of another process's shared recording (attach_ring()).")
+      .def_property_readonly("sampling_rate", &PyFrameRing::sampling_rate, "Frames per second; 0 = unknown.")
+      .def(
+          "set_state",
+          [](const PyFrameRing& r, SharedState state) {
+            producer_of_shared(r, "set_state").set_state(state);
+          },
+          py::arg("state"), "Producer: store the recording's state and wake every waiter in every process.")
+      .def(
+          "set_first_frame",
+          [](const PyFrameRing& r, Frame frame) {
+            const FrameRing& ring = producer_of_shared(r, "set_first_frame");
+            if (frame < 0) throw py::value_error("first frame must be >= 0, got " + std::to_string(frame));
+            ring.shared()->set_first_frame(frame);
+          },
+          py::arg("frame"), "Producer: the recording's first frame, for readers.")
+      .def(
+          "unshare",
+          [](const PyFrameRing& r) {
+            check_writable(*r.ring(), "unshare");
+            if (SharedRing* shared = r.ring()->shared()) shared->unshare();
+          },
+          "Producer: unlink the shared name now (readers keep what they mapped and see the producer gone). "
+          "Idempotent; nothing for a ring that is not shared.")
+      .def_property_readonly(
+          "state",
+          [](const PyFrameRing& r) -> py::object {
+            return r.ring()->shared() ? py::cast(r.ring()->shared()->state()) : py::object(py::none());
+          },
+          "A shared recording's SharedState, or None.")
+      .def_property_readonly(
+          "first_frame",
+          [](const PyFrameRing& r) -> py::object {
+            return r.ring()->shared() ? py::cast(r.ring()->shared()->first_frame()) : py::object(py::none());
+          },
+          "A shared recording's first frame (set_first_frame()), or None.")
+      .def_property_readonly(
+          "producer_pid",
+          [](const PyFrameRing& r) -> py::object {
+            return r.ring()->shared() ? py::cast(r.ring()->shared()->producer_pid()) : py::object(py::none());
+          },
+          "The process that produces a shared recording, or None.")
+      .def(
+          "producer_alive",
+          [](const PyFrameRing& r) { return r.ring()->shared() ? r.ring()->shared()->producer_alive() : true; },
+          "Attached: whether the producer still holds the recording's lock and its process exists. Producer: "
+          "whether it still shares the name. A ring that is not shared: True.")
+      .def(
+          "recording_stats",
+          [](const PyFrameRing& r) -> py::object {
+            const SharedRing* shared = r.ring()->shared();
+            if (shared == nullptr || !published(shared->header().recording)) return py::none();
+            return stats_dict(recording_stats(shared->header().recording));
+          },
+          "A shared recording's stats() as its producer computes them, or None (no Capture counts there).")
+      .def(
+          "recording_anchor",
+          [](const PyFrameRing& r) -> py::object {
+            const SharedRing* shared = r.ring()->shared();
+            if (shared == nullptr || !published(shared->header().recording)) return py::none();
+            return anchor_tuple(recording_anchor(shared->header().recording));
+          },
+          "A shared recording's time anchor (adc_time, frame) as its producer computes it, or None.")
+      .def_property_readonly(
+          "converting",
+          [](const PyFrameRing& r) {
+            return r.ring()->shared() != nullptr && conversion(r.ring()->shared()->header().recording) != nullptr;
+          },
+          "Whether a shared recording converts its device's frames (a Converter counts in its header).")
+      .def_property_readonly(
+          "conversion_delay",
+          [](const PyFrameRing& r) {
+            const SharedRing* shared = r.ring()->shared();
+            const ConverterCounters* c = shared ? conversion(shared->header().recording) : nullptr;
+            return c != nullptr ? c->delay.load(std::memory_order_relaxed) : 0.0;
+          },
+          "A converting shared recording's resampler delay in output frames, as last measured; else 0.");
 }
 
 }  // namespace audioring::bindings

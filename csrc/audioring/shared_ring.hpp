@@ -1,0 +1,177 @@
+// SharedRing: a ring's memory shared by name with other processes of the
+// same user (Linux): the POSIX shared memory object
+// /audioring-<euid>-<name>, laid out as shared_header.hpp describes.
+//
+// The producer creates it (create()) and maps it read-write; readers attach
+// to it (attach()) and map it read-only, so they can neither write frames
+// nor disturb the producer: FrameRing's readers use loads only.
+//
+// Liveness: the producer holds an open-file-description (OFD) write lock on
+// the whole file for as long as it shares it; the kernel drops the lock when
+// the producer's last descriptor of it closes, however the process ends. A
+// recording is live while that lock is held AND the pid in its header
+// exists (a forked child of the producer may still hold the descriptor, and
+// with it the lock). A name whose lock nobody holds is stale: whoever wants
+// it (a new producer, list_shared()) takes the lock itself first, checks
+// that the name still names the file it locked, and only then unlinks it, so
+// two processes that reclaim at once cannot unlink each other's new file.
+//
+// Errors: std::invalid_argument for a malformed name; SharedRingError (with
+// a Reason the bindings map to Python's exception types) for everything
+// else; OutOfMemory when the memory cannot be reserved. Every message names
+// the shared name.
+//
+// Threading: create()/attach()/list_shared() from any thread; a SharedRing's
+// methods from any thread, except that unshare() and store_state() belong
+// to the producer's controlling thread.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "audioring/fork_guard.hpp"
+#include "audioring/sample_format.hpp"
+#include "audioring/shared_header.hpp"
+
+namespace audioring {
+
+class SharedRingError : public std::runtime_error {
+ public:
+  enum class Reason {
+    not_found,    // no shared recording of that name
+    permission,   // another user's, or readable by group or others
+    in_use,       // a live producer shares that name
+    invalid,      // not a shared ring this version can read (a header field is wrong)
+    unsupported,  // not Linux
+    system,       // any other system error
+  };
+  SharedRingError(Reason reason, const std::string& what) : std::runtime_error(what), reason_(reason) {}
+  Reason reason() const noexcept { return reason_; }
+
+ private:
+  Reason reason_;
+};
+
+// What the producer shares: capacity must already be rounded so that
+// capacity x channels x item size is a multiple of the page size
+// (FrameRing::rounded_capacity).
+struct SharedRingSpec {
+  std::size_t channels = 1;
+  SampleFormat format = SampleFormat::float32;
+  std::int64_t capacity = 0;
+  std::uint32_t sampling_rate = 0;  // 0 = unknown
+};
+
+// One entry of list_shared().
+struct SharedRingInfo {
+  std::string name;
+  std::int64_t pid;
+  bool alive;  // the lock is held and the pid exists
+  std::size_t channels;
+  SampleFormat format;
+  std::int64_t capacity;
+  std::uint32_t sampling_rate;
+  SharedState state;
+  std::int64_t frames_written;
+};
+
+class SharedRing {
+ public:
+  // Throws std::invalid_argument unless `name` is 1..64 characters of
+  // [A-Za-z0-9_.-] not starting with '.'.
+  static void check_name(const std::string& name);
+
+  // Creates the shared object and its lock, or reclaims a stale one of that
+  // name first; throws SharedRingError(in_use) if a live producer has it.
+  static std::shared_ptr<SharedRing> create(const std::string& name, const SharedRingSpec& spec);
+  // Maps a live or finished recording read-only, after checking its owner,
+  // mode and every header field.
+  static std::shared_ptr<SharedRing> attach(const std::string& name);
+
+  // The producer's last reference unshares (unlinks the name); every mapping
+  // and descriptor is released.
+  ~SharedRing();
+  SharedRing(const SharedRing&) = delete;
+  SharedRing& operator=(const SharedRing&) = delete;
+
+  const std::string& name() const noexcept { return name_; }
+  bool read_only() const noexcept { return read_only_; }
+  std::size_t channels() const noexcept { return channels_; }
+  SampleFormat format() const noexcept { return format_; }
+  std::size_t frame_bytes() const noexcept { return frame_bytes_; }
+  std::int64_t capacity() const noexcept { return capacity_; }
+  std::uint32_t sampling_rate() const noexcept { return sampling_rate_; }
+  std::int64_t producer_pid() const noexcept { return producer_pid_; }
+
+  // The mapped header. A reader's mapping is read-only: it may only load.
+  SharedHeader& header() const noexcept { return *header_; }
+  // 2 x capacity x frame_bytes mirrored bytes (read-only for a reader).
+  std::byte* data() const noexcept { return data_; }
+
+  SharedState state() const noexcept {
+    return static_cast<SharedState>(header_->state.load(std::memory_order_acquire));
+  }
+  std::uint64_t state_changes() const noexcept { return header_->state_changes.load(std::memory_order_seq_cst); }
+  // Producer: stores the state; returns whether it changed (then counted in
+  // state_changes). The caller rings the ring's doorbell.
+  bool store_state(SharedState state) noexcept;
+
+  std::int64_t first_frame() const noexcept { return header_->first_frame.load(std::memory_order_acquire); }
+  // Producer: the recording's first frame (frame >= 0).
+  void set_first_frame(std::int64_t frame) noexcept {
+    header_->first_frame.store(frame, std::memory_order_release);
+  }
+
+  // Producer: unlinks the name if it still names this file, and drops the
+  // lock: readers keep their mappings and see the producer gone. Idempotent;
+  // a no-op for readers and in a forked child of the producer.
+  void unshare() noexcept;
+  bool unshared() const noexcept { return unshared_.load(std::memory_order_acquire); }
+
+  // Reader: the lock is held and the producer's pid exists (two system
+  // calls). Producer: whether it still shares the name.
+  bool producer_alive() const noexcept;
+  // Reader: whether the producer was found gone, asking producer_alive() at
+  // most every kLivenessInterval (waits call this each time they wake). Once
+  // gone, always gone. Producer: false.
+  bool producer_found_dead() const noexcept;
+  static constexpr std::int64_t kLivenessIntervalNs = 100'000'000;
+
+ private:
+  SharedRing() = default;
+
+  std::string name_;
+  std::string path_;                   // the object's name: /audioring-<euid>-<name>
+  bool read_only_ = true;
+  int fd_ = -1;                        // the lock's descriptor (producer), the liveness probe's (reader)
+  std::byte* base_ = nullptr;          // the whole mapping: header, then the frames twice
+  std::size_t mapped_bytes_ = 0;
+  SharedHeader* header_ = nullptr;     // == base_
+  std::byte* data_ = nullptr;          // == base_ + header bytes
+  std::size_t channels_ = 0;           // the header's immutable fields, as checked when mapped
+  SampleFormat format_ = SampleFormat::float32;
+  std::size_t frame_bytes_ = 0;
+  std::int64_t capacity_ = 0;
+  std::uint32_t sampling_rate_ = 0;
+  std::int64_t producer_pid_ = 0;
+  ForkGuard owner_;                    // a forked child of the producer must not unlink or unlock
+  std::atomic<bool> unshared_{false};
+  mutable std::atomic<bool> dead_{false};
+  mutable std::atomic<std::int64_t> last_check_ns_{INT64_MIN};  // steady-clock time of the last liveness check
+};
+
+// The live shared recordings of this user, sorted by name. Stale ones
+// (nobody holds their lock) are reclaimed on the way (unlinked, as a new
+// producer would) and not returned; entries held by a process whose pid is
+// gone (a forked child holds the lock) are returned with alive = false.
+// Objects in the namespace that cannot be read as shared rings (a malformed
+// header, another owner, group/other access) are skipped; each is described
+// in `skipped` when given. Objects still being made are skipped silently.
+std::vector<SharedRingInfo> list_shared(std::vector<std::string>* skipped = nullptr);
+
+}  // namespace audioring

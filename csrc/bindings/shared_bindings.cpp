@@ -1,0 +1,90 @@
+#include "bindings/shared_bindings.hpp"
+
+#include <exception>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "audioring/shared_ring.hpp"
+#include "bindings/ring_bindings.hpp"
+
+namespace audioring::bindings {
+namespace {
+
+PyObject* python_error(SharedRingError::Reason reason) {
+  switch (reason) {
+    case SharedRingError::Reason::not_found:
+      return PyExc_FileNotFoundError;
+    case SharedRingError::Reason::permission:
+      return PyExc_PermissionError;
+    case SharedRingError::Reason::in_use:
+      return PyExc_FileExistsError;
+    case SharedRingError::Reason::invalid:
+      return PyExc_ValueError;
+    case SharedRingError::Reason::unsupported:
+      return PyExc_NotImplementedError;
+    case SharedRingError::Reason::system:
+      break;
+  }
+  return PyExc_OSError;
+}
+
+}  // namespace
+
+void register_shared(py::module_& m) {
+  py::register_exception_translator([](std::exception_ptr thrown) {
+    try {
+      if (thrown) std::rethrow_exception(thrown);
+    } catch (const SharedRingError& error) {
+      PyErr_SetString(python_error(error.reason()), error.what());
+    }
+  });
+
+  m.def(
+      "attach_ring",
+      [](const std::string& name) {
+        std::shared_ptr<SharedRing> shared;
+        {
+          // Waits (up to 5 s) while a producer is still making the file.
+          py::gil_scoped_release released;
+          shared = SharedRing::attach(name);
+        }
+        return PyFrameRing(std::move(shared));
+      },
+      py::arg("name"),
+      "A read-only FrameRing over this user's shared recording `name` (zero-copy; its arrays keep the mapping "
+      "alive). FileNotFoundError: no such recording; PermissionError: another user's, or open to others; "
+      "ValueError: not a valid shared ring; NotImplementedError: not Linux.");
+
+  m.def(
+      "list_shared",
+      [] {
+        std::vector<std::string> skipped;
+        const std::vector<SharedRingInfo> found = list_shared(&skipped);
+        for (const std::string& reason : skipped) {
+          if (PyErr_WarnEx(PyExc_RuntimeWarning, ("list_shared() skipped " + reason).c_str(), 1) != 0) {
+            throw py::error_already_set();
+          }
+        }
+        py::list out;
+        for (const SharedRingInfo& info : found) {
+          py::dict entry;
+          entry["name"] = info.name;
+          entry["pid"] = info.pid;
+          entry["alive"] = info.alive;
+          entry["channels"] = info.channels;
+          entry["dtype"] = format_info(info.format).name;
+          entry["capacity"] = info.capacity;
+          entry["sampling_rate"] = info.sampling_rate;
+          entry["state"] = info.state;
+          entry["frames_written"] = info.frames_written;
+          out.append(entry);
+        }
+        return out;
+      },
+      "This user's shared recordings, sorted by name, as dicts (name, pid, alive, channels, dtype, capacity, "
+      "sampling_rate, state, frames_written). Stale ones (no producer holds them) are unlinked on the way; "
+      "objects that are not valid shared rings are skipped with a RuntimeWarning naming the reason.");
+}
+
+}  // namespace audioring::bindings
