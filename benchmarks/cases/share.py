@@ -49,15 +49,16 @@ nearest rank. Five parts:
    (the least invasive exact way: nothing of audioring is changed or
    re-implemented). Each call is timed alone (two clock reads around it, in
    every sample alike), for the tails; and, as in the callback case, batches of
-   1,000 calls timed whole (their per-call median). The timing thread is pinned
-   to the first CPU and the readers to the others (``sched_setaffinity``), as a
-   realtime audio thread is not preempted by readers: the rows measure what
-   readers cost the producer through memory, not through a shared CPU (on a
-   2-CPU machine the readers share one CPU). Order: first, for scale, the same
-   callback into a recorder that does not share (a private ring: no futex wake
-   per block); then the shared one with no reader, 1, 8, 8 unpinned (every
-   process on every CPU; not judged: CPU starvation mixed in), none again. The
-   target compares the pinned 8-reader row with both no-reader rows together.
+   1,000 calls timed whole (their per-call median). Eight reader processes are
+   started once and spin, or wait paused, as each row asks; the rows take turns,
+   round by round: the same callback into a recorder that does not share (a
+   private ring, for scale: no futex wake per block), the shared one with no
+   reader spinning, 1, 8, and 8 with nothing pinned (not judged: CPU starvation
+   mixed in). Otherwise the timing thread is pinned to the first CPU and the
+   readers to the others (``sched_setaffinity``), as a realtime audio thread is
+   not preempted by readers: those rows measure what readers cost the producer
+   through memory, not through a shared CPU (on a 2-CPU machine the readers
+   share one CPU, so 8 differ from 1 in little but context switches).
 4. **32 ch x 192 kHz fanned out to 4 reader processes**: total CPU (user + system,
    ``/proc/<pid>/stat``, all threads) of the producer and the 4 readers over a
    window after every reader got its first block. Producer: ``AudioRecord(32,
@@ -132,11 +133,16 @@ CB_RATE = 48000
 CB_CHANNELS = 2
 CB_BLOCK = 512
 CB_READ = 4800
-CB_SECONDS = {"full": 1.0, "quick": 0.25}
+#: (rounds, seconds per row and round): the rows take turns, round by round
+CB_PLAN = {"full": (5, 0.2), "quick": (2, 0.1)}
 CB_CHUNK = 1000
-#: (readers, pinned, label, shared), in the order run
-CB_CONFIGS = ((0, True, "not shared (a private ring)", False), (0, True, "none", True), (1, True, "1 reader", True),
-              (8, True, "8 readers", True), (8, False, "8 readers, unpinned", True), (0, True, "none, again", True))
+CB_SPINNERS = 8
+#: (key, label, readers spinning, pinned, shared)
+CB_CONFIGS = (("private", "not shared (a private ring)", 0, True, False),
+              ("none", "shared, no reader", 0, True, True),
+              ("one", "shared, 1 reader", 1, True, True),
+              ("eight", "shared, 8 readers", CB_SPINNERS, True, True),
+              ("eight_unpinned", "shared, 8 readers, nothing pinned", CB_SPINNERS, False, True))
 CB_TARGET_RATIO = 1.2
 
 # 4. fan-out
@@ -159,6 +165,11 @@ LABELS = {
     "pipe_stamp": "yardstick: `multiprocessing.Pipe` `send_bytes` of the 8-byte stamp alone",
     "mp_queues": "`AudioRecord.stream` → copy → 4 × `multiprocessing.Queue`",
 }
+#: Chart labels.
+WAKE_SHORT = {"audioring": "audioring", "mp_queue": "mp.Queue", "shm_condition": "SharedMemory\n+ Condition",
+              "pipe_stamp": "Pipe, stamp\n(yardstick)"}
+CB_SHORT = {"private": "private\nring", "none": "shared,\nno reader", "one": "1 reader", "eight": "8 readers",
+            "eight_unpinned": "8 readers,\nunpinned"}
 FAN_LABELS = {
     "audioring": "audioring: `AudioRecord(share=)`, 4 × `attach().stream(1024)`",
     "mp_queues": "recipe: `AudioRecord.stream(1024)`, copy, `put` on 4 `multiprocessing.Queue`s",
@@ -575,7 +586,8 @@ def _read(ctx: RunContext) -> dict:
 # ---- 3. the producer's callback with spinning reader processes -------------------------------------------
 
 
-def _spinner(name: str, ready, stop, results) -> None:
+def _spinner(name: str, ready, spin, stop, results) -> None:
+    """Spin on read() + is_intact() while `spin` is set (else wait for it), until `stop`."""
     try:
         with _attach(name) as mic:
             read, is_intact = mic.read, mic.is_intact
@@ -583,86 +595,88 @@ def _spinner(name: str, ready, stop, results) -> None:
             is_intact(view)
             ready.set()
             loops = 0
-            started = time.perf_counter()
+            spinning = 0.0
             while not stop.is_set():
+                if not spin.is_set():
+                    spin.wait(0.05)
+                    continue
+                started = time.perf_counter()
                 for _ in range(1000):
                     view = read(CB_READ)
                     is_intact(view)
                 loops += 1000
-            seconds = time.perf_counter() - started
-        _report(results, "spinner", loops=loops, seconds=seconds)
+                spinning += time.perf_counter() - started
+        _report(results, "spinner", loops=loops, seconds=spinning)
     except BaseException as error:  # noqa: BLE001 - reported to the harness
         ready.set()
         _failed(results, "spinner", error)
-
-
-def _time_callback(timer, address: int, capture: int, block: np.ndarray, seconds: float) -> dict:
-    singles, batches = [], []
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        singles.append(timer.single_calls(address, capture, block, CB_CHUNK))
-        batches.append(timer.batch(address, capture, block, CB_CHUNK) / CB_CHUNK)
-    return {"singles": np.concatenate(singles), "batch_median_ns": float(np.median(batches)), "batches": len(batches)}
 
 
 def _callback(ctx: RunContext) -> dict:
     import audioring
 
     timer = ctx.callback_timer(CB_RATE)
-    seconds = CB_SECONDS[ctx.mode]
+    rounds, seconds = CB_PLAN[ctx.mode]
     block = (0.1 * np.random.default_rng(1).standard_normal((CB_BLOCK, CB_CHANNELS))).astype(np.float32)
-    everywhere = sorted(os.sched_getaffinity(0))
+    everywhere = set(os.sched_getaffinity(0))
     pin = len(everywhere) >= 2
-    producer_cpus, reader_cpus = ({everywhere[0]}, set(everywhere[1:])) if pin else (set(everywhere), set(everywhere))
-    results, zero = [], []
+    producer_cpus = {min(everywhere)} if pin else everywhere
+    reader_cpus = everywhere - producer_cpus if pin else everywhere
+    singles: dict = {key: [] for key, *_ in CB_CONFIGS}
+    batches: dict = {key: [] for key, *_ in CB_CONFIGS}
     with _Run() as run:
         name = run.name("callback")
-        rec = audioring.AudioRecord(CB_CHANNELS, CB_RATE, CB_RATE, device=audioring.VirtualInput("ramp"),
-                                    blocksize=CB_BLOCK, share=name)
+        shared = audioring.AudioRecord(CB_CHANNELS, CB_RATE, CB_RATE, device=audioring.VirtualInput("ramp"),
+                                       blocksize=CB_BLOCK, share=name)
         private = audioring.AudioRecord(CB_CHANNELS, CB_RATE, CB_RATE, device=audioring.VirtualInput("ramp"),
                                         blocksize=CB_BLOCK)
-        spinners: list = []  # (process, stop event)
+        spinners = [(SPAWN.Event(), SPAWN.Event(), SPAWN.Event()) for _ in range(CB_SPINNERS)]  # ready, spin, stop
         try:
+            processes = [run.start(_spinner, name, ready, spin, stop, run.results) for ready, spin, stop in spinners]
+            for ready, _, _ in spinners:
+                run.wait(ready, "a reader ready to spin")
             address = audioring._core.capture_callback_address()
-            for readers, pinned, label, shared in CB_CONFIGS:
-                capture = (rec if shared else private)._capture.address
-                while len(spinners) > readers:
-                    spinners.pop()[1].set()
-                starting = []
-                while len(spinners) + len(starting) < readers:
-                    ready, stop = SPAWN.Event(), SPAWN.Event()
-                    starting.append((run.start(_spinner, name, ready, stop, run.results), stop, ready))
-                for process, stop, ready in starting:
-                    run.wait(ready, "a spinning reader")
-                    spinners.append((process, stop))
-                for process, _ in spinners:
-                    os.sched_setaffinity(process.pid, reader_cpus if pinned else set(everywhere))
-                os.sched_setaffinity(0, producer_cpus if pinned else set(everywhere))
-                time.sleep(0.1)
-                measured = _time_callback(timer, address, capture, block, seconds)
-                os.sched_setaffinity(0, set(everywhere))
-                singles = measured.pop("singles")
-                if readers == 0 and shared:
-                    zero.append(singles)
-                row = {"label": label, "readers": readers, "pinned": pinned and pin, "shared": shared,
-                       **_stats(singles), **measured}
-                results.append(row)
-                ctx.log(f"  share: callback, {label:20}: per call median {fmt_ns(row['median_ns'])}, p99 "
-                        f"{fmt_ns(row['p99_ns'])}, p99.9 {fmt_ns(row.get('p999_ns'))}; batches "
-                        f"{fmt_ns(row['batch_median_ns'])} per call")
-            verified = all(bool(np.array_equal(r.read(CB_BLOCK), block)) for r in (rec, private))
+            for k in range(rounds):
+                for j in range(len(CB_CONFIGS)):
+                    key, _, readers, pinned, is_shared = CB_CONFIGS[(j + k) % len(CB_CONFIGS)]
+                    for i, (_, spin, _) in enumerate(spinners):
+                        if i < readers:
+                            spin.set()
+                        else:
+                            spin.clear()
+                    for process in processes:
+                        os.sched_setaffinity(process.pid, reader_cpus if pinned else everywhere)
+                    os.sched_setaffinity(0, producer_cpus if pinned else everywhere)
+                    time.sleep(0.03)  # spinners asked to pause finish their loop of 1,000
+                    capture = (shared if is_shared else private)._capture.address
+                    deadline = time.perf_counter() + seconds
+                    while time.perf_counter() < deadline:
+                        singles[key].append(timer.single_calls(address, capture, block, CB_CHUNK))
+                        batches[key].append(timer.batch(address, capture, block, CB_CHUNK) / CB_CHUNK)
+                    os.sched_setaffinity(0, everywhere)
+            verified = all(bool(np.array_equal(r.read(CB_BLOCK), block)) for r in (shared, private))
         finally:
-            os.sched_setaffinity(0, set(everywhere))
-            for _, stop in spinners:
+            os.sched_setaffinity(0, everywhere)
+            for _, spin, stop in spinners:
                 stop.set()
-            rec.close()
+                spin.set()
+            shared.close()
             private.close()
         spun = run.collect(len(run.processes), "the spinning readers", 60)
+    results = []
+    for key, label, readers, pinned, is_shared in CB_CONFIGS:
+        row = {"key": key, "label": label, "readers": readers, "pinned": pinned and pin, "shared": is_shared,
+               **_stats(np.concatenate(singles[key])), "batch_median_ns": float(np.median(batches[key])),
+               "batches": len(batches[key])}
+        results.append(row)
+        ctx.log(f"  share: callback, {label:34}: per call median {fmt_ns(row['median_ns'])}, p99 "
+                f"{fmt_ns(row['p99_ns'])}, p99.9 {fmt_ns(row.get('p999_ns'))}; batches "
+                f"{fmt_ns(row['batch_median_ns'])} per call")
     return {"rate": CB_RATE, "channels": CB_CHANNELS, "block_frames": CB_BLOCK, "read_frames": CB_READ,
-            "seconds": seconds, "chunk": CB_CHUNK, "cpus": everywhere, "producer_cpus": sorted(producer_cpus),
-            "reader_cpus": sorted(reader_cpus), "pinning": pin, "verified": verified,
-            "spinner_reads_per_s": [s["loops"] / s["seconds"] for s in spun],
-            "no_readers": _stats(np.concatenate(zero)), "results": results}
+            "rounds": rounds, "seconds": seconds, "chunk": CB_CHUNK, "cpus": sorted(everywhere),
+            "producer_cpus": sorted(producer_cpus), "reader_cpus": sorted(reader_cpus), "pinning": pin,
+            "verified": verified, "spinner_reads_per_s": [s["loops"] / s["seconds"] for s in spun if s["seconds"]],
+            "results": results}
 
 
 # ---- 4. 32 ch x 192 kHz to 4 reader processes ------------------------------------------------------------
@@ -870,13 +884,13 @@ def targets(result: dict) -> list:
     callback = _ok(result, "callback")
     label = f"producer's callback p99 with 8 spinning reader processes ≤ {CB_TARGET_RATIO:g}× with none"
     if callback:
-        eight = next((r for r in callback["results"] if r["readers"] == 8 and r["pinned"] and r["shared"]), None)
-        base = callback["no_readers"]
-        met = None if eight is None else eight["p99_ns"] <= CB_TARGET_RATIO * base["p99_ns"]
+        rows = {r["key"]: r for r in callback["results"]}
+        eight, base = rows.get("eight"), rows.get("none")
+        met = None if not (eight and base) else eight["p99_ns"] <= CB_TARGET_RATIO * base["p99_ns"]
         found.append({"label": label, "met": met,
-                      "measured": "n/a (no pinned row)" if eight is None else
-                      f"{fmt_ns(eight['p99_ns'])} / {fmt_ns(base['p99_ns'])} = "
-                      f"{eight['p99_ns'] / base['p99_ns']:.2f}× (readers on other CPUs than the callback)"})
+                      "measured": "n/a" if met is None else
+                      f"{fmt_ns(eight['p99_ns'])} / {fmt_ns(base['p99_ns'])} = {eight['p99_ns'] / base['p99_ns']:.2f}×"
+                      + (" (readers on other CPUs than the callback)" if eight["pinned"] else "")})
     return found
 
 
@@ -953,31 +967,34 @@ def _markdown_read(read: dict) -> list:
 
 
 def _markdown_callback(cb: dict) -> list:
-    base = cb["no_readers"]
+    rows = {r["key"]: r for r in cb["results"]}
+    base = rows["none"]
     lines = [
         f"### 3. The producer's capture callback with reader processes spinning on `read({cb['read_frames']})` + "
         "`is_intact(view)`",
         "",
         f"`audioring_capture_callback` called by `callback_timer.cpp` as PortAudio calls it, {cb['block_frames']}-"
-        f"frame {cb['channels']} ch float32 blocks into a shared recorder's ring ({cb['seconds']:g} s per row). "
-        "Each call timed alone (median / p99 / p99.9, the clock's own cost included); \"batches\": per-call median "
-        f"of batches of {cb['chunk']:,} calls timed whole (as the callback case). "
-        + (f"Callback pinned to CPU {cb['producer_cpus']}, readers to CPUs {cb['reader_cpus']} (pinned rows)."
+        f"frame {cb['channels']} ch float32 blocks into a recorder's ring; the rows take turns, {cb['rounds']} rounds "
+        f"of {cb['seconds']:g} s each. Each call timed alone (median / p99 / p99.9, the clock's own cost included); "
+        f"\"batches\": per-call median of batches of {cb['chunk']:,} calls timed whole (as the callback case). "
+        + (f"Pinned rows: the callback on CPU {cb['producer_cpus']}, the readers on CPU {cb['reader_cpus']}."
            if cb["pinning"] else "One CPU: nothing pinned.")
-        + f" Ratio: p99 over the p99 of both no-reader rows together ({fmt_ns(base['p99_ns'])}).",
+        + " Ratio: p99 over the shared ring's p99 with no reader.",
         "",
-        "| readers | per call: median / p99 / p99.9 | p99 ratio | batches, per call | max |",
+        "| ring, readers | per call: median / p99 / p99.9 | p99 ratio | batches, per call | max |",
         "|---|---:|---:|---:|---:|",
     ]
     for r in cb["results"]:
         lines.append(f"| {r['label']} | {_tails(r)} | {r['p99_ns'] / base['p99_ns']:.2f}× | "
                      f"{fmt_ns(r['batch_median_ns'])} | {fmt_ns(r['max_ns'])} |")
     rates = cb["spinner_reads_per_s"]
-    lines += ["", f"Readers' loops (`read` + `is_intact`) per second, each, over their lives: "
-                  f"{min(rates):,.0f} ... {max(rates):,.0f}. The unpinned row is not judged: there the 8 readers "
-                  "also take the callback's CPU. "
-              + ("The ring held the last block afterwards." if cb["verified"] else
-                 "✗ the ring did not hold the last block afterwards."), ""]
+    lines += ["", "Readers' loops (`read` + `is_intact`) per second of spinning, each: "
+                  + (f"{min(rates):,.0f} ... {max(rates):,.0f}. " if rates else "none. ")
+              + "The unpinned row is not judged: there the 8 readers also take the callback's CPU. A shared ring's "
+                "producer wakes the futex word after every block, waiters or not (other processes' waiters cannot "
+                "announce themselves on a read-only mapping): the private row shows what that costs. "
+              + ("The rings held the last block afterwards." if cb["verified"] else
+                 "✗ a ring did not hold the last block afterwards."), ""]
     return lines
 
 
@@ -1066,13 +1083,13 @@ def chart(result: dict, path: Path, stamp: str) -> None:
         wake = _ok(result, "wake")
         if wake:
             recipes = [r for r in wake["results"] if r.get("samples")]
-            charts.grouped_bars(ax, [LABELS[r["recipe"]].split("`")[1] if "`" in LABELS[r["recipe"]] else
-                                     r["recipe"] for r in recipes],
+            charts.grouped_bars(ax, [WAKE_SHORT[r["recipe"]] for r in recipes],
                                 [(q, [r.get(k, math.nan) / 1e3 for r in recipes])
                                  for q, k in (("median", "median_ns"), ("p99", "p99_ns"), ("p99.9", "p999_ns"))],
                                 annotate=lambda h: f"{h:.0f}")
             ax.axhline(WAKE_TARGET_P99_NS / 1e3, color="grey", linestyle=":", linewidth=1)
             ax.set_yscale("log")
+            ax.set_ylim(bottom=10)
             ax.set_ylabel("µs")
             ax.legend(fontsize=7)
         ax.set_title("1. wake-up latency across processes", fontsize=9)
@@ -1091,11 +1108,12 @@ def chart(result: dict, path: Path, stamp: str) -> None:
         ax = axes[0, 2]
         cb = _ok(result, "callback")
         if cb:
-            charts.grouped_bars(ax, [r["label"] for r in cb["results"]],
+            charts.grouped_bars(ax, [CB_SHORT[r["key"]] for r in cb["results"]],
                                 [(q, [r.get(k, math.nan) for r in cb["results"]])
                                  for q, k in (("median", "median_ns"), ("p99", "p99_ns"), ("p99.9", "p999_ns"))],
                                 annotate=lambda h: f"{h:.0f}")
             ax.set_yscale("log")
+            ax.set_ylim(bottom=10)
             ax.set_ylabel("ns per callback (each call timed)")
             ax.legend(fontsize=7)
         ax.set_title("3. producer's callback with spinning reader processes", fontsize=9)
