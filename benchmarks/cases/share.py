@@ -207,7 +207,8 @@ class _Run:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        deadline = time.monotonic() + 10  # for all of them together: they were told to end, or failed
+        # For all of them together: they were told to end (a failure: others may wait for it forever).
+        deadline = time.monotonic() + (10 if exc_info[0] is None else 1)
         for p in self.processes:
             p.join(timeout=max(0.0, deadline - time.monotonic()))
         for p in self.processes:
