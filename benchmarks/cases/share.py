@@ -109,7 +109,6 @@ TITLE = "One device, many processes: a shared recording read from other processe
 SPAWN = multiprocessing.get_context("spawn")
 #: Where Linux keeps POSIX shared memory (audioring's names: ``audioring-<uid>-<name>``).
 SHM = Path("/dev/shm")
-PARTS = ("wake", "read", "callback", "fanout", "ring_write")
 
 # 1. wake-up latency
 WAKE_RATE = 48000
