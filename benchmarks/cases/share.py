@@ -1041,19 +1041,19 @@ def _markdown_ring_write(rw: dict) -> list:
         f"`{Path(rw['command'].split()[0]).name} {' '.join(rw['command'].split()[1:])}`: mirrored memory, "
         f"{rows[0]['channels'] if rows else '?'} ch float32, ring of {rw['ring_seconds']:g} s at {rw['rate']} Hz; "
         f"{rw['reps']} repetitions of {rw['passes']} passes, every reader count taking its turn each repetition. "
-        "The writer thread's CPU time per write (its CPU clock: preemption excluded), median and p90 over "
+        "The writer thread's CPU time per write (its CPU clock: preemption excluded), median and p99 over "
         "repetitions; " + ("writer pinned to one CPU, readers on the others." if rw.get("pinned") else
                            "nothing pinned (one CPU).") + f" Compiler: {rw['compiler']}.",
         "",
-        "| block frames | reader threads | CPU ns per write: median (p90) | × no readers | wall ns per write | "
+        "| block frames | reader threads | CPU ns per write: median / p99 | × no readers | wall ns per write | "
         "reader checks per µs | memcpy ns per block |",
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in sorted(rows, key=lambda x: (x["block_frames"], x["readers"])):
         z = zero.get(r["block_frames"])
         m = memcpy.get(r["block_frames"])
-        lines.append(f"| {r['block_frames']:,} | {r['readers']} | {r['cpu_ns_per_write_median']:,.0f} "
-                     f"({r['cpu_ns_per_write_p90']:,.0f}) | "
+        lines.append(f"| {r['block_frames']:,} | {r['readers']} | **{r['cpu_ns_per_write_median']:,.0f}** / "
+                     f"{r['cpu_ns_per_write_p99']:,.0f} | "
                      + (f"{r['cpu_ns_per_write_median'] / z['cpu_ns_per_write_median']:.2f}×" if z else "n/a")
                      + f" | {r['ns_per_write_median']:,.0f} | {r['reader_checks_per_s'] / 1e6:,.1f} | "
                      + (f"{m['cpu_ns_per_write_median']:,.0f}" if m else "n/a") + " |")
