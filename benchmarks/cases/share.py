@@ -1089,7 +1089,7 @@ def chart(result: dict, path: Path, stamp: str) -> None:
                                 annotate=lambda h: f"{h:.0f}")
             ax.axhline(WAKE_TARGET_P99_NS / 1e3, color="grey", linestyle=":", linewidth=1)
             ax.set_yscale("log")
-            ax.set_ylim(bottom=10)
+            ax.set_ylim(10, ax.get_ylim()[1] * 3)  # room for the labels
             ax.set_ylabel("µs")
             ax.legend(fontsize=7)
         ax.set_title("1. wake-up latency across processes", fontsize=9)
@@ -1101,6 +1101,7 @@ def chart(result: dict, path: Path, stamp: str) -> None:
             charts.grouped_bars(ax, [f"n = {n:,}" for n in read["sizes"]],
                                 [(f"{side} process", [rows[(side, "read", n)]["median_ns"] for n in read["sizes"]])
                                  for side in ("producer", "reader")], annotate=lambda h: f"{h:.0f}")
+            ax.set_ylim(0, ax.get_ylim()[1] * 1.15)
             ax.set_ylabel("ns per read(n), median")
             ax.legend(fontsize=7)
         ax.set_title("2. read(n): producer's process vs a reader process", fontsize=9)
@@ -1113,7 +1114,7 @@ def chart(result: dict, path: Path, stamp: str) -> None:
                                  for q, k in (("median", "median_ns"), ("p99", "p99_ns"), ("p99.9", "p999_ns"))],
                                 annotate=lambda h: f"{h:.0f}")
             ax.set_yscale("log")
-            ax.set_ylim(bottom=10)
+            ax.set_ylim(10, ax.get_ylim()[1] * 3)
             ax.set_ylabel("ns per callback (each call timed)")
             ax.legend(fontsize=7)
         ax.set_title("3. producer's callback with spinning reader processes", fontsize=9)
@@ -1121,7 +1122,7 @@ def chart(result: dict, path: Path, stamp: str) -> None:
         ax = axes[1, 0]
         fan = _ok(result, "fanout")
         if fan:
-            names = [r["recipe"] for r in fan["results"]]
+            names = [{"audioring": "audioring", "mp_queues": "4 × mp.Queue"}[r["recipe"]] for r in fan["results"]]
             producer = [100 * r["producer_cpu_s"] / r["wall_s"] for r in fan["results"]]
             readers = [100 * sum(r["readers_cpu_s"]) / r["wall_s"] for r in fan["results"]]
             ax.bar(names, producer, label="producer")
@@ -1143,6 +1144,7 @@ def chart(result: dict, path: Path, stamp: str) -> None:
                                 [(f"{k} reader threads", [by[(b, k)]["cpu_ns_per_write_median"] if (b, k) in by
                                                           else math.nan for b in blocks]) for k in readers],
                                 annotate=lambda h: f"{h:.0f}")
+            ax.set_ylim(0, ax.get_ylim()[1] * 1.15)
             ax.set_ylabel("writer CPU ns per write, median")
             ax.legend(fontsize=7)
         ax.set_title("5. FrameRing::write with native reader threads", fontsize=9)
