@@ -27,9 +27,10 @@ nearest rank. Five parts:
    ``multiprocessing.Pipe`` (``send_bytes``/``recv_bytes``), the floor of one
    Python process waking another on this machine. The producer's own time from
    the stamp to its publishing call's return is reported too (it is part of
-   every wake-up). The reader takes exactly as many blocks as are published, then
-   the producer closes. The first 20 blocks of a run are not counted; the recipes
-   take turns, a fresh pair of processes per run (full: 2 runs of 6 s each).
+   every wake-up), and, block by block, the rest. The reader takes exactly as
+   many blocks as are published, then the producer closes. The first 20 blocks
+   of a run are not counted; the recipes take turns, a fresh pair of processes
+   per run (full: 2 runs of 6 s each).
 2. **read(n) in a reader process next to the same read(n) in the producer's
    process**, n = 160, 1,600, 16,000: the producer process records 2 ch float32 at
    48 kHz from a real-time ``VirtualInput`` with ``share=``; a reader process
@@ -384,6 +385,7 @@ def _wake_producer(recipe: str, name: str, channel: dict, blocks: int, ready, go
         due = time.monotonic_ns() + period
         late = 0
         publishing = []  # ns from the stamp to publish() returning: the producer's own cost of a block
+        stamps = []
         for _ in range(blocks):
             block = np.empty((WAKE_BLOCK, 2), dtype=np.int32)  # a fresh block, made before it is due
             wait = due - time.monotonic_ns()
@@ -394,8 +396,9 @@ def _wake_producer(recipe: str, name: str, channel: dict, blocks: int, ready, go
             stamp = time.monotonic_ns()
             publish(_stamp(block, stamp))
             publishing.append(time.monotonic_ns() - stamp)
+            stamps.append(stamp)
             due += period
-        _report(results, role, blocks=blocks, late=late, publishing_ns=publishing)
+        _report(results, role, blocks=blocks, late=late, publishing_ns=publishing, stamps=stamps)
         # The reader takes exactly `blocks` blocks; the producer closes only once the harness has its report.
         release.wait(60)
     except BaseException as error:  # noqa: BLE001 - reported to the harness
@@ -410,7 +413,8 @@ def _wake_producer(recipe: str, name: str, channel: dict, blocks: int, ready, go
 
 def _wake_reader(recipe: str, name: str, channel: dict, blocks: int, listening, results) -> None:
     role = f"{recipe} reader"
-    latencies: list = []
+    latencies: list = []  # ns from the stamp to the reader holding the block
+    stamps: list = []
     missed = 0
     try:
         if recipe == "audioring":
@@ -419,7 +423,8 @@ def _wake_reader(recipe: str, name: str, channel: dict, blocks: int, listening, 
                 listening.set()
                 for block in stream:
                     now = time.monotonic_ns()
-                    latencies.append(now - _stamp_of(block))
+                    stamps.append(_stamp_of(block))
+                    latencies.append(now - stamps[-1])
                     if len(latencies) == blocks:
                         break
         elif recipe == "mp_queue":
@@ -428,14 +433,16 @@ def _wake_reader(recipe: str, name: str, channel: dict, blocks: int, listening, 
             for _ in range(blocks):
                 block = channel_queue.get()
                 now = time.monotonic_ns()
-                latencies.append(now - _stamp_of(block))
+                stamps.append(_stamp_of(block))
+                latencies.append(now - stamps[-1])
         elif recipe == "pipe_stamp":
             receiver = channel["pipe"][0]
             listening.set()
             for _ in range(blocks):
                 stamp = receiver.recv_bytes()
                 now = time.monotonic_ns()
-                latencies.append(now - int(np.frombuffer(stamp, dtype=np.int64)[0]))
+                stamps.append(int(np.frombuffer(stamp, dtype=np.int64)[0]))
+                latencies.append(now - stamps[-1])
         else:
             segment = SharedMemory(name=channel["segment"])
             header, data = _segment_arrays(segment)
@@ -450,10 +457,11 @@ def _wake_reader(recipe: str, name: str, channel: dict, blocks: int, listening, 
                     seen = int(header[0])
                     block = data.copy()
                 now = time.monotonic_ns()
-                latencies.append(now - _stamp_of(block))
+                stamps.append(_stamp_of(block))
+                latencies.append(now - stamps[-1])
             del header, data
             segment.close()
-        _report(results, role, latencies_ns=latencies, missed=missed)
+        _report(results, role, latencies_ns=latencies, stamps=stamps, missed=missed)
     except BaseException as error:  # noqa: BLE001 - reported to the harness
         listening.set()
         _failed(results, role, error)
@@ -479,14 +487,21 @@ def _wake_run(recipe: str, seconds: float) -> dict:
         go.set()
         got = {item["role"].split()[-1]: item for item in run.collect(2, "the wake-up run", seconds + 60)}
         release.set()
-    return {"latencies": got["reader"]["latencies_ns"][WAKE_SKIP:], "missed": got["reader"]["missed"],
-            "published": got["producer"]["blocks"], "received": len(got["reader"]["latencies_ns"]),
-            "late": got["producer"]["late"], "publishing": got["producer"]["publishing_ns"][WAKE_SKIP:]}
+    reader, producer = got["reader"], got["producer"]
+    publishing = dict(zip(producer["stamps"], producer["publishing_ns"]))
+    counted = slice(WAKE_SKIP, None)
+    return {"latencies": reader["latencies_ns"][counted], "missed": reader["missed"], "published": producer["blocks"],
+            "received": len(reader["latencies_ns"]), "late": producer["late"],
+            "publishing": producer["publishing_ns"][counted],
+            # the reader's part: from the producer's publishing call returning to the reader holding the block
+            "after_publish": [lat - publishing[stamp] for lat, stamp in
+                              zip(reader["latencies_ns"][counted], reader["stamps"][counted])]}
 
 
 def _wake(ctx: RunContext) -> dict:
     runs, seconds = WAKE_PLAN[ctx.mode]
-    pooled = {r: {"latencies": [], "publishing": [], "missed": 0, "published": 0, "received": 0, "late": 0}
+    pooled = {r: {"latencies": [], "publishing": [], "after_publish": [], "missed": 0, "published": 0,
+                  "received": 0, "late": 0}
               for r in WAKE_RECIPES}
     for k in range(runs):
         for j in range(len(WAKE_RECIPES)):
@@ -496,6 +511,7 @@ def _wake(ctx: RunContext) -> dict:
                 pooled[recipe][key] += got[key]
             pooled[recipe]["latencies"] += got["latencies"]
             pooled[recipe]["publishing"] += got["publishing"]
+            pooled[recipe]["after_publish"] += got["after_publish"]
             s = _stats(got["latencies"])
             ctx.log(f"  share: wake {recipe:13} run {k + 1}: median {fmt_ns(s.get('median_ns'))}, p99 "
                     f"{fmt_ns(s.get('p99_ns'))}, max {fmt_ns(s.get('max_ns'))} ({s['samples']} blocks, "
@@ -504,6 +520,7 @@ def _wake(ctx: RunContext) -> dict:
     for recipe in WAKE_RECIPES:
         p = pooled[recipe]
         results.append({"recipe": recipe, **_stats(p["latencies"]), "publish": _stats(p["publishing"]),
+                        "after_publish": _stats(p["after_publish"]),
                         **{k: p[k] for k in ("missed", "published", "received", "late")}})
     return {"rate": WAKE_RATE, "block_frames": WAKE_BLOCK, "runs": runs, "seconds": seconds,
             "skipped_blocks": WAKE_SKIP, "results": results}
@@ -917,23 +934,26 @@ def _markdown_wake(wake: dict) -> list:
         "p99.9; ratio = the recipe's over audioring's.",
         "",
         "| recipe | wake-up: median / p99 / p99.9 | p99 ratio | max | producer's publish: median / p99 | "
-        "blocks counted | blocks missed |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "after the publish returned: median / p99 | blocks counted | blocks missed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in wake["results"]:
         if not r.get("samples"):
-            lines.append(f"| {LABELS[r['recipe']]} | no samples | | | | 0 | {r['missed']} |")
+            lines.append(f"| {LABELS[r['recipe']]} | no samples | | | | | 0 | {r['missed']} |")
             continue
         ratio = f"{r['p99_ns'] / base['p99_ns']:.1f}×" if base else "n/a"
-        publish = r["publish"]
+        publish, after = r["publish"], r["after_publish"]
         lines.append(f"| {LABELS[r['recipe']]} | {_tails(r)} | {ratio} | {fmt_ns(r['max_ns'])} | "
-                     f"{fmt_ns(publish.get('median_ns'))} / {fmt_ns(publish.get('p99_ns'))} | {r['samples']:,} | "
+                     f"{fmt_ns(publish.get('median_ns'))} / {fmt_ns(publish.get('p99_ns'))} | "
+                     f"{fmt_ns(after.get('median_ns'))} / {fmt_ns(after.get('p99_ns'))} | {r['samples']:,} | "
                      f"{r['missed']} |")
     late = sum(r["late"] for r in wake["results"])
     lines += ["", "Producer's publish: from the stamp to the publishing call's return (stamping the block included), "
-                  "part of every wake-up. The pipe row is no recipe for blocks: the 8-byte stamp alone through a "
-                  "pipe, for the machine's floor of a Python process waking another. Blocks missed: published "
-                  "while the reader was still busy with an earlier one (only the condition recipe can miss one). "
+                  "part of every wake-up; after the publish returned: the rest, until the reader held the block (the "
+                  "two add up block by block, not their percentiles). The pipe row is no recipe for blocks: the "
+                  "8-byte stamp alone through a pipe, for the machine's floor of a Python process waking another. "
+                  "Blocks missed: published while the reader was still busy with an earlier one (only the condition "
+                  "recipe can miss one). "
                   f"Producer wake-ups that came after a block's due time: {late}.", ""]
     return lines
 
