@@ -98,6 +98,17 @@ class CallbackTimer:
             raise RuntimeError(f"callback returned {result} (not paContinue)")
         return int(out[0])
 
+    def single_calls(self, callback: int, user_data: Optional[int], block: np.ndarray, calls: int) -> np.ndarray:
+        """Nanoseconds of each of `calls` calls of `callback` (int64), each timed alone: a clock read before and
+        after it, so tails show, at the price of the clock's own cost in every sample."""
+        out = np.empty(calls, dtype=np.int64)
+        result = self.lib.ar_time_callback(callback, user_data, block.ctypes.data, len(block), self.rate,
+                                           ctypes.byref(self.clock), 1, calls,
+                                           out.ctypes.data_as(ctypes.POINTER(ctypes.c_longlong)))
+        if result != 0:
+            raise RuntimeError(f"callback returned {result} (not paContinue)")
+        return out
+
     def memcpy_ns(self, block_bytes: int, ring_bytes: int, total_bytes: int, reps: int) -> list:
         """std::memcpy of blocks into a buffer of `ring_bytes`, wrapping around as a ring does; ns per rep."""
         out = (ctypes.c_longlong * reps)()

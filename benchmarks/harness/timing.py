@@ -80,12 +80,15 @@ def time_together(
     budget: Budget,
     max_calls: Optional[dict[str, int]] = None,
     before: Optional[dict[str, Callable[[], None]]] = None,
+    keep: bool = False,
 ) -> dict[str, dict]:
     """Time several things taking turns batch by batch; per thing: summary and calls per batch.
 
     `before[name]()` runs before each of that thing's batches, untimed (to
     refill or drain what a call consumes). The garbage collector is off
-    while timing, as in timeit.
+    while timing, as in timeit. With `keep`, each summary also holds
+    ``per_call_ns``, the per-call time of every batch in order (to pool
+    batches timed in several turns, e.g. in other processes, before summarizing).
     """
     max_calls = max_calls or {}
     before = before or {}
@@ -108,7 +111,8 @@ def time_together(
     finally:
         if gc_was_enabled:
             gc.enable()
-    return {n: {**summarize(per_call[n]), "calls_per_batch": calls[n]} for n in names}
+    return {n: {**summarize(per_call[n]), "calls_per_batch": calls[n], **({"per_call_ns": per_call[n]} if keep else {})}
+            for n in names}
 
 
 def time_one(batch: Batch, budget: Budget, max_calls: int = 1 << 22,
