@@ -320,6 +320,43 @@ def test_signal_handler_calls_every_method_during_stop():
     assert result == {"calls": ["start_recording", "stop", "start_recording"], "recording": True}
 
 
+def test_time_waits_for_a_stop_in_another_thread_and_answers_in_a_signal_handler_during_it():
+    # PortAudio cannot tell a stream's time while it stops (on PulseAudio,
+    # Pa_GetStreamTime then fails): `time` waits for the transition, except
+    # on the thread inside it, where it would wait for itself.
+    code = '''
+    rec = AudioRecord(1, 8000, 800, device=device("virtual"))
+    rec.start_recording()
+    real_stop = rec._source.stop
+    stopping, events = threading.Event(), []
+    def slow_stop():
+        stopping.set()
+        time.sleep(1.0)
+        real_stop()
+        events.append("stopped")
+    rec._source.stop = slow_stop
+    def ask_time():
+        stopping.wait()
+        clock = rec.time
+        events.append(("time", isinstance(clock, float)))
+    asker = threading.Thread(target=ask_time)
+    asker.start()
+    def handler(*args):
+        events.append(("time in handler", isinstance(rec.time, float)))
+    signal.signal(signal.SIGUSR1, handler)
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+    rec.stop()
+    asker.join(10)
+    report(events=events, hung=asker.is_alive())
+    rec.close()
+    '''
+    result = run_child(code)
+    assert result == {
+        "events": [["time in handler", True], "stopped", ["time", True]],
+        "hung": False,
+    }
+
+
 def test_a_failed_thread_start_leaves_the_recorder_stopped_and_restartable():
     code = '''
     rec = AudioRecord(1, 8000, 8000, device=device("virtual"), dtype="int32")

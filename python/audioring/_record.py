@@ -431,10 +431,19 @@ class AudioRecord(_core.RecordReader):
 
     @property
     def time(self) -> float:
-        """The stream's clock now, in seconds: the clock :meth:`time_at` uses."""
+        """The stream's clock now, in seconds: the clock :meth:`time_at` uses.
+
+        Waits for a :meth:`start_recording`, :meth:`stop` or :meth:`close` that
+        another thread is inside: PortAudio cannot tell a stream's time while
+        the stream starts, stops or closes (on PulseAudio it then fails).
+        """
         self._check_process("time")
-        self._check_open()
-        return float(self._source.time)
+        if self._owner == threading.get_ident():  # a signal handler inside this thread's start/stop/close
+            self._check_open()
+            return float(self._source.time)
+        with self._lock:
+            self._check_open()
+            return float(self._source.time)
 
     def time_at(self, frame: int) -> float:
         """The stream time (seconds, the device's clock) at which absolute ``frame`` was captured.

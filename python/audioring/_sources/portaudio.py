@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import threading
 import weakref
 from types import ModuleType
 from typing import Any, Callable, Optional, Union
@@ -94,6 +95,10 @@ class PortAudioSource:
         self._lost = False  # the host API ended the stream while it ran
         self._abandoned = False  # and it was a JACK stream, given up without calling PortAudio again
         self._closed = False
+        # Held while asking PortAudio about the stream and while closing it:
+        # Pa_CloseStream frees the stream, so a query racing it would read
+        # freed memory. Re-entrant for a signal handler that asks mid-close.
+        self._handle = threading.RLock()
         if hostapi == JACK_HOSTAPI:
             _watch_jack_source(self)
 
@@ -141,17 +146,21 @@ class PortAudioSource:
     @property
     def time(self) -> float:
         """PortAudio's stream time (``Pa_GetStreamTime``), in seconds."""
-        return float(self._stream.time)
+        with self._handle:
+            if self._closed:
+                raise RuntimeError("the stream is closed")
+            return float(self._stream.time)
 
     @property
     def started(self) -> bool:
         """Whether PortAudio says the stream is started (not stopped), unless it was closed or abandoned."""
-        if self._closed or self._abandoned:
-            return False
-        try:
-            return not self._stream.stopped
-        except Exception:  # noqa: BLE001 - PortAudio cannot tell: trust the last start()/stop()
-            return self._started
+        with self._handle:
+            if self._closed or self._abandoned:
+                return False
+            try:
+                return not self._stream.stopped
+            except Exception:  # noqa: BLE001 - PortAudio cannot tell: trust the last start()/stop()
+                return self._started
 
     def ensure_alive(self) -> None:
         """Raise ``sounddevice.PortAudioError`` if the host API ended the stream."""
@@ -179,11 +188,12 @@ class PortAudioSource:
 
     def close(self) -> None:
         """Close the stream, unless it was abandoned; once (closing twice would free it twice)."""
-        if self._closed:
-            return
-        self._closed = True  # first: whatever interrupts the close, it is never retried
-        if not self._abandoned:
-            self._stream.close()
+        with self._handle:
+            if self._closed:
+                return
+            self._closed = True  # first: whatever interrupts the close, it is never retried
+            if not self._abandoned:
+                self._stream.close()
 
     def _notice_lost(self) -> None:
         if self._started and not self._lost and _stopped_by_host(self._stream):
