@@ -6,7 +6,8 @@ Issue #6, item 1. Two layers:
   values past every bound, sizes whose bytes overflow 64 bits or exceed the
   machine's memory, arrays where scalars belong, wrong dtypes, shapes and
   memory layouts) for every constructor argument and method parameter of
-  `AudioRecord`, `VirtualInput`, `Ring` and `AudioRecord.stream`. Each must
+  `AudioRecord`, `VirtualInput` and `Ring`, and for ``stream``, ``astream``
+  and ``wait_frames`` on recorders, rings and attached shared readers alike. Each must
   raise its documented `ValueError`, `TypeError` or `MemoryError` with the
   argument's name in the message, and afterwards a recorder keeps recording a
   consecutive ramp. ``test_ring.py`` and ``test_record_virtual.py`` already
@@ -23,8 +24,10 @@ before any allocation), never just below it.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import math
+import os
 import threading
 import time
 from typing import Any, Callable
@@ -35,7 +38,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from audioring import AudioRecord, OverrunError, Ring, VirtualInput
+from audioring import AudioRecord, OverrunError, Ring, VirtualInput, attach
 
 RATE = 48000
 NAN, INF = math.nan, math.inf
@@ -182,6 +185,41 @@ CONSTRUCTOR_CASES = [
     ("device", -(2**70), ValueError, "Available input devices"),
     ("device", 10**6, ValueError, "Available input devices"),
     ("device", "no such device \u2603", ValueError, "Available input devices"),
+    # share: a name, never a path
+    ("share", "", ValueError, "1..64 characters"),
+    ("share", "a/b", ValueError, "1..64 characters"),
+    ("share", "..", ValueError, "1..64 characters"),
+    ("share", ".hidden", ValueError, "1..64 characters"),
+    ("share", "x" * 65, ValueError, "1..64 characters"),
+    ("share", "mic\u00e9", ValueError, "1..64 characters"),
+    ("share", "a\0b", ValueError, "1..64 characters"),
+    ("share", b"mic", TypeError, "a str"),
+    ("share", 5, TypeError, "a str"),
+    # device_rate
+    ("device_rate", 0, ValueError, "1..10000000"),
+    ("device_rate", 10**8, ValueError, "1..10000000"),
+    ("device_rate", 8000.0, TypeError, "integer"),
+    ("device_rate", "8000", TypeError, "integer"),
+    ("device_rate", True, TypeError, "integer"),
+    ("device_rate", NAN, TypeError, "integer"),
+    # mapping (record_args() records 1 channel)
+    ("mapping", [0], ValueError, "did you mean [1]"),
+    ("mapping", [-1], ValueError, "from 1"),
+    ("mapping", [1, 2], ValueError, "one device channel per recorded channel (1)"),
+    ("mapping", [], ValueError, "one device channel per recorded channel (1)"),
+    ("mapping", [2**16 + 1], ValueError, "1..65536"),
+    ("mapping", [2**70], ValueError, "1..65536"),
+    ("mapping", "1", TypeError, "sequence"),
+    ("mapping", 1, TypeError, "sequence"),
+    ("mapping", [1.0], TypeError, "integers"),
+    ("mapping", [True], TypeError, "integers"),
+    ("mapping", [NAN], TypeError, "integers"),
+    # quality
+    ("quality", "best", ValueError, "'very high'"),
+    ("quality", "HIGH", ValueError, "'very high'"),
+    ("quality", b"high", ValueError, "'very high'"),
+    ("quality", None, ValueError, "'very high'"),
+    ("quality", 1, ValueError, "'very high'"),
 ]
 
 
@@ -323,6 +361,13 @@ def test_virtual_input_that_does_not_fit_the_recorder_names_why(ramp_record):
         ({"mirrored": np.array([True])}, ValueError, "mirrored"),
         ({"mirrored": NAN}, ValueError, "mirrored"),
         ({"capacity": 2**47, "channels": 2**16}, MemoryError, "capacity"),  # bytes overflow 64 bits
+        ({"share": ""}, ValueError, "share"),
+        ({"share": "../ring"}, ValueError, "share"),
+        ({"share": 3}, TypeError, "share"),
+        ({"sampling_rate": -1}, ValueError, "sampling_rate"),
+        ({"sampling_rate": 10**8}, ValueError, "sampling_rate"),
+        ({"sampling_rate": 1.5}, TypeError, "sampling_rate"),
+        ({"sampling_rate": "48000"}, TypeError, "sampling_rate"),
     ],
     ids=repr,
 )
@@ -425,46 +470,93 @@ def test_is_intact_and_start_frame_check_their_array(ramp_record):
 # ---- stream() ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "error", "match"),
-    [
-        ({"blocksize": 0}, ValueError, "blocksize"),
-        ({"blocksize": -1}, ValueError, "blocksize"),
-        ({"blocksize": 2**63}, ValueError, "blocksize"),
-        ({"blocksize": NAN}, TypeError, "blocksize"),
-        ({"blocksize": 100.0}, TypeError, "blocksize"),
-        ({"blocksize": None}, TypeError, "blocksize"),
-        ({"blocksize": "100"}, TypeError, "blocksize"),
-        ({"hop": 0}, ValueError, "hop"),
-        ({"hop": 101}, ValueError, "hop"),
-        ({"hop": -1}, ValueError, "hop"),
-        ({"hop": NAN}, TypeError, "hop"),
-        ({"hop": "50"}, TypeError, "hop"),
-        ({"timeout": -1}, ValueError, "timeout"),
-        ({"timeout": -1e-9}, ValueError, "timeout"),
-        ({"timeout": NAN}, ValueError, "timeout"),
-        ({"timeout": -INF}, ValueError, "timeout"),
-        ({"timeout": -(10**400)}, ValueError, "timeout"),
-        ({"timeout": "1"}, ValueError, "timeout"),
-        ({"timeout": True}, ValueError, "timeout"),
-        ({"timeout": [1.0]}, ValueError, "timeout"),
-        ({"timeout": 1j}, ValueError, "timeout"),
-        ({"start": NAN}, TypeError, "start"),
-        ({"start": 1.0}, TypeError, "start"),
-        ({"start": "0"}, TypeError, "start"),
-        ({"start": 2**62 + 1}, ValueError, "start"),
-        ({"start": -(2**62) - 1}, ValueError, "start"),
-    ],
-    ids=repr,
-)
-def test_stream_names_the_bad_argument(ramp_record, kwargs, error, match):
+#: Bad arguments of stream()/astream() (blocksize 100 unless given), the same on every object that streams.
+STREAM_CASES = [
+    ({"blocksize": 0}, ValueError, "blocksize"),
+    ({"blocksize": -1}, ValueError, "blocksize"),
+    ({"blocksize": 2**63}, ValueError, "blocksize"),
+    ({"blocksize": NAN}, TypeError, "blocksize"),
+    ({"blocksize": 100.0}, TypeError, "blocksize"),
+    ({"blocksize": None}, TypeError, "blocksize"),
+    ({"blocksize": "100"}, TypeError, "blocksize"),
+    ({"hop": 0}, ValueError, "hop"),
+    ({"hop": 101}, ValueError, "hop"),
+    ({"hop": -1}, ValueError, "hop"),
+    ({"hop": NAN}, TypeError, "hop"),
+    ({"hop": "50"}, TypeError, "hop"),
+    ({"timeout": -1}, ValueError, "timeout"),
+    ({"timeout": -1e-9}, ValueError, "timeout"),
+    ({"timeout": NAN}, ValueError, "timeout"),
+    ({"timeout": -INF}, ValueError, "timeout"),
+    ({"timeout": -(10**400)}, ValueError, "timeout"),
+    ({"timeout": "1"}, ValueError, "timeout"),
+    ({"timeout": True}, ValueError, "timeout"),
+    ({"timeout": [1.0]}, ValueError, "timeout"),
+    ({"timeout": 1j}, ValueError, "timeout"),
+    ({"start": NAN}, TypeError, "start"),
+    ({"start": 1.0}, TypeError, "start"),
+    ({"start": "0"}, TypeError, "start"),
+    ({"start": 2**62 + 1}, ValueError, "start"),
+    ({"start": -(2**62) - 1}, ValueError, "start"),
+]
+
+
+@pytest.fixture(scope="module")
+def streaming(ramp_record):
+    """Everything that streams: the ramp recorder, a shared ring and a reader attached to it."""
+    ring = Ring(2, 4096, "int32", share=f"input-validation-{os.getpid()}", sampling_rate=RATE)
+    reader = attach(ring.shared_name)
+    yield {"AudioRecord": ramp_record, "Ring": ring, "SharedRecording": reader}
+    reader.close()
+    ring.close()
+
+
+def next_block(streaming: dict[str, Any], owner: str, method: str) -> np.ndarray:
+    """The next block of a new, valid stream of ``owner``, from frames it has not seen yet."""
+    target = streaming[owner]
+    start = target.frames_written
+    if owner != "AudioRecord":
+        streaming["Ring"].write(np.arange(start, start + 100, dtype=np.int32).repeat(2).reshape(100, 2))
+    stream = getattr(target, method)(100, timeout=2, start=start)
+    if method == "astream":
+        return asyncio.run(stream.__anext__())
+    return next(stream)
+
+
+@pytest.mark.parametrize(("owner", "method"),
+                         [(o, m) for o in ("AudioRecord", "Ring", "SharedRecording") for m in ("stream", "astream")])
+@pytest.mark.parametrize(("kwargs", "error", "match"), STREAM_CASES, ids=repr)
+def test_stream_names_the_bad_argument(streaming, owner, method, kwargs, error, match):
     args = {"blocksize": 100, **kwargs}
     with pytest.raises(error, match=match):
-        ramp_record.stream(**args)
-    stream = ramp_record.stream(100, timeout=2, start=ramp_record.frames_written)
-    blocks = [b for _, b in zip(range(3), stream)]
-    assert len(blocks) == 3
-    assert np.all(np.diff(ramp_counters(np.concatenate(blocks))) == 1)
+        getattr(streaming[owner], method)(**args)
+    block = next_block(streaming, owner, method)
+    assert block.shape == (100, 2)
+    assert np.all(np.diff(ramp_counters(block)) == 1)
+
+
+#: Bad arguments of wait_frames() (frames 1 unless given), the same on every object that has it.
+WAIT_CASES = [
+    ({"frames": -1}, ValueError, "frames"),
+    ({"frames": 2**63}, ValueError, "frames"),
+    ({"frames": 1.0}, TypeError, "frames"),
+    ({"frames": "1"}, TypeError, "frames"),
+    ({"frames": None}, TypeError, "frames"),
+    ({"frames": True}, TypeError, "frames"),
+    ({"timeout": -1}, ValueError, "timeout"),
+    ({"timeout": NAN}, ValueError, "timeout"),
+    ({"timeout": "1"}, ValueError, "timeout"),
+]
+
+
+@pytest.mark.parametrize("owner", ["AudioRecord", "Ring", "SharedRecording"])
+@pytest.mark.parametrize(("kwargs", "error", "match"), WAIT_CASES, ids=repr)
+def test_wait_frames_names_the_bad_argument(streaming, owner, kwargs, error, match):
+    target = streaming[owner]
+    args = {"frames": 1, **kwargs}
+    with pytest.raises(error, match=match):
+        asyncio.run(target.wait_frames(**args))
+    assert next_block(streaming, owner, "astream").shape == (100, 2)
 
 
 def test_stream_takes_any_timeout_from_zero_to_forever(ramp_record):
@@ -537,7 +629,8 @@ def assert_documented(error: BaseException, allowed: tuple[type[BaseException], 
 
 @FUZZ
 @given(argument=st.sampled_from(["channels", "sampling_rate", "buffer_size", "dtype", "blocksize", "latency",
-                                 "headroom", "driver", "device"]), value=ANYTHING)
+                                 "headroom", "driver", "device", "device_rate", "quality", "share"]),
+       value=ANYTHING)
 def test_fuzz_audio_record_constructor(argument: str, value: object) -> None:
     import sounddevice as sd
 

@@ -328,7 +328,7 @@ def test_a_recording_of_another_user_is_a_permission_error():
         assert shm_file(name).stat().st_mode & 0o777 == 0o600
         by_name = _as_another_user(attach_it)
         by_path = _as_another_user(open_the_file)
-    assert by_name.startswith("PermissionError") and name in by_name, by_name
+    assert by_name.startswith("PermissionError") and name in by_name and "another user (uid 0)" in by_name, by_name
     # Not only audioring's word: the system itself refuses the other user the memory.
     assert by_path.startswith("PermissionError"), by_path
 

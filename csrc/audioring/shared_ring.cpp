@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -77,7 +78,31 @@ constexpr auto kMakingTimeout = std::chrono::seconds(5);
 // How often create() starts over when the name keeps changing under it.
 constexpr int kCreateAttempts = 8;
 
-std::string object_path(const std::string& name) { return "/audioring-" + std::to_string(geteuid()) + "-" + name; }
+// Names are per user: "audioring-<uid>-<name>" in /dev/shm (shm_open's
+// namespace), so two users can share the same name without meeting.
+std::string user_prefix(uid_t uid) { return "audioring-" + std::to_string(uid) + "-"; }
+std::string object_path(const std::string& name) { return "/" + user_prefix(geteuid()) + name; }
+
+// The user other than this process's who shares `name`, if one does; so a
+// reader that may not attach is told why instead of "not found" (the
+// memory is mode 0600: the system refuses it to this user anyway).
+std::optional<uid_t> other_user_sharing(const std::string& name) {
+  std::optional<uid_t> owner;
+  if (DIR* dir = opendir("/dev/shm")) {
+    while (const dirent* entry = readdir(dir)) {
+      unsigned long uid = 0;
+      int prefix_length = 0;
+      if (std::sscanf(entry->d_name, "audioring-%lu-%n", &uid, &prefix_length) == 1 && prefix_length > 0 &&
+          uid != geteuid() && name == entry->d_name + prefix_length &&
+          std::string(entry->d_name, static_cast<std::size_t>(prefix_length)) == user_prefix(static_cast<uid_t>(uid))) {
+        owner = static_cast<uid_t>(uid);
+        break;
+      }
+    }
+    closedir(dir);
+  }
+  return owner;
+}
 
 // A descriptor that closes itself.
 class Fd {
@@ -467,8 +492,13 @@ std::shared_ptr<SharedRing> SharedRing::attach(const std::string& name) {
   for (;;) {
     Fd fd(shm_open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0));
     if (!fd) {
-      if (errno == ENOENT) throw SharedRingError(Reason::not_found, "no shared recording named " + quoted(name));
-      throw failure("shm_open", name, errno);
+      if (errno != ENOENT) throw failure("shm_open", name, errno);
+      if (const std::optional<uid_t> owner = other_user_sharing(name)) {
+        throw SharedRingError(Reason::permission, quoted(name) + " is shared by another user (uid " +
+                                                      std::to_string(*owner) +
+                                                      "); only the user who shares a recording can attach to it");
+      }
+      throw SharedRingError(Reason::not_found, "no shared recording named " + quoted(name));
     }
     check_owner(stat_checked(fd.get(), name), name);
     if (being_made(fd.get()) && std::chrono::steady_clock::now() < give_up) {
@@ -537,7 +567,7 @@ bool SharedRing::producer_found_dead() const noexcept {
 }
 
 std::vector<SharedRingInfo> list_shared(std::vector<std::string>* skipped) {
-  const std::string prefix = "audioring-" + std::to_string(geteuid()) + "-";
+  const std::string prefix = user_prefix(geteuid());
   std::vector<std::string> names;
   if (DIR* dir = opendir("/dev/shm")) {
     while (const dirent* entry = readdir(dir)) {

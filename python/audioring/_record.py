@@ -15,6 +15,7 @@ import numpy as np
 
 from . import _core, _watch
 from ._astream import AsyncFrameStream
+from ._clock import frame_time
 from ._errors import RecorderClosedError
 from ._formats import sample_format
 from ._ring import Ring
@@ -33,6 +34,7 @@ from ._validate import (
     as_rate,
     as_sample_dtype,
     as_share_name,
+    as_stream_args,
     as_timeout,
     check_latency,
 )
@@ -455,12 +457,7 @@ class AudioRecord(_core.RecordReader):
         RuntimeError
             If nothing has been captured since :meth:`start_recording`.
         """
-        frame = as_count(frame, "frame", -(2**62), 2**62)
-        anchor = self._capture.anchor()
-        if anchor is None:
-            raise RuntimeError("no audio captured yet: time_at() needs the first block's timestamp")
-        adc_time, anchor_frame = anchor
-        return adc_time + (frame - anchor_frame) / self._sampling_rate
+        return frame_time(self._capture.anchor(), frame, self._sampling_rate)
 
     def stream(
         self,
@@ -499,13 +496,11 @@ class AudioRecord(_core.RecordReader):
         """
         self._check_process("stream")
         self._check_open()
-        blocksize = as_count(blocksize, "blocksize", 1, self._ring.capacity)
-        hop = blocksize if hop is None else as_count(hop, "hop", 1, blocksize)
-        timeout = None if timeout is None else as_timeout(timeout)
+        args = as_stream_args(blocksize, hop, timeout, start, self._ring.capacity)
         if not self.recording:
             raise RuntimeError("stream() needs a recording: call start_recording() first")
-        position = self._recording_start if start is None else as_count(start, "start", -(2**62), 2**62)
-        return FrameStream(self._ring._core, blocksize, hop, timeout, position, self._producing)
+        position = self._recording_start if args.start is None else args.start
+        return FrameStream(self._ring._core, args.blocksize, args.hop, args.timeout, position, self._producing)
 
     def astream(
         self,

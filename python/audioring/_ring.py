@@ -12,11 +12,13 @@ from ._errors import RecorderClosedError
 from ._stream import FrameStream
 from ._validate import (
     MAX_CHANNELS,
+    MAX_FRAME_NUMBER,
     MAX_FRAMES,
     MAX_SAMPLING_RATE,
     as_count,
     as_sample_dtype,
     as_share_name,
+    as_stream_args,
     as_timeout,
 )
 
@@ -295,12 +297,10 @@ class Ring(_core.RingReader):
         >>> next(blocks)[:, 0].tolist(), next(blocks)[:, 0].tolist()
         ([0, 1, 2, 3], [4, 5, 6, 7])
         """
-        blocksize = as_count(blocksize, "blocksize", 1, self.capacity)
-        hop = blocksize if hop is None else as_count(hop, "hop", 1, blocksize)
-        timeout = None if timeout is None else as_timeout(timeout)
-        position = 0 if start is None else as_count(start, "start", -(2**62), 2**62)
+        args = as_stream_args(blocksize, hop, timeout, start, self.capacity)
+        position = 0 if args.start is None else args.start
         self._core.intact_from(position)  # the ring's own check: RuntimeError in a forked child
-        return FrameStream(self._core, blocksize, hop, timeout, position, self._producing)
+        return FrameStream(self._core, args.blocksize, args.hop, args.timeout, position, self._producing)
 
     def astream(
         self,
@@ -342,7 +342,7 @@ class Ring(_core.RingReader):
         TimeoutError
             If ``frames`` were not written within ``timeout`` seconds (default: no limit).
         """
-        frames = as_count(frames, "frames", 0, 2**62)
+        frames = as_count(frames, "frames", 0, MAX_FRAME_NUMBER)
         timeout = None if timeout is None else as_timeout(timeout)
         status = await _watch.wait_until_written(self._core, frames, timeout, self._producing)
         if status == _core.WaitStatus.timeout:

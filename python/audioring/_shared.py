@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable
 from typing import Optional
 
@@ -11,13 +10,11 @@ import numpy as np
 
 from . import _core, _watch
 from ._astream import AsyncFrameStream
+from ._clock import frame_time
 from ._errors import ProducerLostError, RecorderClosedError
 from ._record import CaptureStats
 from ._stream import FrameStream
-from ._validate import as_count, as_share_name, as_timeout
-
-#: Where Linux keeps POSIX shared memory: this user's recordings are ``audioring-<uid>-<name>`` there.
-_SHM = "/dev/shm"
+from ._validate import MAX_FRAME_NUMBER, as_count, as_share_name, as_stream_args, as_timeout
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,11 +147,7 @@ class SharedRecording(_core.RecordReader):
     def __init__(self, name: str) -> None:
         self._closed = True  # until attached, so close() and __del__ are safe
         self._name = as_share_name(name, "name")
-        try:
-            self._ring = _core.attach_ring(self._name)
-        except FileNotFoundError:
-            _refuse_other_users(self._name)
-            raise
+        self._ring = _core.attach_ring(self._name)
         self._attach(self._ring, self._ring.capacity)  # the native read() reads this ring
         self._closed = False
 
@@ -264,12 +257,7 @@ class SharedRecording(_core.RecordReader):
             If the producer has captured nothing since it started recording
             (or is a `Ring`, which has no device clock).
         """
-        frame = as_count(frame, "frame", -(2**62), 2**62)
-        anchor = self._ring.recording_anchor()
-        if anchor is None:
-            raise RuntimeError("no audio captured yet: time_at() needs the first block's timestamp")
-        adc_time, anchor_frame = anchor
-        return float(adc_time + (frame - anchor_frame) / self._ring.sampling_rate)
+        return frame_time(self._ring.recording_anchor(), frame, self._ring.sampling_rate)
 
     # ---- reading ---------------------------------------------------------------------
 
@@ -311,11 +299,9 @@ class SharedRecording(_core.RecordReader):
             If this reader is closed.
         """
         self._check_open()
-        blocksize = as_count(blocksize, "blocksize", 1, self.capacity)
-        hop = blocksize if hop is None else as_count(hop, "hop", 1, blocksize)
-        timeout = None if timeout is None else as_timeout(timeout)
-        position = self.first_frame if start is None else as_count(start, "start", -(2**62), 2**62)
-        return FrameStream(self._ring, blocksize, hop, timeout, position, self._producing)
+        args = as_stream_args(blocksize, hop, timeout, start, self.capacity)
+        position = self.first_frame if args.start is None else args.start
+        return FrameStream(self._ring, args.blocksize, args.hop, args.timeout, position, self._producing)
 
     def astream(
         self,
@@ -358,7 +344,7 @@ class SharedRecording(_core.RecordReader):
             If the producer dies meanwhile.
         """
         self._check_open()
-        frames = as_count(frames, "frames", 0, 2**62)
+        frames = as_count(frames, "frames", 0, MAX_FRAME_NUMBER)
         timeout = None if timeout is None else as_timeout(timeout)
         first = self.first_frame
         status = await _watch.wait_until_written(self._ring, first + frames, timeout, self._producing)
@@ -412,20 +398,3 @@ class SharedRecording(_core.RecordReader):
         if self._closed:
             raise RecorderClosedError(f"this reader of {self._name!r} is closed; attach() again")
 
-
-def _refuse_other_users(name: str) -> None:
-    """Raise PermissionError if another user shares ``name``: names live under a per-user prefix.
-
-    The system refuses such memory anyway (it is created mode 0600); this
-    only turns "not found" into the truth.
-    """
-    if not os.path.isdir(_SHM):
-        return
-    own = os.geteuid()
-    for entry in os.listdir(_SHM):
-        prefix, uid, rest = (entry.split("-", 2) + ["", ""])[:3]
-        if prefix == "audioring" and uid.isdigit() and int(uid) != own and rest == name:
-            raise PermissionError(
-                f"{name!r} is shared by another user (uid {uid}); only the user who shares a recording "
-                "can attach to it"
-            )

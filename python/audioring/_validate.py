@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
 import numpy as np
 
@@ -18,6 +18,11 @@ MAX_SAMPLING_RATE = 10_000_000
 #: (memory, the device) are checked where they apply.
 MAX_CHANNELS = 2**16
 MAX_FRAMES = 2**48
+
+#: Bound on absolute frame numbers (``start=``, ``time_at(frame)``, a ring's
+#: ``wait_frames``): centuries of audio at any rate, with room in 64 bits for
+#: the arithmetic done on them.
+MAX_FRAME_NUMBER = 2**62
 
 def as_sample_dtype(dtype: object) -> np.dtype:
     """Return ``dtype`` as a native-order numpy dtype, if PortAudio can deliver it.
@@ -87,6 +92,38 @@ def as_timeout(timeout: object) -> float:
     raise ValueError(f"timeout must be None or a number >= 0, got {timeout!r}")
 
 
+def as_frame_number(value: object, name: str) -> int:
+    """An absolute frame number (it may lie before the first frame), or an error naming ``name``."""
+    return as_count(value, name, -MAX_FRAME_NUMBER, MAX_FRAME_NUMBER)
+
+
+class StreamArgs(NamedTuple):
+    """``stream()``'s arguments, checked; ``start`` stays None for the caller's default."""
+
+    blocksize: int
+    hop: int
+    timeout: Optional[float]
+    start: Optional[int]
+
+
+def as_stream_args(blocksize: object, hop: object, timeout: object, start: object, capacity: int) -> StreamArgs:
+    """Check the arguments of ``stream()``/``astream()``, the same on recorders, rings and shared readers.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the argument: ``blocksize`` must be ``1..capacity``, ``hop``
+        ``1..blocksize``, ``timeout`` None or >= 0, ``start`` a frame number.
+    """
+    size = as_count(blocksize, "blocksize", 1, capacity)
+    return StreamArgs(
+        size,
+        size if hop is None else as_count(hop, "hop", 1, size),
+        None if timeout is None else as_timeout(timeout),
+        None if start is None else as_frame_number(start, "start"),
+    )
+
+
 def check_latency(latency: object) -> Union[float, str, None]:
     # isinstance first: `in` would compare an array elementwise (an error naming nothing).
     if latency is None or (isinstance(latency, str) and latency in ("low", "high")):
@@ -125,8 +162,8 @@ def as_mapping(mapping: object, channels: int) -> Optional[list[int]]:
         If ``mapping`` is not a sequence of integers.
     ValueError
         If it has the wrong length, a number below 1 (0-based by mistake:
-        the numbers are 1-based, as sounddevice's ``rec(mapping=)``) or a
-        repeated number.
+        the numbers are 1-based, as sounddevice's ``rec(mapping=)``) or
+        above ``MAX_CHANNELS``, or a repeated number.
     """
     if mapping is None:
         return None
@@ -147,6 +184,8 @@ def as_mapping(mapping: object, channels: int) -> Optional[list[int]]:
             f"mapping numbers device channels from 1 (as sounddevice's rec(mapping=)), got {mapping!r}"
             + (f"; did you mean {[n + 1 for n in numbers]!r}?" if min(numbers) == 0 else "")
         )
+    if max(numbers) > MAX_CHANNELS:
+        raise ValueError(f"mapping must hold device channel numbers 1..{MAX_CHANNELS}, got {mapping!r}")
     if len(set(numbers)) != len(numbers):
         raise ValueError(f"mapping must not name a device channel twice, got {mapping!r}")
     return numbers
