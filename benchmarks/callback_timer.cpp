@@ -15,12 +15,18 @@
 //     the trampoline takes the GIL itself, as it does on PortAudio's thread.
 // Nothing is re-implemented: the timer only calls.
 //
+// ar_paced_callback() plays a device instead: one block per period, paced by
+// the clock, each stamped with the time it was delivered (the share case's
+// wake-up latencies with the producer audioring really has: its callback).
+//
 // Threading: call from one thread at a time. No allocation inside the timed
 // loops.
 #include <chrono>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <vector>
 
 namespace {
@@ -93,6 +99,49 @@ int ar_memcpy_ns(std::size_t block_bytes, std::size_t ring_bytes, std::size_t to
       escape(ring.data());
     }
     rep_ns[r] = ns_since(start);
+  }
+  return 0;
+}
+
+// Calls `callback` `count` times as a device would: block i is due at
+// start + (i + 1) * period_ns (CLOCK_MONOTONIC, slept to with
+// clock_nanosleep; `late` counts blocks whose due time had passed). Before
+// each call every frame of `input` (frames x 8 bytes: two int32 channels)
+// is set to the int64 CLOCK_MONOTONIC nanoseconds of that moment, the clock
+// of Python's time.monotonic_ns(); stamps[i] is that stamp and publish_ns[i]
+// the nanoseconds from it to the callback's return. The time info advances as
+// in ar_time_callback. Returns 0, or the first non-zero value a callback
+// returned (then stops).
+int ar_paced_callback(void* callback, void* user_data, void* input, unsigned long frames, double rate, double* clock,
+                      long long count, long long period_ns, long long* stamps, long long* publish_ns,
+                      long long* late) {
+  const auto fn = reinterpret_cast<StreamCallback>(callback);
+  const double step = static_cast<double>(frames) / rate;
+  auto* stamp_frames = static_cast<std::int64_t*>(input);
+  const auto monotonic_ns = [] {
+    timespec t{};
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return static_cast<long long>(t.tv_sec) * 1000000000 + t.tv_nsec;
+  };
+  *late = 0;
+  long long due = monotonic_ns();
+  for (long long i = 0; i < count; ++i) {
+    due += period_ns;
+    if (monotonic_ns() >= due) {
+      ++*late;
+    } else {
+      const timespec at{static_cast<time_t>(due / 1000000000), static_cast<long>(due % 1000000000)};
+      while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR) {
+      }
+    }
+    const long long stamp = monotonic_ns();
+    for (unsigned long f = 0; f < frames; ++f) stamp_frames[f] = stamp;
+    const TimeInfo time{*clock, *clock, *clock};
+    const int result = fn(input, nullptr, frames, &time, 0, user_data);
+    publish_ns[i] = monotonic_ns() - stamp;
+    stamps[i] = stamp;
+    *clock += step;
+    if (result != 0) return result;
   }
   return 0;
 }

@@ -13,9 +13,16 @@ nearest rank. Five parts:
    ``time.monotonic_ns()`` taken just before it is published, as an int64 split
    over the two int32 channels (exact). One reader process, blocked waiting,
    computes at wake-up ``time.monotonic_ns()`` minus that stamp (CLOCK_MONOTONIC is
-   one clock for all processes). audioring: the producer ``Ring(2, 48000,
-   "int32", share=...)`` and ``write(block)``; the reader ``attach(name)`` and
-   ``for block in mic.stream(480)`` (a futex wait in the shared memory). Anchors,
+   one clock for all processes). The reader, for audioring: ``attach(name)`` and
+   ``for block in mic.stream(480)`` (a futex wait in the shared memory). Two
+   audioring producers: as a recording publishes, an ``AudioRecord(2, 48000,
+   48000, dtype="int32", share=...)`` recording from a ``VirtualInput`` that
+   delivers nothing (``frames=0``), while ``callback_timer.cpp``'s
+   ``ar_paced_callback`` plays the device: it sleeps to each block's due time
+   (``clock_nanosleep``), stamps the block and calls the recorder's capture
+   callback, exactly as PortAudio's thread would (no Python, no GIL); and from
+   Python, as the anchors publish, ``Ring(2, 48000, "int32", share=...)`` and
+   ``write(block)``. Anchors,
    same blocks at the same rate: a ``multiprocessing.Queue`` (``put(block)``; the
    reader's ``get()``), and ``multiprocessing.shared_memory.SharedMemory`` plus a
    ``multiprocessing.Condition`` (the producer copies the block into the segment
@@ -25,7 +32,9 @@ nearest rank. Five parts:
    sleeps until it is due (the queue pickles it later, in its feeder thread). A
    yardstick, no recipe for blocks: the 8-byte stamp alone sent through a
    ``multiprocessing.Pipe`` (``send_bytes``/``recv_bytes``), the floor of one
-   Python process waking another on this machine. The producer's own time from
+   Python process waking another on this machine; and the floor under every
+   row, no Python at all: ``wake_floor.cpp``, a C++ process waking another
+   through a futex word in shared memory, paced the same way. The producer's own time from
    the stamp to its publishing call's return is reported too (it is part of
    every wake-up), and, block by block, the rest. The reader takes exactly as
    many blocks as are published, then the producer closes. The first 20 blocks
@@ -102,7 +111,7 @@ import numpy as np
 
 from harness.context import RunContext
 from harness.formatting import fmt_ns
-from harness.native import run_checked
+from harness.native import CallbackTimer, run_checked
 from harness.timing import Budget, statement, time_together
 
 TITLE = "One device, many processes: a shared recording read from other processes"
@@ -117,7 +126,7 @@ WAKE_BLOCK = 480
 #: (runs of each recipe, seconds per run)
 WAKE_PLAN = {"full": (2, 6.0), "quick": (1, 2.0)}
 WAKE_SKIP = 20
-WAKE_RECIPES = ("audioring", "mp_queue", "shm_condition", "pipe_stamp")
+WAKE_RECIPES = ("audioring_callback", "audioring", "mp_queue", "shm_condition", "pipe_stamp", "native_futex")
 WAKE_TARGET_P99_NS = 200_000.0
 
 # 2. read(n) across processes
@@ -159,15 +168,18 @@ RW_ARGS = ["--channels", "2", "--blocks", "64,512", "--methods", "memcpy,ring_me
 RW_REPS = {"full": 101, "quick": 21}
 
 LABELS = {
-    "audioring": "audioring `Ring(share=)` → `attach().stream(480)`",
+    "audioring_callback": "audioring `AudioRecord(share=)`, its capture callback → `attach().stream(480)`",
+    "audioring": "audioring `Ring(share=)`, `write` from Python → `attach().stream(480)`",
     "mp_queue": "`multiprocessing.Queue` `put` / `get`",
     "shm_condition": "`SharedMemory` + `multiprocessing.Condition`",
     "pipe_stamp": "yardstick: `multiprocessing.Pipe` `send_bytes` of the 8-byte stamp alone",
+    "native_futex": "floor: a C++ process waking another on a shared futex word, no Python",
     "mp_queues": "`AudioRecord.stream` → copy → 4 × `multiprocessing.Queue`",
 }
 #: Chart labels.
-WAKE_SHORT = {"audioring": "audioring", "mp_queue": "mp.Queue", "shm_condition": "SharedMemory\n+ Condition",
-              "pipe_stamp": "Pipe, stamp\n(yardstick)"}
+WAKE_SHORT = {"audioring_callback": "audioring,\ncallback", "audioring": "audioring,\nRing.write",
+              "mp_queue": "mp.Queue", "shm_condition": "SharedMemory\n+ Condition",
+              "pipe_stamp": "Pipe, stamp\n(yardstick)", "native_futex": "C++ futex\n(floor)"}
 CB_SHORT = {"private": "private\nring", "none": "shared,\nno reader", "one": "1 reader", "eight": "8 readers",
             "eight_unpinned": "8 readers,\nunpinned"}
 FAN_LABELS = {
@@ -354,9 +366,24 @@ def _segment_arrays(segment: SharedMemory) -> tuple:
 def _wake_producer(recipe: str, name: str, channel: dict, blocks: int, ready, go, release, results) -> None:
     role = f"{recipe} producer"
     ring = segment = header = data = None
+    period = WAKE_BLOCK * 1_000_000_000 // WAKE_RATE
     try:
         import audioring
 
+        if recipe == "audioring_callback":
+            # Recording, so readers' streams run, from an input that delivers nothing: the timer plays the device.
+            ring = audioring.AudioRecord(2, WAKE_RATE, WAKE_RATE, dtype="int32", share=name,
+                                         device=audioring.VirtualInput("ramp", frames=0), blocksize=WAKE_BLOCK)
+            ring.start_recording()
+            timer = CallbackTimer(Path(channel["timer"]), WAKE_RATE)
+            ready.set()
+            go.wait()
+            played = timer.paced_calls(audioring._core.capture_callback_address(), ring._capture.address,
+                                       WAKE_BLOCK, blocks, period)
+            _report(results, role, blocks=blocks, late=played["late"], publishing_ns=played["publish_ns"],
+                    stamps=played["stamps"])
+            release.wait(60)
+            return
         if recipe == "audioring":
             ring = audioring.Ring(2, WAKE_RATE, "int32", share=name, sampling_rate=WAKE_RATE)
             publish = ring.write
@@ -381,7 +408,6 @@ def _wake_producer(recipe: str, name: str, channel: dict, blocks: int, ready, go
 
         ready.set()
         go.wait()
-        period = WAKE_BLOCK * 1_000_000_000 // WAKE_RATE
         due = time.monotonic_ns() + period
         late = 0
         publishing = []  # ns from the stamp to publish() returning: the producer's own cost of a block
@@ -417,7 +443,7 @@ def _wake_reader(recipe: str, name: str, channel: dict, blocks: int, listening, 
     stamps: list = []
     missed = 0
     try:
-        if recipe == "audioring":
+        if recipe in ("audioring", "audioring_callback"):
             with _attach(name) as mic:
                 stream = mic.stream(WAKE_BLOCK, start=mic.frames_written)
                 listening.set()
@@ -467,12 +493,30 @@ def _wake_reader(recipe: str, name: str, channel: dict, blocks: int, listening, 
         _failed(results, role, error)
 
 
-def _wake_run(recipe: str, seconds: float) -> dict:
+def _wake_floor_run(program: Path, blocks: int) -> dict:
+    """wake_floor.cpp's run, in the shape of _wake_run's."""
+    period_us = WAKE_BLOCK * 1_000_000 // WAKE_RATE
+    got = json.loads(run_checked([str(program), "--blocks", str(blocks), "--period-us", str(period_us)],
+                                 "the native wake-up floor").stdout)
+    counted = slice(WAKE_SKIP, None)
+    wake, publish = got["wake_ns"], got["publish_ns"]
+    return {"latencies": [w for w in wake[counted] if w > 0], "missed": sum(1 for w in wake if w == 0),
+            "published": blocks, "received": sum(1 for w in wake if w > 0), "late": 0,
+            "publishing": publish[counted],
+            "after_publish": [w - p for w, p in zip(wake[counted], publish[counted]) if w > 0]}
+
+
+def _wake_run(recipe: str, seconds: float, ctx: RunContext) -> dict:
     blocks = int(seconds * WAKE_RATE / WAKE_BLOCK)
+    if recipe == "native_futex":
+        return _wake_floor_run(ctx.helper("wake_floor"), blocks)
+    timer = ctx.helper("callback_timer")
     with _Run() as run:
         name = run.name("wake")
         channel: dict = {}
-        if recipe == "mp_queue":
+        if recipe == "audioring_callback":
+            channel["timer"] = str(timer)
+        elif recipe == "mp_queue":
             channel["queue"] = SPAWN.Queue()
         elif recipe == "pipe_stamp":
             channel["pipe"] = SPAWN.Pipe(duplex=False)
@@ -506,7 +550,7 @@ def _wake(ctx: RunContext) -> dict:
     for k in range(runs):
         for j in range(len(WAKE_RECIPES)):
             recipe = WAKE_RECIPES[(j + k) % len(WAKE_RECIPES)]  # a different one goes first each round
-            got = _wake_run(recipe, seconds)
+            got = _wake_run(recipe, seconds, ctx)
             for key in ("missed", "published", "received", "late"):
                 pooled[recipe][key] += got[key]
             pooled[recipe]["latencies"] += got["latencies"]
@@ -886,12 +930,14 @@ def _ok(result: dict, part: str) -> Optional[dict]:
 def targets(result: dict) -> list:
     found = []
     wake = _ok(result, "wake")
-    label = f"audioring wake-up across processes: p99 < {fmt_ns(WAKE_TARGET_P99_NS)}"
-    if wake:
-        r = next(x for x in wake["results"] if x["recipe"] == "audioring")
-        found.append({"label": label, "met": r["p99_ns"] < WAKE_TARGET_P99_NS if r.get("samples") else None,
-                      "measured": f"median {fmt_ns(r.get('median_ns'))}, p99 {fmt_ns(r.get('p99_ns'))} "
-                                  f"({r['samples']} blocks)"})
+    for recipe, producer in (("audioring_callback", "a recorder's capture callback"),
+                             ("audioring", "`Ring.write` from Python")):
+        label = f"audioring wake-up across processes, published by {producer}: p99 < {fmt_ns(WAKE_TARGET_P99_NS)}"
+        r = next((x for x in wake["results"] if x["recipe"] == recipe), None) if wake else None
+        if r is not None:
+            found.append({"label": label, "met": r["p99_ns"] < WAKE_TARGET_P99_NS if r.get("samples") else None,
+                          "measured": f"median {fmt_ns(r.get('median_ns'))}, p99 {fmt_ns(r.get('p99_ns'))} "
+                                      f"({r['samples']} blocks)"})
     read = _ok(result, "read")
     label = f"`read(n)` in a reader process: median ≤ {READ_TARGET_RATIO:g}× the producer process's, every n"
     if read:
@@ -923,7 +969,7 @@ def _tails(r: dict) -> str:
 
 
 def _markdown_wake(wake: dict) -> list:
-    base = next((r for r in wake["results"] if r["recipe"] == "audioring" and r.get("samples")), None)
+    base = next((r for r in wake["results"] if r["recipe"] == "audioring_callback" and r.get("samples")), None)
     lines = [
         f"### 1. Producer → reader wake-up latency across processes ({wake['block_frames']}-frame blocks at "
         f"{wake['rate'] // 1000} kHz, one every {wake['block_frames'] / wake['rate'] * 1e3:g} ms)",
@@ -931,7 +977,7 @@ def _markdown_wake(wake: dict) -> list:
         f"Reader's `time.monotonic_ns()` on waking with the block minus the stamp the producer put in it just "
         f"before publishing. {wake['runs']} run(s) of {wake['seconds']:g} s per recipe, taking turns, fresh "
         f"processes each (spawn); the first {wake['skipped_blocks']} blocks of a run not counted. Median / p99 / "
-        "p99.9; ratio = the recipe's over audioring's.",
+        "p99.9; ratio = the recipe's over audioring's with its capture callback publishing.",
         "",
         "| recipe | wake-up: median / p99 / p99.9 | p99 ratio | max | producer's publish: median / p99 | "
         "after the publish returned: median / p99 | blocks counted | blocks missed |",
@@ -950,7 +996,11 @@ def _markdown_wake(wake: dict) -> list:
     late = sum(r["late"] for r in wake["results"])
     lines += ["", "Producer's publish: from the stamp to the publishing call's return (stamping the block included), "
                   "part of every wake-up; after the publish returned: the rest, until the reader held the block (the "
-                  "two add up block by block, not their percentiles). The pipe row is no recipe for blocks: the "
+                  "two add up block by block, not their percentiles). The first row publishes as a recording does: "
+                  "`callback_timer.cpp` plays the device, calling the recorder's capture callback (no Python) with "
+                  "a stamped block every 10 ms; the second publishes from Python (`Ring.write`), as the anchors do. "
+                  "The native row is no Python at all: two C++ processes and a shared futex word "
+                  "(`wake_floor.cpp`), the kernel's floor under every row. The pipe row is no recipe for blocks: the "
                   "8-byte stamp alone through a pipe, for the machine's floor of a Python process waking another. "
                   "Blocks missed: published while the reader was still busy with an earlier one (only the condition "
                   "recipe can miss one). "

@@ -86,6 +86,12 @@ class CallbackTimer:
             ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int, ctypes.POINTER(ctypes.c_longlong),
         ]
         self.lib.ar_memcpy_ns.restype = ctypes.c_int
+        longs = ctypes.POINTER(ctypes.c_longlong)
+        self.lib.ar_paced_callback.argtypes = [
+            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_double,
+            ctypes.POINTER(ctypes.c_double), ctypes.c_longlong, ctypes.c_longlong, longs, longs, longs,
+        ]
+        self.lib.ar_paced_callback.restype = ctypes.c_int
         self.rate = float(rate)
         self.clock = ctypes.c_double(1.0)
 
@@ -108,6 +114,27 @@ class CallbackTimer:
         if result != 0:
             raise RuntimeError(f"callback returned {result} (not paContinue)")
         return out
+
+    def paced_calls(self, callback: int, user_data: Optional[int], frames: int, count: int,
+                    period_ns: int) -> dict:
+        """Call `callback` `count` times, one block of `frames` stamped frames every `period_ns`, as a device does.
+
+        Each frame of a block holds (as two int32 channels) the int64
+        ``time.monotonic_ns()`` at which the block was handed over. Returns
+        ``stamps`` and ``publish_ns`` (from the stamp to the callback's return),
+        one per block, and ``late``: blocks handed over after their due time.
+        """
+        block = np.zeros((frames, 2), dtype=np.int32)
+        stamps, publish = np.empty(count, dtype=np.int64), np.empty(count, dtype=np.int64)
+        late = ctypes.c_longlong(0)
+        pointer = ctypes.POINTER(ctypes.c_longlong)
+        result = self.lib.ar_paced_callback(callback, user_data, block.ctypes.data, frames, self.rate,
+                                            ctypes.byref(self.clock), count, period_ns,
+                                            stamps.ctypes.data_as(pointer), publish.ctypes.data_as(pointer),
+                                            ctypes.byref(late))
+        if result != 0:
+            raise RuntimeError(f"callback returned {result} (not paContinue)")
+        return {"stamps": stamps.tolist(), "publish_ns": publish.tolist(), "late": int(late.value)}
 
     def memcpy_ns(self, block_bytes: int, ring_bytes: int, total_bytes: int, reps: int) -> list:
         """std::memcpy of blocks into a buffer of `ring_bytes`, wrapping around as a ring does; ns per rep."""
