@@ -102,6 +102,8 @@ Converter::Converter(std::shared_ptr<Capture> capture, std::shared_ptr<FrameRing
                                 std::to_string(config_.input_channels));
   }
   channels_out_ = mapping_.size();
+  all_channels_ = channels_out_ == input_channels;
+  for (std::size_t c = 0; c < channels_out_ && all_channels_; ++c) all_channels_ = mapping_[c] == static_cast<int>(c);
   if (output_->frame_bytes() != channels_out_ * format_info(config_.output_format).bytes) {
     throw std::invalid_argument("the output ring's frames do not match the mapping and output format");
   }
@@ -213,12 +215,16 @@ void Converter::convert_span(FrameRing::Frame count) noexcept {
   const auto channels_in = static_cast<std::size_t>(config_.input_channels);
   const auto frames = static_cast<std::size_t>(count);
   if (input_->copy(in_pos_, count, device_block_.data())) {
-    for (std::size_t i = 0; i < frames; ++i) {
-      const float* from = device_block_.data() + i * channels_in;
-      float* to = selected_.data() + i * channels_out_;
-      for (std::size_t c = 0; c < channels_out_; ++c) to[c] = from[static_cast<std::size_t>(mapping_[c])];
+    if (all_channels_) {
+      push(device_block_.data(), frames);
+    } else {
+      for (std::size_t i = 0; i < frames; ++i) {
+        const float* from = device_block_.data() + i * channels_in;
+        float* to = selected_.data() + i * channels_out_;
+        for (std::size_t c = 0; c < channels_out_; ++c) to[c] = from[static_cast<std::size_t>(mapping_[c])];
+      }
+      push(selected_.data(), frames);
     }
-    push(selected_.data(), frames);
     in_pos_ += count;
     bump(counters_->frames_in, frames);
     return;

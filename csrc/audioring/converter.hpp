@@ -125,6 +125,7 @@ class Converter {
   const std::shared_ptr<FrameRing> output_;  // the user ring; this thread is its only producer while it runs
   std::size_t channels_out_;
   std::vector<int> mapping_;                 // config_.mapping, or 0..channels_out_-1
+  bool all_channels_ = false;                // mapping_ is 0..input_channels-1: a device block needs no selecting
   soxr* resampler_ = nullptr;                // null when the rates are equal (channel selection only)
 
   // Converter-thread state (and reset()'s, while stopped).
