@@ -126,8 +126,8 @@ class Plan:
 
 
 PLAN = {
-    "full": Plan(4.0, {"audioring": 2, "sd_soxr": 1, "sd_scipy": 1, "capture_only": 1}, (0, 1, 2), (10.0, 5.0, 1.0),
-                 5, {False: (("audioring", 2), ("sd_soxr", 1)), True: (("audioring", 2), ("sd_soxr", 1))}),
+    "full": Plan(4.0, {"audioring": 2, "sd_soxr": 1, "sd_scipy": 1, "capture_only": 1}, (0, 1, 2), (60.0, 30.0, 5.0),
+                 9, {False: (("audioring", 2), ("sd_soxr", 1)), True: (("audioring", 2), ("sd_soxr", 1))}),
     # A smoke run: both targets' conversions, the scipy recipe on the cheapest, the stall on jackd -r only.
     "quick": Plan(1.0, {"audioring": 1, "sd_soxr": 1, "sd_scipy": 1}, (0, 2), (2.0, 2.0, 0.25), 3,
                   {False: (("audioring", 1), ("sd_soxr", 1))}),
