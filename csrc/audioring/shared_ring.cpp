@@ -83,25 +83,33 @@ constexpr int kCreateAttempts = 8;
 std::string user_prefix(uid_t uid) { return "audioring-" + std::to_string(uid) + "-"; }
 std::string object_path(const std::string& name) { return "/" + user_prefix(geteuid()) + name; }
 
+// The files in /dev/shm (none if it does not exist).
+std::vector<std::string> shm_files() {
+  std::vector<std::string> files;
+  if (DIR* dir = opendir("/dev/shm")) {
+    while (const dirent* entry = readdir(dir)) files.emplace_back(entry->d_name);
+    closedir(dir);
+  } else if (errno != ENOENT) {
+    throw SharedRingError(Reason::system, std::string("cannot list /dev/shm: ") + std::strerror(errno));
+  }
+  return files;
+}
+
 // The user other than this process's who shares `name`, if one does; so a
 // reader that may not attach is told why instead of "not found" (the
 // memory is mode 0600: the system refuses it to this user anyway).
 std::optional<uid_t> other_user_sharing(const std::string& name) {
-  std::optional<uid_t> owner;
-  if (DIR* dir = opendir("/dev/shm")) {
-    while (const dirent* entry = readdir(dir)) {
-      unsigned long uid = 0;
-      int prefix_length = 0;
-      if (std::sscanf(entry->d_name, "audioring-%lu-%n", &uid, &prefix_length) == 1 && prefix_length > 0 &&
-          uid != geteuid() && name == entry->d_name + prefix_length &&
-          std::string(entry->d_name, static_cast<std::size_t>(prefix_length)) == user_prefix(static_cast<uid_t>(uid))) {
-        owner = static_cast<uid_t>(uid);
-        break;
-      }
+  for (const std::string& file : shm_files()) {
+    unsigned long uid = 0;
+    int prefix_length = 0;
+    // Only the canonical form counts: sscanf alone would also take "audioring-+7-" or "audioring- 7-".
+    if (std::sscanf(file.c_str(), "audioring-%lu-%n", &uid, &prefix_length) == 1 && prefix_length > 0 &&
+        uid != geteuid() && file.compare(static_cast<std::size_t>(prefix_length), std::string::npos, name) == 0 &&
+        file.compare(0, static_cast<std::size_t>(prefix_length), user_prefix(static_cast<uid_t>(uid))) == 0) {
+      return static_cast<uid_t>(uid);
     }
-    closedir(dir);
   }
-  return owner;
+  return std::nullopt;
 }
 
 // A descriptor that closes itself.
@@ -569,14 +577,8 @@ bool SharedRing::producer_found_dead() const noexcept {
 std::vector<SharedRingInfo> list_shared(std::vector<std::string>* skipped) {
   const std::string prefix = user_prefix(geteuid());
   std::vector<std::string> names;
-  if (DIR* dir = opendir("/dev/shm")) {
-    while (const dirent* entry = readdir(dir)) {
-      const std::string file = entry->d_name;
-      if (file.compare(0, prefix.size(), prefix) == 0) names.push_back(file.substr(prefix.size()));
-    }
-    closedir(dir);
-  } else if (errno != ENOENT) {
-    throw SharedRingError(Reason::system, std::string("cannot list /dev/shm: ") + std::strerror(errno));
+  for (const std::string& file : shm_files()) {
+    if (file.compare(0, prefix.size(), prefix) == 0) names.push_back(file.substr(prefix.size()));
   }
   std::sort(names.begin(), names.end());
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import os
 import sys
@@ -440,10 +441,9 @@ class AudioRecord(_core.RecordReader):
         the stream starts, stops or closes (on PulseAudio it then fails).
         """
         self._check_process("time")
-        if self._owner == threading.get_ident():  # a signal handler inside this thread's start/stop/close
-            self._check_open()
-            return float(self._source.time)
-        with self._lock:
+        # A signal handler inside this thread's start/stop/close holds the lock already: waiting would deadlock.
+        inside_transition = self._owner == threading.get_ident()
+        with contextlib.nullcontext() if inside_transition else self._lock:
             self._check_open()
             return float(self._source.time)
 
