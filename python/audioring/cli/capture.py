@@ -93,13 +93,11 @@ def capture(
     try:
         with StopOnSignal() as stop:
             stream = rec.stream(block, timeout=timeout, start=start)
-            expected = stream.position  # absolute number of the next frame the output needs
             while not stop.requested and (end is None or frames < end):
                 try:
                     view = next(stream)
                 except OverrunError as error:  # the ring was lapped: count the gap, go on from the newest frame
-                    lost += error.position - expected
-                    expected = error.position
+                    lost += error.frames_lost  # from the first frame the output did not get (hop == block)
                     continue
                 except StopIteration:
                     failure = f"the recorder stopped after {frames} frames"
@@ -115,7 +113,6 @@ def capture(
                 data = np.array(view[: None if end is None else end - frames])
                 if not rec.is_intact(view):
                     continue
-                expected = stream.position
                 write(data)
                 frames += len(data)
                 display.update(frames, data, rec.overflows, lost)
