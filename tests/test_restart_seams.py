@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from audioring import AudioRecord, OverrunError, Ring, VirtualInput, attach
-from recording import RAMP_MODULUS, ramp_counter
+from recording import RAMP_MODULUS, RampChecker, ramp_counter
 
 RATE = 16000
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sharing needs Linux")
@@ -29,39 +29,6 @@ _names = itertools.count()
 
 def unique(label: str) -> str:
     return f"t{os.getpid()}-{next(_names)}-{label}"
-
-
-class RampChecker:
-    """Checks that every block a stream hands out is device audio of its recording, in order, once.
-
-    The virtual ramp numbers the device's frames (it does not restart with
-    the recording), so within one stream the counter must advance exactly as
-    the block's frame number does; the zeros of a restart, or frames of
-    another recording, break that.
-    """
-
-    def __init__(self, modulus: int) -> None:
-        self.modulus = modulus
-        self.blocks = 0
-        self.overruns = 0
-        self.streams = 0
-
-    def check_stream(self, blocks, start_frame) -> None:
-        self.streams += 1
-        origin = None  # (frame number, counter) of the stream's first block
-        try:
-            for block in blocks:
-                counters = ramp_counter(block)
-                frame = start_frame(block)
-                steps = np.diff(counters) % self.modulus
-                assert (steps == 1).all(), f"block at frame {frame} is not consecutive device audio: {counters[:8]}"
-                if origin is None:
-                    origin = (frame, int(counters[0]))
-                expected = (origin[1] + frame - origin[0]) % self.modulus
-                assert counters[0] == expected, f"frame {frame}: counter {counters[0]}, expected {expected}"
-                self.blocks += 1
-        except OverrunError:
-            self.overruns += 1
 
 
 def restart_for(rec: AudioRecord, seconds: float, every: float = 0.02) -> threading.Thread:
@@ -119,12 +86,7 @@ def test_async_streams_across_restarts_hand_out_only_device_audio():
                 origin = None
                 try:
                     async for block in blocks:
-                        counters = ramp_counter(block)
-                        frame = rec.start_frame(block)
-                        assert (np.diff(counters) % checker.modulus == 1).all(), counters[:8]
-                        origin = origin or (frame, int(counters[0]))
-                        assert counters[0] == (origin[1] + frame - origin[0]) % checker.modulus
-                        checker.blocks += 1
+                        origin = checker.check_block(block, rec.start_frame(block), origin)
                 except OverrunError:
                     checker.overruns += 1
 

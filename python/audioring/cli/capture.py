@@ -93,11 +93,15 @@ def capture(
     try:
         with StopOnSignal() as stop:
             stream = rec.stream(block, timeout=timeout, start=start)
+            # The absolute number of the next frame the output needs (None until a shared producer begins).
+            expected: Optional[int] = stream.position
             while not stop.requested and (end is None or frames < end):
                 try:
                     view = next(stream)
                 except OverrunError as error:  # the ring was lapped: count the gap, go on from the newest frame
-                    lost += error.frames_lost  # from the first frame the output did not get (hop == block)
+                    # Not error.frames_lost: that counts a block lapped after it was written out whole.
+                    lost += error.frames_lost if expected is None else error.position - expected
+                    expected = error.position
                     continue
                 except StopIteration:
                     failure = f"the recorder stopped after {frames} frames"
@@ -113,6 +117,7 @@ def capture(
                 data = np.array(view[: None if end is None else end - frames])
                 if not rec.is_intact(view):
                     continue
+                expected = stream.position
                 write(data)
                 frames += len(data)
                 display.update(frames, data, rec.overflows, lost)
