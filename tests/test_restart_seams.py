@@ -161,14 +161,15 @@ def test_a_block_in_use_when_a_restart_clears_it_is_reported():
             next(blocks)
 
 
-def test_a_start_before_the_recordings_first_frame_is_refused_naming_it():
+def test_a_start_before_the_recordings_first_frame_begins_at_it_never_in_the_zeros():
     with Ring(1, 4096, "int16") as ring:
         ring.write(np.ones((10, 1), dtype="int16"))
         ring.clear()
         assert ring.first_frame == ring.frames_written == 4096 + 10
-        with pytest.raises(ValueError, match=r"start=5 lies before the current recording's first frame 4106"):
-            ring.stream(4, start=5)
-        assert ring.stream(4, start=4106).position == 4106  # still usable
+        ring.write(np.arange(1, 9, dtype="int16").reshape(8, 1))
+        blocks = ring.stream(4, start=5, timeout=0.5)  # 5: a zero of the clear (once a frame of before)
+        assert blocks.position == 4106
+        assert next(blocks)[:, 0].tolist() == [1, 2, 3, 4]
 
 
 @linux_only

@@ -484,9 +484,11 @@ class AudioRecord(_core.RecordReader):
             Seconds to wait for each block before raising `TimeoutError`
             (default: wait as long as the recorder records).
         start : int, optional
-            Absolute frame to start from, at or after `first_frame` (default:
-            the first frame of the current recording, so nothing recorded is
-            missed; it may lie in the past as far as the ring reaches).
+            Absolute frame to start from (default: the first frame of the
+            current recording, so nothing recorded is missed). It may lie in
+            the past as far as the ring reaches; a start before `first_frame`
+            begins at `first_frame` (the frames before it were cleared by
+            `start_recording`, not recorded).
 
         Returns
         -------
@@ -502,8 +504,6 @@ class AudioRecord(_core.RecordReader):
         ------
         RuntimeError
             If the recorder is not recording.
-        ValueError
-            If ``start`` lies before `first_frame` (those frames were cleared, not recorded).
         """
         self._check_process("stream")
         self._check_open()

@@ -281,9 +281,9 @@ class Ring(_core.RingReader):
         timeout : float, optional
             Seconds to wait for each block before `TimeoutError` (default: no limit).
         start : int, optional
-            Absolute frame to start from, at or after `first_frame` (default:
-            `first_frame`, the first frame written since the last `clear`
-            (0 before any), so nothing written is missed; if more than
+            Absolute frame to start from (default: `first_frame`, the first
+            frame written since the last `clear` (0 before any), so nothing
+            written is missed; a start before it begins there; if more than
             ``capacity`` frames were written since, the first block raises
             `OverrunError`). A `clear` ends the stream, as a restart ends a
             recording's: it never hands out the zeros `clear` writes.

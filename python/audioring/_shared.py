@@ -271,10 +271,10 @@ class SharedRecording(_core.RecordReader):
         """Iterate losslessly, in order, over ``(blocksize, channels)`` zero-copy blocks.
 
         As ``AudioRecord.stream``; ``start`` may lie in the past as far as the
-        ring reaches back, but not before `first_frame` (pre-roll:
-        ``start=max(mic.first_frame, mic.frames_written - 2 *
-        mic.sampling_rate)`` streams the last two seconds, then everything
-        after). The stream belongs to the producer's current recording: it
+        ring reaches back (pre-roll: ``start=mic.frames_written - 2 *
+        mic.sampling_rate`` streams the last two seconds, then everything
+        after; a start before `first_frame` begins there, since the frames
+        before it were cleared by the producer's start, not recorded). The stream belongs to the producer's current recording: it
         ends when the producer stops or closes, and at a restart (after
         `OverrunError` if the restart cleared a complete block it had not
         taken); raises `ProducerLostError` if the producer dies. Made before
@@ -290,8 +290,8 @@ class SharedRecording(_core.RecordReader):
         timeout : float, optional
             Seconds to wait for each block before `TimeoutError`.
         start : int, optional
-            Absolute frame to start from, at or after `first_frame` (default:
-            the first frame of the producer's current recording).
+            Absolute frame to start from (default: the first frame of the
+            producer's current recording; a start before it begins there).
 
         Returns
         -------
@@ -301,8 +301,6 @@ class SharedRecording(_core.RecordReader):
         ------
         RecorderClosedError
             If this reader is closed.
-        ValueError
-            If ``start`` lies before `first_frame` (those frames were cleared, not recorded).
         """
         self._check_open()
         args = as_stream_args(blocksize, hop, timeout, start, self.capacity)

@@ -88,13 +88,10 @@ class FrameStream:
         # next recording to begin after that one, and `position` None means its first frame.
         self._recording = ring.first_frame
         self._pending = pending
-        if position is None and not pending:
-            position = self._recording
-        if position is not None and not pending and position < self._recording:
-            raise ValueError(
-                f"start={position} lies before the current recording's first frame {self._recording}: "
-                "the frames before it were cleared by start_recording() (or Ring.clear()), not recorded"
-            )
+        if not pending:
+            # Frames before the recording's first were never recorded by it (cleared zeros, or an
+            # earlier recording's): a start before it begins where the recording does.
+            position = self._recording if position is None else max(position, self._recording)
         self._position = position  # absolute frame number of the next block's first frame (None: pending)
         self._previous: Optional[int] = None  # first frame of the block last handed out
         self._ended = False  # its recording was replaced by a newer one: no block will come
