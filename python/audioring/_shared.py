@@ -274,8 +274,9 @@ class SharedRecording(_core.RecordReader):
         ring reaches back (pre-roll: ``start=mic.frames_written - 2 *
         mic.sampling_rate`` streams the last two seconds, then everything
         after; a start before `first_frame` begins there, since the frames
-        before it were cleared by the producer's start, not recorded). The stream belongs to the producer's current recording: it
-        ends when the producer stops or closes, and at a restart (after
+        before it were cleared by the producer's start, not recorded). The
+        stream belongs to the producer's current recording: it ends when
+        the producer stops or closes, and at a restart (after
         `OverrunError` if the restart cleared a complete block it had not
         taken); raises `ProducerLostError` if the producer dies. Made before
         the producer's first ``start_recording``, it waits for that
