@@ -184,7 +184,7 @@ struct ReaderObject {
   std::int64_t channels;
   std::int64_t item;                      // bytes per sample
   Frame limit;                            // reads take 1..limit frames
-  bool closed;                            // set by _close(): reads raise RecorderClosedError
+  PyObject* closed_message;               // null while open; _close(message)'s str: reads raise RecorderClosedError
   std::uint64_t generation;               // the ring's ForkGuard generation: reads refuse in a forked child
 };
 
@@ -218,6 +218,7 @@ void reader_dealloc(PyObject* self) {
   ReaderObject* reader = as_reader(self);
   reader->ring.~shared_ptr();
   Py_XDECREF(reader->descr);
+  Py_XDECREF(reader->closed_message);
   PyTypeObject* type = Py_TYPE(self);
   type->tp_free(self);
   Py_DECREF(type);
@@ -355,8 +356,8 @@ PyObject* reader_read(PyObject* self, PyObject* const* args, Py_ssize_t nargs, P
   if (!attached(reader)) return nullptr;
   Frame frames;
   if (!frames_argument(frames_value, style, reader->limit, &frames)) return nullptr;
-  if (reader->closed) {
-    PyErr_SetString(recorder_closed_error, "the recorder is closed; create a new AudioRecord");
+  if (reader->closed_message != nullptr) {
+    PyErr_SetObject(recorder_closed_error, reader->closed_message);
     return nullptr;
   }
   if (forked(reader)) return refuse_forked(self, style.method);
@@ -411,7 +412,7 @@ PyObject* reader_attach(PyObject* self, PyObject* const* args, Py_ssize_t nargs)
     reader->channels = ring.channels();
     reader->item = static_cast<std::int64_t>(ring.dtype().itemsize());
     reader->limit = limit;
-    reader->closed = false;
+    Py_CLEAR(reader->closed_message);
     reader->generation = ring.ring()->owner_generation();
   } catch (py::error_already_set& error) {
     error.restore();
@@ -423,8 +424,16 @@ PyObject* reader_attach(PyObject* self, PyObject* const* args, Py_ssize_t nargs)
   Py_RETURN_NONE;
 }
 
-PyObject* reader_close(PyObject* self, PyObject*) {
-  as_reader(self)->closed = true;
+// _close(message): reads raise RecorderClosedError(message) from now on;
+// each kind of reader says what to do about it in its own words.
+PyObject* reader_close(PyObject* self, PyObject* message) {
+  if (!PyUnicode_Check(message)) {
+    PyErr_SetString(PyExc_TypeError, "_close(message): message must be a str");
+    return nullptr;
+  }
+  ReaderObject* reader = as_reader(self);
+  Py_INCREF(message);
+  Py_XSETREF(reader->closed_message, message);
   Py_RETURN_NONE;
 }
 
@@ -464,7 +473,7 @@ PyMethodDef record_reader_methods[] = {
     {"start_frame", reader_start_frame, METH_O, AUDIORING_START_FRAME_DOC},
     {"_attach", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(reader_attach)), METH_FASTCALL,
      "_attach(ring, limit): read from `ring` (a FrameRing), at most `limit` frames at a time."},
-    {"_close", reader_close, METH_NOARGS, "_close(): reads raise RecorderClosedError from now on."},
+    {"_close", reader_close, METH_O, "_close(message): reads raise RecorderClosedError(message) from now on."},
     {nullptr, nullptr, 0, nullptr},
 };
 

@@ -39,9 +39,10 @@ except ImportError as error:  # pragma: no cover - only on a broken install
 
 from ._astream import AsyncFrameStream
 from ._errors import OverrunError, ProducerLostError, RecorderClosedError
-from ._record import AudioRecord, CaptureStats
+from ._record import AudioRecord
 from ._ring import Ring
 from ._shared import SharedInfo, SharedRecording, attach, shared
+from ._stats import CaptureStats
 from ._stream import FrameStream
 from ._virtual import VirtualInput
 

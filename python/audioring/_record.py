@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import dataclasses
 import os
 import sys
 import threading
@@ -15,16 +14,15 @@ from typing import Callable, NoReturn, Optional, SupportsIndex, Union, cast
 import numpy as np
 
 from . import _core, _watch
-from ._astream import AsyncFrameStream
 from ._clock import frame_time
 from ._errors import RecorderClosedError
 from ._formats import sample_format
-from ._reading import recorded_frames, wait_recorded
+from ._reader import FrameReader
 from ._ring import Ring
 from ._sources import PortAudioSource, Source, open_source
 from ._sources.converting import ConvertingSource, plan_device
 from ._sources.virtual import DEFAULT_BLOCKSIZE
-from ._stream import FrameStream
+from ._stats import CaptureStats
 from ._validate import (
     MAX_CHANNELS,
     MAX_FRAMES,
@@ -36,8 +34,6 @@ from ._validate import (
     as_rate,
     as_sample_dtype,
     as_share_name,
-    as_stream_args,
-    as_timeout,
     check_latency,
 )
 from ._virtual import VirtualInput
@@ -45,48 +41,7 @@ from ._virtual import VirtualInput
 DRIVERS = ("native", "python")
 
 
-@dataclasses.dataclass(frozen=True)
-class CaptureStats:
-    """Counters of the capture callback since the last :meth:`AudioRecord.start_recording`.
-
-    Attributes
-    ----------
-    callbacks : int
-        Blocks delivered by the device.
-    frames : int
-        Frames delivered by the device.
-    input_overflows : int
-        Blocks flagged by PortAudio as following lost input (the device or
-        host dropped data before audioring saw it).
-    input_underflows : int
-        Blocks flagged as input underflow.
-    min_block, max_block : int
-        Smallest and largest block, in frames (0 before the first block).
-    device_frames : int
-        Frames delivered by the device, at its rate. ``frames`` counts the
-        recording's frames at ``sampling_rate``; the two are equal unless the
-        recorder converts (`AudioRecord.converting`).
-    device_frames_lost : int
-        Device frames overwritten before the converter read them (its thread
-        was starved for longer than the capture ring holds). They are
-        recorded as silence, so frame numbers and `AudioRecord.time_at` stay
-        true; always 0 without conversion.
-    conversion_overruns : int
-        How many times that happened (also counted in ``input_overflows``).
-    """
-
-    callbacks: int
-    frames: int
-    input_overflows: int
-    input_underflows: int
-    min_block: int
-    max_block: int
-    device_frames: int
-    device_frames_lost: int
-    conversion_overruns: int
-
-
-class AudioRecord(_core.RecordReader):
+class AudioRecord(_core.RecordReader, FrameReader):
     """Record audio into a lock-free native ring; read the latest frames in O(1).
 
     A drop-in replacement for ``tflite_support.task.audio.AudioRecord`` (and
@@ -463,163 +418,6 @@ class AudioRecord(_core.RecordReader):
         """
         return frame_time(self._capture.anchor(), frame, self._sampling_rate)
 
-    def stream(
-        self,
-        blocksize: int,
-        *,
-        hop: Optional[int] = None,
-        timeout: Optional[float] = None,
-        start: Optional[int] = None,
-    ) -> FrameStream:
-        """Iterate losslessly, in order, over ``(blocksize, channels)`` zero-copy blocks.
-
-        Parameters
-        ----------
-        blocksize : int
-            Frames per block, ``1..`` the ring's capacity.
-        hop : int, optional
-            Frames between the starts of consecutive blocks, ``1..blocksize``
-            (default ``blocksize``: every frame once; smaller: overlapping windows).
-        timeout : float, optional
-            Seconds to wait for each block before raising `TimeoutError`
-            (default: wait as long as the recorder records).
-        start : int, optional
-            Absolute frame to start from (default: the first frame of the
-            current recording, so nothing recorded is missed). It may lie in
-            the past as far as the ring reaches; a start before `first_frame`
-            begins at `first_frame` (the frames before it were cleared by
-            `start_recording`, not recorded).
-
-        Returns
-        -------
-        FrameStream
-            Raises `OverrunError` (and continues from the newest frame) if the
-            consumer falls so far behind that frames were overwritten. The
-            stream belongs to the current recording: `stop` ends it once it
-            has handed out every complete block, and a restart ends it too
-            (with `OverrunError` first if the restart cleared a complete
-            block it had not taken); read the new recording with a new stream.
-
-        Raises
-        ------
-        RuntimeError
-            If the recorder is not recording.
-        """
-        self._check_process("stream")
-        self._check_open()
-        args = as_stream_args(blocksize, hop, timeout, start, self._ring.capacity)
-        if not self.recording:
-            raise RuntimeError("stream() needs a recording: call start_recording() first")
-        return FrameStream(self._ring._core, args.blocksize, args.hop, args.timeout, args.start, self._producing)
-
-    def astream(
-        self,
-        blocksize: int,
-        *,
-        hop: Optional[int] = None,
-        timeout: Optional[float] = None,
-        start: Optional[int] = None,
-    ) -> AsyncFrameStream:
-        """:meth:`stream` for asyncio: ``async for block in rec.astream(blocksize)``.
-
-        The same blocks with the same rules (see `AsyncFrameStream`): every
-        frame once, in order (or overlapping windows with ``hop``);
-        `OverrunError` if the consumer falls behind, after which iteration
-        continues from the newest frame; `TimeoutError` when no block comes
-        within ``timeout``; the iteration ends when the recorder stops, and
-        :meth:`close` ends a waiting ``__anext__`` with `RecorderClosedError`.
-        A waiting task costs nothing (no thread per consumer, no polling), and
-        cancelling it leaves nothing behind.
-
-        Parameters
-        ----------
-        blocksize, hop, timeout, start
-            As for :meth:`stream`.
-
-        Returns
-        -------
-        AsyncFrameStream
-
-        Raises
-        ------
-        RuntimeError
-            If the recorder is not recording (the message names ``stream()``,
-            which this method is built on).
-
-        Examples
-        --------
-        >>> import asyncio
-        >>> from audioring import AudioRecord, VirtualInput
-        >>> async def main():
-        ...     ramp = VirtualInput("ramp", speed=10)  # each frame holds its number
-        ...     with AudioRecord(1, 16000, 16000, device=ramp, dtype="int16") as rec:
-        ...         firsts = []
-        ...         async for block in rec.astream(1600, timeout=2.0):
-        ...             firsts.append(int(block[0, 0]))
-        ...             if len(firsts) == 3:
-        ...                 break
-        ...     return firsts
-        >>> asyncio.run(main())
-        [0, 1600, 3200]
-        """
-        return AsyncFrameStream(self.stream(blocksize, hop=hop, timeout=timeout, start=start))
-
-    async def wait_frames(self, frames: int, timeout: Optional[float] = None) -> int:
-        """Wait, in asyncio, until `frames_recorded` reaches ``frames``; return `frames_recorded`.
-
-        Only the calling task waits (no thread, no polling), so other tasks
-        run meanwhile. If the recorder stops first, it returns at once with
-        the frames recorded, fewer than ``frames``. The count is always that
-        of the current recording: a restart begins it again, and the zeros
-        `start_recording` writes are never counted.
-
-        Parameters
-        ----------
-        frames : int
-            Frames since :meth:`start_recording`, >= 0.
-        timeout : float, optional
-            Seconds to wait in all before `TimeoutError` (default: as long as
-            the recorder records).
-
-        Returns
-        -------
-        int
-            The frames recorded: ``>= frames`` unless the recorder stopped first.
-
-        Raises
-        ------
-        RuntimeError
-            If fewer frames were recorded and the recorder is not recording.
-        TimeoutError
-            If ``frames`` were not recorded within ``timeout`` seconds.
-        RecorderClosedError
-            If the recorder is (or gets) closed.
-
-        Examples
-        --------
-        >>> import asyncio
-        >>> from audioring import AudioRecord, VirtualInput
-        >>> async def main():
-        ...     with AudioRecord(1, 16000, 16000, device=VirtualInput("sine", 440)) as rec:
-        ...         recorded = await rec.wait_frames(1600, timeout=2.0)
-        ...         return recorded >= 1600, rec.read(1600).shape
-        >>> asyncio.run(main())
-        (True, (1600, 1))
-        """
-        self._check_process("wait_frames")
-        self._check_open()
-        frames = as_count(frames, "frames", 0, MAX_FRAMES)
-        timeout = None if timeout is None else as_timeout(timeout)
-        ring = self._ring._core
-        if recorded_frames(ring) < frames and not self.recording:
-            raise RuntimeError("wait_frames() needs a recording: call start_recording() first")
-        status, recorded = await wait_recorded(ring, frames, timeout, self._producing)
-        if status == _core.WaitStatus.timeout:
-            raise TimeoutError(
-                f"{recorded} of {frames} frames recorded in {timeout} s (is the device still delivering?)"
-            )
-        return recorded
-
     def close(self) -> None:
         """Stop recording and release the device. Zero-copy arrays stay readable.
 
@@ -634,7 +432,7 @@ class AudioRecord(_core.RecordReader):
             # Neither the lock (another thread may have held it at the fork,
             # and no thread will ever release it here) nor the source.
             self._closed = True
-            self._close()
+            self._end_reads()
             return
         self._transition("close")
 
@@ -757,7 +555,7 @@ class AudioRecord(_core.RecordReader):
         # already closed: a close that was interrupted finishes the job
         # (every step below is a no-op once done).
         self._closed = True
-        self._close()  # the native reads refuse from now on
+        self._end_reads()  # the native reads refuse from now on
         try:
             self._stop_locked()
         finally:
@@ -782,27 +580,43 @@ class AudioRecord(_core.RecordReader):
                 f"needs {ring_bytes} bytes{extra}, but only {available} bytes of memory are available"
             )
 
+    # ---- FrameReader's hooks ------------------------------------------------------
+
+    _closed_message = "the recorder is closed; create a new AudioRecord"
+
+    @property
+    def _reader_ring(self) -> _core.FrameRing:
+        return self._ring._core
+
+    def _check_readable(self, method: str) -> None:
+        self._check_process(method)
+        self._check_open()
+
+    def _check_recording(self, method: str) -> None:
+        if not self.recording:
+            raise RuntimeError(f"{method}() needs a recording: call start_recording() first")
+
     def _producing(self) -> bool:
         """For `FrameStream`: whether frames may still arrive; raises if the recorder is closed."""
         self._check_process("stream")
         self._check_open()
         return self.recording
 
-    def _close(self) -> None:
+    def _end_reads(self) -> None:
         """The native reads refuse from now on, and the asyncio waits end (their watcher thread joined).
 
         close() calls this once the recorder is marked closed (so a woken
         consumer finds it closed and raises `RecorderClosedError`), in a
         forked child too, where the watcher is the parent's and nothing is joined.
         """
-        super()._close()
+        super()._close(self._closed_message)
         ring = self.__dict__.get("_ring")
         if ring is not None:
             _watch.close(ring._core)
 
     def _check_open(self) -> None:
         if self._closed:
-            raise RecorderClosedError("the recorder is closed; create a new AudioRecord")
+            raise RecorderClosedError(self._closed_message)
 
     def _check_process(self, method: str) -> None:
         """Raise RuntimeError in a forked child: the recorder, its device and its ring are the parent's."""

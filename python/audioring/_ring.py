@@ -7,19 +7,15 @@ from typing import NoReturn, Optional, SupportsIndex, Union
 import numpy as np
 
 from . import _core, _watch
-from ._astream import AsyncFrameStream
 from ._errors import RecorderClosedError
-from ._stream import FrameStream
+from ._reader import FrameReader
 from ._validate import (
     MAX_CHANNELS,
-    MAX_FRAME_NUMBER,
     MAX_FRAMES,
     MAX_SAMPLING_RATE,
     as_count,
     as_sample_dtype,
     as_share_name,
-    as_stream_args,
-    as_timeout,
 )
 
 _NO_COPY = "{what} cannot be copied: the copy would share its memory and single producer"
@@ -36,7 +32,7 @@ _MEMORY_BY_REQUEST = (
 )
 
 
-class Ring(_core.RingReader):
+class Ring(_core.RingReader, FrameReader):
     """A lock-free ring of audio frames that always holds the latest ``capacity`` frames.
 
     One producer writes blocks of interleaved frames; readers take the latest
@@ -248,115 +244,20 @@ class Ring(_core.RingReader):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise RecorderClosedError("the ring is closed; make a new Ring")
+            raise RecorderClosedError(self._closed_message)
 
-    def stream(
-        self,
-        blocksize: int,
-        *,
-        hop: Optional[int] = None,
-        timeout: Optional[float] = None,
-        start: Optional[int] = None,
-    ) -> FrameStream:
-        """Iterate losslessly, in order, over ``(blocksize, channels)`` zero-copy blocks as `write` publishes them.
+    # ---- FrameReader's hooks ------------------------------------------------------
 
-        `AudioRecord.stream` without the recording around it: the same
-        blocks, `OverrunError` (and continuing from the newest frame) when
-        the consumer falls more than ``capacity`` frames behind the writer,
-        `TimeoutError` when no block comes within ``timeout``.
+    _closed_message = "the ring is closed; make a new Ring"
+    _frames_are = "written"
 
-        When it ends: once the ring is closed (`close`) and no complete block
-        is left. Otherwise never on its own: a ring's producer is whoever
-        calls `write`, and the ring cannot tell the last write from a pause,
-        so the stream waits for the next block; bound the wait with
-        ``timeout``, or stop iterating (``break``).
+    @property
+    def _reader_ring(self) -> _core.FrameRing:
+        return self._core
 
-        Parameters
-        ----------
-        blocksize : int
-            Frames per block, ``1..capacity``.
-        hop : int, optional
-            Frames between the starts of consecutive blocks, ``1..blocksize``
-            (default ``blocksize``: every frame once).
-        timeout : float, optional
-            Seconds to wait for each block before `TimeoutError` (default: no limit).
-        start : int, optional
-            Absolute frame to start from (default: `first_frame`, the first
-            frame written since the last `clear` (0 before any), so nothing
-            written is missed; a start before it begins there; if more than
-            ``capacity`` frames were written since, the first block raises
-            `OverrunError`). A `clear` ends the stream, as a restart ends a
-            recording's: it never hands out the zeros `clear` writes.
-
-        Returns
-        -------
-        FrameStream
-
-        Raises
-        ------
-        RuntimeError
-            In a forked child of the process that made the ring.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from audioring import Ring
-        >>> ring = Ring(channels=1, capacity=4096, dtype="int16")
-        >>> ring.write(np.arange(10, dtype="int16").reshape(10, 1))
-        >>> blocks = ring.stream(4, timeout=0.1)
-        >>> next(blocks)[:, 0].tolist(), next(blocks)[:, 0].tolist()
-        ([0, 1, 2, 3], [4, 5, 6, 7])
-        """
-        args = as_stream_args(blocksize, hop, timeout, start, self.capacity)
-        self._core.intact_from(0)  # the ring's own check: RuntimeError in a forked child
-        return FrameStream(self._core, args.blocksize, args.hop, args.timeout, args.start, self._producing)
-
-    def astream(
-        self,
-        blocksize: int,
-        *,
-        hop: Optional[int] = None,
-        timeout: Optional[float] = None,
-        start: Optional[int] = None,
-    ) -> AsyncFrameStream:
-        """:meth:`stream` for asyncio: ``async for block in ring.astream(blocksize)``.
-
-        The same blocks and rules (see `AsyncFrameStream`); like `stream` it
-        ends once the ring is closed. Waiting costs nothing, and a ``write`` wakes the
-        waiting tasks without any work of the writer's beyond the ring's own.
-
-        Examples
-        --------
-        >>> import asyncio
-        >>> import numpy as np
-        >>> from audioring import Ring
-        >>> async def main():
-        ...     ring = Ring(channels=1, capacity=4096, dtype="int16")
-        ...     loop = asyncio.get_running_loop()
-        ...     loop.call_later(0.01, ring.write, np.arange(8, dtype="int16").reshape(8, 1))
-        ...     blocks = ring.astream(4, timeout=2.0)
-        ...     return [(await blocks.__anext__())[:, 0].tolist() for _ in range(2)]
-        >>> asyncio.run(main())
-        [[0, 1, 2, 3], [4, 5, 6, 7]]
-        """
-        return AsyncFrameStream(self.stream(blocksize, hop=hop, timeout=timeout, start=start))
-
-    async def wait_frames(self, frames: int, timeout: Optional[float] = None) -> int:
-        """Wait, in asyncio, until `frames_written` reaches ``frames``; return `frames_written`.
-
-        Only the calling task waits (no thread, no polling).
-
-        Raises
-        ------
-        TimeoutError
-            If ``frames`` were not written within ``timeout`` seconds (default: no limit).
-        """
-        frames = as_count(frames, "frames", 0, MAX_FRAME_NUMBER)
-        timeout = None if timeout is None else as_timeout(timeout)
-        status = await _watch.wait_until_written(self._core, lambda: frames, timeout, self._producing)
-        if status == _core.WaitStatus.timeout:
-            raise TimeoutError(f"{self.frames_written} of {frames} frames written in {timeout} s")
-        return self.frames_written
+    def _check_readable(self, method: str) -> None:
+        """A closed ring stays readable (its streams end); in a forked child the ring's own check refuses."""
+        self._core.intact_from(0)
 
     def _producing(self) -> bool:
         """For the streams: whether frames may still be written: until `close` (a ring knows no other end)."""

@@ -9,13 +9,11 @@ from typing import Optional
 import numpy as np
 
 from . import _core, _watch
-from ._astream import AsyncFrameStream
 from ._clock import frame_time
 from ._errors import ProducerLostError, RecorderClosedError
-from ._reading import recorded_frames, wait_recorded
-from ._record import CaptureStats
-from ._stream import FrameStream
-from ._validate import MAX_FRAME_NUMBER, as_count, as_share_name, as_stream_args, as_timeout
+from ._reader import FrameReader, recorded_frames
+from ._stats import CaptureStats
+from ._validate import as_share_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +120,7 @@ def attach(name: str) -> SharedRecording:
     return SharedRecording(name)
 
 
-class SharedRecording(_core.RecordReader):
+class SharedRecording(_core.RecordReader, FrameReader):
     """A read-only view of a recording shared by another process (made by `attach`).
 
     Reads are zero-copy views of the producer's ring, mapped read-only: a
@@ -143,6 +141,19 @@ class SharedRecording(_core.RecordReader):
     ----------
     name : str
         The shared name.
+
+    Examples
+    --------
+    >>> import asyncio
+    >>> from audioring import Ring, attach
+    >>> import numpy as np
+    >>> async def main():
+    ...     with Ring(1, 4096, "int16", share="doc-async") as ring, attach("doc-async") as mic:
+    ...         blocks = mic.astream(4, start=0, timeout=2.0)
+    ...         asyncio.get_running_loop().call_later(0.01, ring.write, np.arange(8, dtype="int16").reshape(8, 1))
+    ...         return [(await blocks.__anext__())[:, 0].tolist() for _ in range(2)]
+    >>> asyncio.run(main())
+    [[0, 1, 2, 3], [4, 5, 6, 7]]
     """
 
     def __init__(self, name: str) -> None:
@@ -260,111 +271,12 @@ class SharedRecording(_core.RecordReader):
 
     # ---- reading ---------------------------------------------------------------------
 
-    def stream(
-        self,
-        blocksize: int,
-        *,
-        hop: Optional[int] = None,
-        timeout: Optional[float] = None,
-        start: Optional[int] = None,
-    ) -> FrameStream:
-        """Iterate losslessly, in order, over ``(blocksize, channels)`` zero-copy blocks.
-
-        As ``AudioRecord.stream``; ``start`` may lie in the past as far as the
-        ring reaches back (pre-roll: ``start=mic.frames_written - 2 *
-        mic.sampling_rate`` streams the last two seconds, then everything
-        after; a start before `first_frame` begins there, since the frames
-        before it were cleared by the producer's start, not recorded). The
-        stream belongs to the producer's current recording: it ends when
-        the producer stops or closes, and at a restart (after
-        `OverrunError` if the restart cleared a complete block it had not
-        taken); raises `ProducerLostError` if the producer dies. Made before
-        the producer's first ``start_recording``, it waits for that
-        recording (``timeout`` bounds the wait) and streams it.
-
-        Parameters
-        ----------
-        blocksize : int
-            Frames per block, ``1..capacity``.
-        hop : int, optional
-            Frames between block starts, ``1..blocksize`` (default ``blocksize``).
-        timeout : float, optional
-            Seconds to wait for each block before `TimeoutError`.
-        start : int, optional
-            Absolute frame to start from (default: the first frame of the
-            producer's current recording; a start before it begins there).
-
-        Returns
-        -------
-        FrameStream
-
-        Raises
-        ------
-        RecorderClosedError
-            If this reader is closed.
-        """
-        self._check_open()
-        args = as_stream_args(blocksize, hop, timeout, start, self.capacity)
-        pending = self._ring.state == _core.SharedState.idle  # the producer has not started yet
-        return FrameStream(self._ring, args.blocksize, args.hop, args.timeout, args.start, self._producing,
-                           pending=pending)
-
-    def astream(
-        self,
-        blocksize: int,
-        *,
-        hop: Optional[int] = None,
-        timeout: Optional[float] = None,
-        start: Optional[int] = None,
-    ) -> AsyncFrameStream:
-        """:meth:`stream` for asyncio: ``async for block in mic.astream(blocksize)``.
-
-        The same blocks and rules; a waiting task costs nothing, and the
-        producer's publish wakes it across the process boundary.
-
-        Examples
-        --------
-        >>> import asyncio
-        >>> from audioring import Ring, attach
-        >>> import numpy as np
-        >>> async def main():
-        ...     with Ring(1, 4096, "int16", share="doc-async") as ring, attach("doc-async") as mic:
-        ...         blocks = mic.astream(4, start=0, timeout=2.0)
-        ...         asyncio.get_running_loop().call_later(0.01, ring.write, np.arange(8, dtype="int16").reshape(8, 1))
-        ...         return [(await blocks.__anext__())[:, 0].tolist() for _ in range(2)]
-        >>> asyncio.run(main())
-        [[0, 1, 2, 3], [4, 5, 6, 7]]
-        """
-        return AsyncFrameStream(self.stream(blocksize, hop=hop, timeout=timeout, start=start))
-
-    async def wait_frames(self, frames: int, timeout: Optional[float] = None) -> int:
-        """Wait, in asyncio, until `frames_recorded` reaches ``frames``; return `frames_recorded`.
-
-        Returns early (with fewer) if the producer stops or closes first. The
-        count is that of the producer's current recording: a restart begins
-        it again, and never counts the zeros a restart writes.
-
-        Raises
-        ------
-        TimeoutError
-            If ``frames`` were not recorded within ``timeout`` seconds.
-        ProducerLostError
-            If the producer dies meanwhile.
-        """
-        self._check_open()
-        frames = as_count(frames, "frames", 0, MAX_FRAME_NUMBER)
-        timeout = None if timeout is None else as_timeout(timeout)
-        status, recorded = await wait_recorded(self._ring, frames, timeout, self._producing)
-        if status == _core.WaitStatus.timeout:
-            raise TimeoutError(f"{recorded} of {frames} frames recorded in {timeout} s")
-        return recorded
-
     def close(self) -> None:
         """Detach. Views already read stay readable; streams waiting here raise `RecorderClosedError`."""
         if self._closed:
             return
         self._closed = True
-        self._close()  # the native reads refuse from now on
+        self._close(self._closed_message)  # the native reads refuse from now on
         self._ring.interrupt()
         _watch.close(self._ring)  # asyncio waits end too
 
@@ -406,5 +318,21 @@ class SharedRecording(_core.RecordReader):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise RecorderClosedError(f"this reader of {self._name!r} is closed; attach() again")
+            raise RecorderClosedError(self._closed_message)
+
+    # ---- FrameReader's hooks ------------------------------------------------------
+
+    @property
+    def _closed_message(self) -> str:  # type: ignore[override]
+        return f"this reader of {self._name!r} is closed; attach() again"
+
+    @property
+    def _reader_ring(self) -> _core.FrameRing:
+        return self._ring
+
+    def _check_readable(self, method: str) -> None:
+        self._check_open()
+
+    def _stream_pending(self) -> bool:
+        return self._ring.state == _core.SharedState.idle  # the producer has not started yet
 

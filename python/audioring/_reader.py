@@ -1,0 +1,272 @@
+"""FrameReader: what every reader of a ring offers alike (stream, astream, wait_frames), written once.
+
+`AudioRecord`, `Ring` and `SharedRecording` read a native ring
+(``_core.FrameRing``) through the same three methods, with the same
+arguments, blocks and rules. Each class supplies a few hooks: the ring, its
+own checks (closed, forked child, not recording) and whether frames may
+still come; nothing else of theirs differs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable, Optional
+
+from . import _core, _watch
+from ._astream import AsyncFrameStream
+from ._stream import FrameStream
+from ._validate import MAX_FRAME_NUMBER, as_count, as_stream_args, as_timeout
+
+
+class FrameReader:
+    """``stream()``, ``astream()`` and ``wait_frames()`` over a ring, for `AudioRecord`, `Ring` and `SharedRecording`.
+
+    A subclass sets ``_closed_message`` (what a closed reader of its kind
+    says, naming what to do) and provides ``_reader_ring`` (the ring read),
+    ``_check_readable(method)`` (raise if it cannot be read now: closed, a
+    forked child) and ``_producing()`` (whether frames may still come; raise
+    if they never will because it was closed). It may override
+    ``_check_recording(method)`` (raise if there is nothing to stream) and
+    ``_stream_pending()`` (whether a new stream waits for a first recording).
+    """
+
+    _closed_message = "this reader is closed"
+    #: How its timeouts name the frames counted: a recording's are recorded, a `Ring`'s written.
+    _frames_are = "recorded"
+
+    @property
+    def _reader_ring(self) -> _core.FrameRing:
+        raise NotImplementedError
+
+    def _check_readable(self, method: str) -> None:
+        raise NotImplementedError
+
+    def _producing(self) -> bool:
+        raise NotImplementedError
+
+    def _check_recording(self, method: str) -> None:
+        """Raise if there is nothing to stream now; by default there always may be."""
+
+    def _stream_pending(self) -> bool:
+        """Whether a new stream belongs to the next recording to begin (none has begun yet)."""
+        return False
+
+    def stream(
+        self,
+        blocksize: int,
+        *,
+        hop: Optional[int] = None,
+        timeout: Optional[float] = None,
+        start: Optional[int] = None,
+    ) -> FrameStream:
+        """Iterate losslessly, in order, over ``(blocksize, channels)`` zero-copy blocks.
+
+        The stream belongs to the current recording (for a `Ring`, what was
+        written since its last ``clear()``) and hands out only frames its
+        producer delivered. It ends once the producer stops (``stop()``; a
+        `Ring`: ``close()``) and no complete block is left, and at a restart
+        (``start_recording()``, ``Ring.clear()``), after `OverrunError` if the
+        restart cleared a complete block it had not taken; a new stream reads
+        the new recording. A `Ring` cannot tell its writer's last write from a
+        pause, so its streams wait for the next block until it is closed:
+        bound the wait with ``timeout``.
+
+        Parameters
+        ----------
+        blocksize : int
+            Frames per block, ``1..`` the ring's capacity.
+        hop : int, optional
+            Frames between the starts of consecutive blocks, ``1..blocksize``
+            (default ``blocksize``: every frame once; smaller: overlapping windows).
+        timeout : float, optional
+            Seconds to wait for each block before raising `TimeoutError`
+            (default: wait as long as frames may come).
+        start : int, optional
+            Absolute frame to start from (default: the current recording's
+            first frame, ``first_frame``, so nothing recorded is missed). It
+            may lie in the past as far as the ring reaches (pre-roll); a start
+            before ``first_frame`` begins there (the frames before it were
+            cleared, not recorded).
+
+        Returns
+        -------
+        FrameStream
+            Raises `OverrunError` (and continues from the newest frame) if the
+            consumer falls so far behind that frames were overwritten.
+
+        Raises
+        ------
+        RuntimeError
+            If an `AudioRecord` is not recording, or in a forked child of the
+            process that made the recorder or ring.
+        RecorderClosedError
+            If a recorder or an attached reader is closed.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from audioring import Ring
+        >>> ring = Ring(channels=1, capacity=4096, dtype="int16")
+        >>> ring.write(np.arange(10, dtype="int16").reshape(10, 1))
+        >>> blocks = ring.stream(4, timeout=0.1)
+        >>> next(blocks)[:, 0].tolist(), next(blocks)[:, 0].tolist()
+        ([0, 1, 2, 3], [4, 5, 6, 7])
+        """
+        self._check_readable("stream")
+        ring = self._reader_ring
+        args = as_stream_args(blocksize, hop, timeout, start, ring.capacity)
+        self._check_recording("stream")
+        return FrameStream(ring, args.blocksize, args.hop, args.timeout, args.start, self._producing,
+                           pending=self._stream_pending())
+
+    def astream(
+        self,
+        blocksize: int,
+        *,
+        hop: Optional[int] = None,
+        timeout: Optional[float] = None,
+        start: Optional[int] = None,
+    ) -> AsyncFrameStream:
+        """:meth:`stream` for asyncio: ``async for block in rec.astream(blocksize)``.
+
+        The same blocks with the same rules (see `AsyncFrameStream`): every
+        frame once, in order (or overlapping windows with ``hop``);
+        `OverrunError` if the consumer falls behind, after which iteration
+        continues from the newest frame; `TimeoutError` when no block comes
+        within ``timeout``; the iteration ends when :meth:`stream`'s would,
+        and ``close()`` of a recorder or reader ends a waiting ``__anext__``
+        with `RecorderClosedError`. A waiting task costs nothing (no thread
+        per consumer, no polling; across processes the producer's publish
+        wakes it), and cancelling it leaves nothing behind.
+
+        Parameters
+        ----------
+        blocksize, hop, timeout, start
+            As for :meth:`stream`.
+
+        Returns
+        -------
+        AsyncFrameStream
+
+        Raises
+        ------
+        RuntimeError
+            If an `AudioRecord` is not recording (the message names
+            ``stream()``, which this method is built on).
+
+        Examples
+        --------
+        >>> import asyncio
+        >>> from audioring import AudioRecord, VirtualInput
+        >>> async def main():
+        ...     ramp = VirtualInput("ramp", speed=10)  # each frame holds its number
+        ...     with AudioRecord(1, 16000, 16000, device=ramp, dtype="int16") as rec:
+        ...         firsts = []
+        ...         async for block in rec.astream(1600, timeout=2.0):
+        ...             firsts.append(int(block[0, 0]))
+        ...             if len(firsts) == 3:
+        ...                 break
+        ...     return firsts
+        >>> asyncio.run(main())
+        [0, 1600, 3200]
+        """
+        return AsyncFrameStream(self.stream(blocksize, hop=hop, timeout=timeout, start=start))
+
+    async def wait_frames(self, frames: int, timeout: Optional[float] = None) -> int:
+        """Wait, in asyncio, until the current recording holds ``frames`` frames; return how many it holds.
+
+        The count is ``frames_recorded`` (for a `Ring`: frames written since
+        its last ``clear()``, ``frames_written`` if it was never cleared). A
+        restart begins it again, and the zeros a restart writes are never
+        counted. Only the calling task waits (no thread, no polling), so other
+        tasks run meanwhile. If the producer stops (or closes) first, it
+        returns at once with the frames recorded, fewer than ``frames``.
+
+        Parameters
+        ----------
+        frames : int
+            Frames of the current recording, >= 0.
+        timeout : float, optional
+            Seconds to wait in all before `TimeoutError` (default: as long as
+            frames may come).
+
+        Returns
+        -------
+        int
+            The frames recorded: ``>= frames`` unless the producer stopped first.
+
+        Raises
+        ------
+        RuntimeError
+            If an `AudioRecord` recorded fewer frames and is not recording.
+        TimeoutError
+            If ``frames`` were not recorded within ``timeout`` seconds.
+        RecorderClosedError
+            If a recorder or an attached reader is (or gets) closed.
+        ProducerLostError
+            If the producer of an attached recording dies meanwhile.
+
+        Examples
+        --------
+        >>> import asyncio
+        >>> from audioring import AudioRecord, VirtualInput
+        >>> async def main():
+        ...     with AudioRecord(1, 16000, 16000, device=VirtualInput("sine", 440)) as rec:
+        ...         recorded = await rec.wait_frames(1600, timeout=2.0)
+        ...         return recorded >= 1600, rec.read(1600).shape
+        >>> asyncio.run(main())
+        (True, (1600, 1))
+        """
+        self._check_readable("wait_frames")
+        frames = as_count(frames, "frames", 0, MAX_FRAME_NUMBER)
+        timeout = None if timeout is None else as_timeout(timeout)
+        ring = self._reader_ring
+        if recorded_frames(ring) < frames:
+            self._check_recording("wait_frames")
+        status, recorded = await wait_recorded(ring, frames, timeout, self._producing)
+        if status == _core.WaitStatus.timeout:
+            raise TimeoutError(
+                f"{recorded} of {frames} frames {self._frames_are} in {timeout} s (is the producer still delivering?)"
+            )
+        return recorded
+
+
+def recorded_frames(ring: _core.FrameRing) -> int:
+    """Frames of the ring's current recording: ``frames_written - first_frame``, from one consistent pair.
+
+    A restart (``FrameRing::clear``) stores the new first frame before it
+    publishes its zeros, so a pair read in between (first moved, written
+    not yet) would count negative, and a first read before a restart with
+    written read after it would count the zeros. The pair is taken again
+    until first_frame is the same on both sides of written and written has
+    reached it; a restart in progress (one memset) is waited out.
+    """
+    while True:
+        first = ring.first_frame
+        written = ring.frames_written
+        if written >= first and ring.first_frame == first:
+            return written - first
+        os.sched_yield()
+
+
+async def wait_recorded(ring: _core.FrameRing, frames: int, timeout: Optional[float],
+                        producing: Callable[[], bool]) -> tuple[_core.WaitStatus, int]:
+    """Wait in asyncio until the current recording holds ``frames`` frames; return the status and the count.
+
+    The count is that of the recording current when the wait ends: a
+    restart begins the count again (as ``frames_recorded`` does), and the
+    zeros it writes are never counted. Ends early (``interrupted``) when
+    ``producing()`` says no more frames come.
+    """
+    def due() -> int:
+        return ring.first_frame + frames
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        status = await _watch.wait_until_written(ring, due, left, producing)
+        recorded = recorded_frames(ring)
+        # A restart between due() and the look at frames_written can pass for readiness: look again.
+        if status != _core.WaitStatus.ready or recorded >= frames:
+            return status, recorded
