@@ -191,6 +191,17 @@ class Quality:
     @property
     def name(self) -> str: ...
 
+MAX_CONVERSION_RATIO: float
+
+def converter_memory(
+    input_rate: float,
+    output_rate: float,
+    input_channels: int,
+    mapping: list[int],
+    output_format: SampleFormat,
+    capture_capacity: int,
+) -> int: ...
+
 class Converter:
     def __init__(
         self,
