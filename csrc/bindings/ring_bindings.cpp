@@ -169,7 +169,8 @@ void register_ring(py::module_& m) {
       .value("closed", SharedState::closed);
 
   m.def("available_memory", &available_memory,
-        "Bytes of memory available now (Linux: MemAvailable), 0 if unknown.");
+        "Bytes of memory available now (Linux: MemAvailable, or the room under a memory cgroup's limit if that "
+        "is less), 0 if unknown.");
   m.def("fork_generation", &ForkGuard::current,
         "How many forks separate this process from the one that loaded the module (0 there).");
 
