@@ -308,3 +308,44 @@ def test_closing_a_parents_ring_in_a_forked_child_releases_nothing_of_the_parent
         reader.close()
     ring.close()
     other.close()
+
+
+ANON_USE = r"""
+import json, sys, time
+from audioring import AudioRecord, VirtualInput, _core
+from audioring._sources.virtual import DEFAULT_BLOCKSIZE
+
+def anonymous_bytes():
+    return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("RssAnon:"))
+
+channels, rate, device_rate = map(int, sys.argv[1:4])
+# Warm up once (libsoxr's code and tables, the virtual input's thread, numpy), so that what follows is the recorder's.
+with AudioRecord(1, 8000, 800, device=VirtualInput("noise", realtime=False, rate=16000)) as rec:
+    rec.start_recording()
+    while rec.frames_recorded < 8000:
+        time.sleep(0.01)
+before = anonymous_bytes()
+rec = AudioRecord(channels, rate, rate // 10, device=VirtualInput("noise", realtime=False, rate=device_rate),
+                  quality="very high")
+rec.start_recording()
+while rec.frames_recorded < rate // 2 or rec.stats.device_frames < device_rate // 2:
+    time.sleep(0.01)
+used = anonymous_bytes() - before  # the rings are shared memory (RssShmem), not in RssAnon
+rec.close()
+estimate = _core.converter_memory(float(device_rate), float(rate), channels, list(range(channels)),
+                                  _core.SampleFormat.float32, device_rate)
+print(json.dumps({"used": used, "estimate": estimate, "block": DEFAULT_BLOCKSIZE * channels * 4}))
+"""
+
+
+@pytest.mark.parametrize(("rate", "device_rate"), [(int(LIMIT), 1), (8000, 8000 * int(LIMIT)), (16000, 48000)])
+def test_the_converter_estimate_bounds_what_converting_allocates(rate, device_rate):
+    # The check counts libsoxr's memory as an upper bound measured once; this holds it to the measurement at
+    # the ends of the allowed ratio (very high quality, the largest filters) while the converter works.
+    done = subprocess.run([sys.executable, "-c", ANON_USE, "16", str(rate), str(device_rate)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    print(f"\n{rate} Hz from {device_rate} Hz x 16 channels: {result['used']} bytes used, "
+          f"estimate {result['estimate']} (+ the virtual block {result['block']})")
+    assert 0 < result["used"] <= result["estimate"] + result["block"]
