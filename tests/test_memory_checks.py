@@ -165,8 +165,9 @@ def attempt(name, make):
     except (MemoryError, ValueError) as error:
         results[name] = f"{type(error).__name__}: {error}"
 
-# A ring of twice the room (the system's MemAvailable is far larger).
-attempt("ring", lambda: AudioRecord(1, 48000, room // 2, device=VirtualInput("noise")))
+# A ring as large as the cgroup's limit: far less than the system's MemAvailable.
+limit = int(sys.argv[2])
+attempt("ring", lambda: AudioRecord(1, 48000, limit // 4, device=VirtualInput("noise")))
 # Channels enough that the converter's buffers alone pass the room, while its rings stay small.
 channels = next(c for c in itertools.count(1) if _core.converter_memory(
     48000.0, 16000.0, c, list(range(c)), _core.SampleFormat.float32, 48000) > room)
@@ -184,7 +185,7 @@ CGROUP_LIMIT = 192 << 20
 
 def test_in_a_memory_cgroup_a_recorder_that_does_not_fit_raises_memory_error_instead_of_being_killed():
     with memory_cgroup(CGROUP_LIMIT) as procs:
-        done = subprocess.run([sys.executable, "-c", textwrap.dedent(IN_A_CGROUP), str(procs)],
+        done = subprocess.run([sys.executable, "-c", textwrap.dedent(IN_A_CGROUP), str(procs), str(CGROUP_LIMIT)],
                               capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"the child exited with {done.returncode} (-9: the OOM killer):\n{done.stderr}"
     results = json.loads(done.stdout)
@@ -194,7 +195,7 @@ def test_in_a_memory_cgroup_a_recorder_that_does_not_fit_raises_memory_error_ins
     for name in ("ring", "converter"):
         assert results[name].startswith("MemoryError: "), results
         assert "bytes of memory are available" in results[name]
-    assert f"buffer_size={room // 2} " in results["ring"]
+    assert f"buffer_size={CGROUP_LIMIT // 4} " in results["ring"]
     channels = results["channels"]
     converter_bytes = _core.converter_memory(48000.0, 16000.0, channels, list(range(channels)),
                                              _core.SampleFormat.float32, 48000)
@@ -328,7 +329,7 @@ before = anonymous_bytes()
 rec = AudioRecord(channels, rate, rate // 10, device=VirtualInput("noise", realtime=False, rate=device_rate),
                   quality="very high")
 rec.start_recording()
-while rec.frames_recorded < rate // 2 or rec.stats.device_frames < device_rate // 2:
+while rec.frames_recorded < rate // 4 or rec.stats.device_frames < device_rate // 4:
     time.sleep(0.01)
 used = anonymous_bytes() - before  # the rings are shared memory (RssShmem), not in RssAnon
 rec.close()
