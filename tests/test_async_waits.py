@@ -146,7 +146,7 @@ for make in (lambda: ring.wait_frames(10), lambda: ring.wait_frames(10, timeout=
     loop.close()
     del task, loop
     gc.collect()
-# A closed loop's waits are dropped (their tasks destroyed) when another loop waits on the ring.
+# A closed loop's waits are dropped (their tasks destroyed) when a new loop waits on the ring.
 try:
     asyncio.run(ring.wait_frames(10, timeout=0.01))
 except TimeoutError:

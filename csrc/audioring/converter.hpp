@@ -55,9 +55,9 @@ enum class Quality { quick, low, medium, high, very_high };
 
 // The widest conversion allowed, either way: output_rate / input_rate (and
 // its inverse) at most this. libsoxr's scratch memory grows with the ratio
-// (about 130 bytes per unit of upsampling factor and channel: 13 MB at
-// 1 -> 100 kHz, 1.3 GB at 1 Hz -> 10 MHz); no pair of real device and
-// recording rates comes near it (8 kHz <-> 384 kHz is 48).
+// (13 MB measured for one channel at 1 Hz -> 100 kHz, about 130 bytes per
+// unit of upsampling factor, so some 1.3 GB at 1 Hz -> 10 MHz); no pair of
+// real device and recording rates comes near it (8 kHz <-> 384 kHz is 48).
 inline constexpr double kMaxConversionRatio = 1024.0;
 
 struct ConverterConfig {

@@ -772,8 +772,9 @@ class AudioRecord(_core.RecordReader):
     def _check_conversion_ratio(self, device_rate: int) -> None:
         """Raise ValueError, naming both rates, for a conversion wider than libsoxr is allowed to make.
 
-        libsoxr's scratch memory grows with the ratio (1.3 GB at 1 Hz -> 10 MHz);
-        the bound is far past any real pair of device and recording rates.
+        libsoxr's scratch memory grows with the ratio (13 MB per channel at
+        1 Hz -> 100 kHz); the bound is far past any real pair of device and
+        recording rates.
         """
         limit = _core.MAX_CONVERSION_RATIO
         if not 1 / limit <= self._sampling_rate / device_rate <= limit:

@@ -14,9 +14,13 @@ The pieces, per process:
 
 `wait_for_frame` is the asyncio counterpart of ``FrameRing.wait_for_frame``
 (same arguments, same answers), and `wait_until_written` the loop that
-`AsyncFrameStream` and the ``wait_frames`` methods share. A cancelled wait
-leaves nothing behind: its heap entry is dropped, and when the loop's last
-waiter leaves, the bell is disarmed and its descriptor unwatched.
+`AsyncFrameStream` and the ``wait_frames`` methods share. A wait that ended
+(timed out, cancelled) leaves nothing behind: its heap entry is dropped once
+such entries are as many as the others, however long other waits stay
+pending, and when the loop's last waiter leaves, the bell is disarmed and its
+descriptor unwatched. A loop closed with waits pending keeps them (and their
+tasks) until a new event loop waits on the ring or its owner closes it; destroying
+their tasks then prints nothing.
 
 Any ring object that has ``frames_written`` and ``interrupt_count`` and is a
 ``_core.FrameRing`` (the native watcher needs its ring) can be waited on; an
