@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <type_traits>
 
@@ -48,7 +49,64 @@ void format_as(const float* in, std::size_t count, void* out) noexcept {
   }
 }
 
+// libsoxr's memory beyond the converter's buffers, as an upper bound: what
+// libsoxr 0.1.3 allocated (its filters, then its stages' FIFOs while
+// converting, as VmHWM grew) at the ends of the allowed ratios, 1024:1 and
+// 1:1024 and 48:16 kHz, very high quality, was at most 4.3 MiB plus
+// 0.85 MiB per channel for 1 to 64 channels, with the output room below.
+constexpr std::size_t kSoxrFixedBytes = std::size_t{6} << 20;
+constexpr std::size_t kSoxrChannelBytes = std::size_t{1} << 20;
+
+void check_rates(double input_rate, double output_rate) {
+  if (!(input_rate > 0) || !std::isfinite(input_rate) || !(output_rate > 0) || !std::isfinite(output_rate)) {
+    throw std::invalid_argument("rates must be finite and > 0");
+  }
+  const double ratio = output_rate / input_rate;
+  if (ratio > kMaxConversionRatio || ratio < 1.0 / kMaxConversionRatio) {
+    char message[200];
+    std::snprintf(message, sizeof message,
+                  "output rate / input rate = %.10g / %.10g is outside the conversion ratios allowed, 1/%.0f to %.0f",
+                  output_rate, input_rate, kMaxConversionRatio, kMaxConversionRatio);
+    throw std::invalid_argument(message);
+  }
+}
+
+// How many frames the converter's buffers hold; one computation for the
+// constructor and memory_needed(), so that the estimate is what is allocated.
+struct BufferFrames {
+  std::size_t chunk;   // device frames per step: device_block_, selected_
+  std::size_t output;  // output frames per libsoxr call: resampled_, formatted_
+};
+
+BufferFrames buffer_frames(const ConverterConfig& config, std::int64_t capture_capacity) {
+  // Never more than the capture ring holds: a chunk must be copyable intact.
+  const auto chunk = static_cast<std::size_t>(std::min<std::int64_t>(config.chunk, capture_capacity));
+  // One chunk's output when downsampling, one chunk's worth when upsampling:
+  // push() loops for more, so the room never grows with the ratio. The 256
+  // spare frames let a call take a whole chunk despite libsoxr's rounding.
+  const double ratio = std::min(1.0, config.output_rate / config.input_rate);
+  return {chunk, static_cast<std::size_t>(std::ceil(static_cast<double>(chunk) * ratio)) + 256};
+}
+
 }  // namespace
+
+std::size_t Converter::memory_needed(const ConverterConfig& config, std::int64_t capture_capacity) {
+  check_rates(config.input_rate, config.output_rate);
+  if (config.input_channels < 1) throw std::invalid_argument("input_channels must be >= 1");
+  if (config.chunk < 1) throw std::invalid_argument("chunk must be >= 1");
+  if (capture_capacity < 1) throw std::invalid_argument("capture_capacity must be >= 1");
+  const auto channels_in = static_cast<std::size_t>(config.input_channels);
+  const std::size_t channels_out = config.mapping.empty() ? channels_in : config.mapping.size();
+  const BufferFrames frames = buffer_frames(config, capture_capacity);
+  std::size_t bytes = frames.chunk * (channels_in + channels_out) * sizeof(float);
+  if (config.input_rate != config.output_rate) {
+    bytes += frames.output * channels_out * sizeof(float) + kSoxrFixedBytes + channels_out * kSoxrChannelBytes;
+  }
+  if (config.output_format != SampleFormat::float32) {
+    bytes += frames.output * channels_out * format_info(config.output_format).bytes;
+  }
+  return bytes;
+}
 
 void format_samples(const float* in, std::size_t count, SampleFormat format, void* out) noexcept {
   switch (format) {
@@ -80,10 +138,7 @@ Converter::Converter(std::shared_ptr<Capture> capture, std::shared_ptr<FrameRing
     throw std::invalid_argument(
         "a converter into a shared ring needs a capture that counts there: Capture(device_ring, publish_to=output)");
   }
-  if (!(config_.input_rate > 0) || !std::isfinite(config_.input_rate) || !(config_.output_rate > 0) ||
-      !std::isfinite(config_.output_rate)) {
-    throw std::invalid_argument("rates must be finite and > 0");
-  }
+  check_rates(config_.input_rate, config_.output_rate);
   if (config_.input_channels < 1) throw std::invalid_argument("input_channels must be >= 1");
   if (config_.chunk < 1) throw std::invalid_argument("chunk must be >= 1");
   const auto input_channels = static_cast<std::size_t>(config_.input_channels);
@@ -108,13 +163,14 @@ Converter::Converter(std::shared_ptr<Capture> capture, std::shared_ptr<FrameRing
     throw std::invalid_argument("the output ring's frames do not match the mapping and output format");
   }
 
-  // Never more than the capture ring holds: a chunk must be copyable intact.
-  const std::int64_t chunk = std::min<std::int64_t>(config_.chunk, input_->capacity());
-  const auto chunk_frames = static_cast<std::size_t>(chunk);
-  device_block_.resize(chunk_frames * input_channels);
-  selected_.resize(chunk_frames * channels_out_);
+  // What memory_needed() counts, allocated before libsoxr's part.
+  const BufferFrames frames = buffer_frames(config_, input_->capacity());
+  device_block_.resize(frames.chunk * input_channels);
+  selected_.resize(frames.chunk * channels_out_);
+  if (config_.output_format != SampleFormat::float32) {
+    formatted_.resize(frames.output * channels_out_ * format_info(config_.output_format).bytes);
+  }
 
-  std::size_t out_frames = chunk_frames;
   if (config_.input_rate != config_.output_rate) {
     const soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
     const soxr_quality_spec_t quality = soxr_quality_spec(soxr_recipe(config_.quality), 0);
@@ -129,12 +185,8 @@ Converter::Converter(std::shared_ptr<Capture> capture, std::shared_ptr<FrameRing
       resampler_ = nullptr;
       throw std::runtime_error(std::string("libsoxr refused the conversion: ") + (error ? error : "unknown error"));
     }
-    // Room for one chunk's worth of output at a time; push() loops for more.
-    const double ratio = config_.output_rate / config_.input_rate;
-    out_frames = static_cast<std::size_t>(std::ceil(static_cast<double>(chunk_frames) * ratio)) + 256;
+    resampled_.resize(frames.output * channels_out_);
   }
-  resampled_.resize(out_frames * channels_out_);
-  formatted_.resize(out_frames * channels_out_ * format_info(config_.output_format).bytes);
   reset();
   if (shared_ != nullptr) {  // the recording converts: readers' stats() and anchor() go through these counters
     shared_->input_rate.store(config_.input_rate, std::memory_order_relaxed);

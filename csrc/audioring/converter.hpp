@@ -53,6 +53,13 @@ namespace audioring {
 // libsoxr's recipes, named as its documentation names them.
 enum class Quality { quick, low, medium, high, very_high };
 
+// The widest conversion allowed, either way: output_rate / input_rate (and
+// its inverse) at most this. libsoxr's scratch memory grows with the ratio
+// (13 MB measured for one channel at 1 Hz -> 100 kHz, about 130 bytes per
+// unit of upsampling factor, so some 1.3 GB at 1 Hz -> 10 MHz); no pair of
+// real device and recording rates comes near it (8 kHz <-> 384 kHz is 48).
+inline constexpr double kMaxConversionRatio = 1024.0;
+
 struct ConverterConfig {
   double input_rate = 48000.0;   // device frames per second, > 0
   double output_rate = 16000.0;  // requested frames per second, > 0
@@ -83,6 +90,13 @@ class Converter {
   // counters and time anchor): the next frame the capture ring receives is
   // converted as the first of a new signal. Only while stopped.
   void reset();
+  // Bytes a converter with `config`, reading a capture ring of
+  // `capture_capacity` frames, allocates: its own buffers exactly, plus an
+  // upper bound of libsoxr's (measured for libsoxr 0.1.3 at the ends of the
+  // allowed ratios, 1 to 64 channels). Throws std::invalid_argument for a
+  // ratio past kMaxConversionRatio, as the constructor does.
+  static std::size_t memory_needed(const ConverterConfig& config, std::int64_t capture_capacity);
+
   // Starts the converter thread (a no-op while it runs).
   void start();
   // Converts everything the capture ring holds, flushes libsoxr's tail (the
@@ -134,8 +148,8 @@ class Converter {
   FrameRing::Frame out_origin_ = 0;   // user-ring frame number of the stream's first output frame
   std::vector<float> device_block_;   // chunk x input_channels, copied out of the capture ring
   std::vector<float> selected_;       // chunk x channels_out_, the mapped channels
-  std::vector<float> resampled_;      // the resampler's output
-  std::vector<unsigned char> formatted_;  // resampled_ in the output format
+  std::vector<float> resampled_;      // the resampler's output (empty without resampling)
+  std::vector<unsigned char> formatted_;  // the output in the output format (empty for float32)
 
   std::atomic<bool> stop_requested_{false};
   RecordingCounters* const shared_;    // output_'s shared header counters, or null

@@ -1,11 +1,13 @@
 #include "audioring/ring_memory.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -23,8 +25,107 @@ std::string system_error(const char* what) { return std::string(what) + ": " + s
 
 }  // namespace
 
+#if defined(__linux__)
+namespace {
+
+constexpr unsigned long long kUnlimited = ~0ULL;
+
+// The first number on the line of `path` that starts with `key` (the whole
+// file if `key` is empty), or nothing.
+bool read_number(const std::string& path, const char* key, unsigned long long& value) noexcept {
+  FILE* file = std::fopen(path.c_str(), "r");
+  if (file == nullptr) return false;
+  char line[256];
+  bool found = false;
+  const std::size_t key_length = std::strlen(key);
+  while (!found && std::fgets(line, sizeof line, file) != nullptr) {
+    if (std::strncmp(line, key, key_length) != 0) continue;
+    found = std::sscanf(line + key_length, " %llu", &value) == 1;
+    if (!found && key_length == 0) break;  // "max": no limit
+  }
+  std::fclose(file);
+  return found;
+}
+
+// Room left under one memory cgroup's limit: limit minus usage, where the
+// inactive file cache counts as free (the kernel reclaims it before it
+// kills), as MemAvailable counts it; kUnlimited without a limit.
+unsigned long long cgroup_room(const std::string& dir, bool v2) noexcept {
+  unsigned long long limit = 0;
+  unsigned long long usage = 0;
+  unsigned long long reclaimable = 0;
+  if (!read_number(dir + (v2 ? "/memory.max" : "/memory.limit_in_bytes"), "", limit)) return kUnlimited;
+  if (!read_number(dir + (v2 ? "/memory.current" : "/memory.usage_in_bytes"), "", usage)) return kUnlimited;
+  read_number(dir + "/memory.stat", v2 ? "inactive_file" : "total_inactive_file", reclaimable);
+  const unsigned long long used = usage > reclaimable ? usage - reclaimable : 0;
+  return limit > used ? limit - used : 0;
+}
+
+// The least room under the memory limits of this process's cgroup and its
+// ancestors (each binds its descendants): past it the cgroup's OOM killer
+// ends the process, whatever MemAvailable says. cgroup v2, or v1's memory
+// controller; kUnlimited if there is neither or no limit. Throws only
+// std::bad_alloc (its strings).
+unsigned long long cgroup_memory_room() {
+  FILE* mounts = std::fopen("/proc/self/mountinfo", "r");
+  if (mounts == nullptr) return kUnlimited;
+  // Where each hierarchy is mounted, and which part of it (a container's mount root).
+  std::string v2_mount, v2_root, v1_mount, v1_root;
+  char line[1024];
+  while (std::fgets(line, sizeof line, mounts) != nullptr) {
+    char root[256], point[256], type[64], options[512];
+    // id parent major:minor root mount-point options [optional fields] - type source super-options
+    if (std::sscanf(line, "%*s %*s %*s %255s %255s", root, point) != 2) continue;
+    const char* separator = std::strstr(line, " - ");
+    if (separator == nullptr || std::sscanf(separator, " - %63s %*s %511s", type, options) != 2) continue;
+    if (std::strcmp(type, "cgroup2") == 0 && v2_mount.empty()) {
+      v2_mount = point, v2_root = root;
+    } else if (std::strcmp(type, "cgroup") == 0 && v1_mount.empty() &&
+               (std::strstr(options, ",memory") != nullptr || std::strncmp(options, "memory", 6) == 0)) {
+      v1_mount = point, v1_root = root;
+    }
+  }
+  std::fclose(mounts);
+  FILE* groups = std::fopen("/proc/self/cgroup", "r");
+  if (groups == nullptr) return kUnlimited;
+  unsigned long long room = kUnlimited;
+  while (std::fgets(line, sizeof line, groups) != nullptr) {
+    // hierarchy-id:controllers:path; v2's line is "0::path"
+    std::string entry(line);
+    if (!entry.empty() && entry.back() == '\n') entry.pop_back();
+    const std::size_t first = entry.find(':');
+    const std::size_t second = first == std::string::npos ? first : entry.find(':', first + 1);
+    if (second == std::string::npos) continue;
+    const std::string controllers = entry.substr(first + 1, second - first - 1);
+    std::string path = entry.substr(second + 1);
+    const bool v2 = controllers.empty();
+    bool memory = false;
+    for (std::size_t at = 0; !v2 && at != std::string::npos;) {
+      const std::size_t end = controllers.find(',', at);
+      memory = memory || controllers.compare(at, end == std::string::npos ? end : end - at, "memory") == 0;
+      at = end == std::string::npos ? end : end + 1;
+    }
+    const std::string& mount = v2 ? v2_mount : v1_mount;
+    const std::string& mount_root = v2 ? v2_root : v1_root;
+    if ((!v2 && !memory) || mount.empty()) continue;
+    if (mount_root != "/" && path.compare(0, mount_root.size(), mount_root) == 0) path.erase(0, mount_root.size());
+    // From the process's cgroup up to the mount's top.
+    for (;;) {
+      room = std::min(room, cgroup_room(mount + path, v2));
+      if (path.empty() || path == "/") break;
+      path.erase(path.rfind('/'));
+    }
+  }
+  std::fclose(groups);
+  return room;
+}
+
+}  // namespace
+#endif
+
 // Bytes of memory available: Linux's MemAvailable (free plus reclaimable
-// cache), else free pages; 0 if unknown.
+// cache), or less if a memory cgroup's limit leaves less room; elsewhere free
+// pages; 0 if unknown.
 unsigned long long available_memory() noexcept {
 #if defined(__linux__)
   if (FILE* meminfo = std::fopen("/proc/meminfo", "r")) {
@@ -35,7 +136,14 @@ unsigned long long available_memory() noexcept {
       found = std::sscanf(line, "MemAvailable: %llu kB", &kib) == 1;
     }
     std::fclose(meminfo);
-    if (found) return kib * 1024;
+    if (found) {
+      unsigned long long room = kUnlimited;
+      try {
+        room = cgroup_memory_room();
+      } catch (const std::bad_alloc&) {  // no memory for a path: MemAvailable alone must do
+      }
+      return std::min(kib * 1024, room);
+    }
   }
 #endif
 #if defined(AUDIORING_POSIX) && defined(_SC_AVPHYS_PAGES)

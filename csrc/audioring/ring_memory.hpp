@@ -45,7 +45,8 @@ class MappingUnavailable : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Bytes of memory available now (Linux: MemAvailable), 0 if unknown.
+// Bytes of memory available now (Linux: MemAvailable, or the room under a
+// memory cgroup's limit if that is less), 0 if unknown.
 unsigned long long available_memory() noexcept;
 
 // Throws OutOfMemory, naming `what`, if `bytes` exceed the available memory:

@@ -109,6 +109,24 @@ void register_capture(py::module_& m) {
       .value("high", Quality::high)
       .value("very_high", Quality::very_high);
 
+  m.attr("MAX_CONVERSION_RATIO") = kMaxConversionRatio;
+  m.def(
+      "converter_memory",
+      [](double input_rate, double output_rate, int input_channels, std::vector<int> mapping,
+         SampleFormat output_format, std::int64_t capture_capacity) {
+        ConverterConfig config;
+        config.input_rate = input_rate;
+        config.output_rate = output_rate;
+        config.input_channels = input_channels;
+        config.mapping = std::move(mapping);
+        config.output_format = output_format;
+        return Converter::memory_needed(config, capture_capacity);
+      },
+      py::arg("input_rate"), py::arg("output_rate"), py::arg("input_channels"), py::arg("mapping"),
+      py::arg("output_format"), py::arg("capture_capacity"),
+      "Bytes a Converter with these arguments, reading a capture ring of capture_capacity frames, allocates "
+      "(libsoxr's part as an upper bound). ValueError for a ratio past MAX_CONVERSION_RATIO either way.");
+
   // Duck-types Capture's reset(), stats() and anchor() in the recording's
   // frames, so that AudioRecord's lifecycle and timing code serve both.
   py::class_<Converter, std::shared_ptr<Converter>>(

@@ -169,7 +169,8 @@ void register_ring(py::module_& m) {
       .value("closed", SharedState::closed);
 
   m.def("available_memory", &available_memory,
-        "Bytes of memory available now (Linux: MemAvailable), 0 if unknown.");
+        "Bytes of memory available now (Linux: MemAvailable, or the room under a memory cgroup's limit if that "
+        "is less), 0 if unknown.");
   m.def("fork_generation", &ForkGuard::current,
         "How many forks separate this process from the one that loaded the module (0 there).");
 
@@ -266,6 +267,9 @@ void register_ring(py::module_& m) {
           "interrupt_count differs from interrupts_seen: interrupt() in this process or, for a shared ring, "
           "a state change; an attached ring also once its producer is found gone, within 250 ms). Signal "
           "handlers run within 20 ms while it waits; an exception they raise ends the wait.")
+      .def_property_readonly(
+          "forked", [](const PyFrameRing& r) { return r.ring()->forked(); },
+          "Whether this process is a forked child of the one that made the ring (the ring is then the parent's).")
       .def_property_readonly("interrupt_count", [](const PyFrameRing& r) { return r.ring()->interrupts(); })
       .def("interrupt", [](const PyFrameRing& r) { r.ring()->interrupt(); })
       // ---- sharing ----

@@ -107,6 +107,8 @@ class FrameRing:
     @property
     def first_frame(self) -> int: ...
     @property
+    def forked(self) -> bool: ...
+    @property
     def interrupt_count(self) -> int: ...
     def write(self, block: NDArray[np.generic]) -> None: ...
     def window(self, start: int, frames: int) -> NDArray[np.generic]: ...
@@ -189,6 +191,17 @@ class Quality:
     __members__: dict[str, Quality]
     @property
     def name(self) -> str: ...
+
+MAX_CONVERSION_RATIO: float
+
+def converter_memory(
+    input_rate: float,
+    output_rate: float,
+    input_channels: int,
+    mapping: list[int],
+    output_format: SampleFormat,
+    capture_capacity: int,
+) -> int: ...
 
 class Converter:
     def __init__(

@@ -102,16 +102,19 @@ class AudioRecord(_core.RecordReader, FrameReader):
         For non-positive sizes (as the reference does), an unknown device
         (listing the available input devices), a channel count the device
         refuses (naming both), a ``device_rate`` it refuses (listing the
-        rates it accepts), a ``mapping`` naming inputs it lacks, or an
-        unknown ``quality``.
+        rates it accepts), a ``mapping`` naming inputs it lacks, an
+        unknown ``quality``, or a conversion wider than
+        ``sampling_rate / device_rate`` from 1/1024 to 1024 (naming both).
     TypeError
         For arguments of the wrong type.
     ImportError, OSError
         If sounddevice or PortAudio is missing (saying what to install).
 
     MemoryError
-        If the ring (and a virtual input's block buffer) does not fit in the
-        available memory, naming the sizes; checked before anything is allocated.
+        If the ring, a virtual input's block buffer and, when converting, the
+        device's ring and the converter's buffers (libsoxr's included) do not
+        fit together in the available memory (under a memory cgroup's limit
+        too), naming the sizes; checked before anything is allocated.
 
     Notes
     -----
@@ -192,6 +195,8 @@ class AudioRecord(_core.RecordReader, FrameReader):
         # The device fills a capture ring at its rate when converting (float32,
         # all opened inputs); its capacity is how long the converter thread may stall.
         device_capacity = max(-(-headroom * plan.rate // self._sampling_rate), plan.rate) + 2 * blocksize + 4096
+        if converting:
+            self._check_conversion_ratio(plan.rate)
         self._converter: Optional[_core.Converter] = None
         # What start_recording() resets and stats/time_at read: the device's
         # capture, or the converter that speaks for it in the recording's frames.
@@ -204,6 +209,10 @@ class AudioRecord(_core.RecordReader, FrameReader):
                 capacity,
                 (blocksize or DEFAULT_BLOCKSIZE) * device_frame_bytes if isinstance(device, VirtualInput) else 0,
                 device_capacity * device_frame_bytes if converting else 0,
+                _core.converter_memory(
+                    float(plan.rate), float(self._sampling_rate), plan.channels, plan.mapping,
+                    sample_format(self._dtype.name), device_capacity,
+                ) if converting else 0,
             )  # before the first byte is allocated
             try:
                 self._ring = Ring(self._channels, capacity, self._dtype, share=share,
@@ -566,18 +575,41 @@ class AudioRecord(_core.RecordReader, FrameReader):
                 self._ring._core.interrupt()
                 _OPEN_AT_EXIT.discard(self)
 
-    def _check_memory(self, capacity: int, block_bytes: int, device_ring_bytes: int) -> None:
-        """Raise MemoryError, naming the sizes, if the rings and a virtual input's block cannot fit together."""
+    def _check_conversion_ratio(self, device_rate: int) -> None:
+        """Raise ValueError, naming both rates, for a conversion wider than libsoxr is allowed to make.
+
+        libsoxr's scratch memory grows with the ratio (13 MB per channel at
+        1 Hz -> 100 kHz); the bound is far past any real pair of device and
+        recording rates.
+        """
+        limit = _core.MAX_CONVERSION_RATIO
+        if not 1 / limit <= self._sampling_rate / device_rate <= limit:
+            raise ValueError(
+                f"sampling_rate={self._sampling_rate} is {self._sampling_rate / device_rate:g} times the "
+                f"device's rate (device_rate={device_rate}): the conversion allows ratios sampling_rate / "
+                f"device_rate from 1/{limit:g} to {limit:g}; record at a rate nearer the device's"
+            )
+
+    def _check_memory(self, capacity: int, block_bytes: int, device_ring_bytes: int, converter_bytes: int) -> None:
+        """Raise MemoryError, naming the sizes, if everything that scales with the arguments cannot fit together.
+
+        That is the ring, a virtual input's block buffer, and when converting
+        the device's ring and the converter's buffers (libsoxr's included),
+        against the memory available (a memory cgroup's limit included).
+        """
         ring_bytes = capacity * self._channels * self._dtype.itemsize
         available = _core.available_memory()
+        needed = ring_bytes + block_bytes + device_ring_bytes + converter_bytes
         # Past Ring's bound, Ring's ValueError (naming the sum) says more than the memory would.
-        if available and capacity <= MAX_FRAMES and ring_bytes + block_bytes + device_ring_bytes > available:
+        if available and capacity <= MAX_FRAMES and needed > available:
             extra = f" + the converter's device ring {device_ring_bytes} bytes" if device_ring_bytes else ""
+            extra += f" + the converter's buffers {converter_bytes} bytes" if converter_bytes else ""
             extra += f" + the virtual input's block buffer {block_bytes} bytes" if block_bytes else ""
             raise MemoryError(
                 f"buffer_size={self._buffer_size} + headroom={capacity - self._buffer_size} frames x "
                 f"channels={self._channels} x {self._dtype.itemsize} bytes does not fit in memory: the ring "
-                f"needs {ring_bytes} bytes{extra}, but only {available} bytes of memory are available"
+                f"needs {ring_bytes} bytes{extra}, {needed} bytes in all, but only {available} bytes of memory are "
+                "available"
             )
 
     # ---- FrameReader's hooks ------------------------------------------------------

@@ -88,9 +88,12 @@ class Ring(_core.RingReader, FrameReader):
 
     Processes: a ring belongs to the process that made it. Its memory is
     shared with forked children but its frame counters are not, so in a
-    forked child every method that writes or reads (`write`, `clear`,
-    `latest`, `is_intact`, `start_frame`) raises `RuntimeError`: make the
-    ring in the process that uses it. A ring cannot be pickled or copied
+    forked child every method that writes, reads or waits (`write`, `clear`,
+    `latest`, `is_intact`, `start_frame`, `stream`, `astream`, `wait_frames`)
+    raises `RuntimeError`: make the ring in the process that uses it. `close`
+    there (and leaving a ``with`` block) only marks the child's copy closed,
+    releasing nothing of the parent's: its shared name, its state and its
+    readers stay as they are. A ring cannot be pickled or copied
     (`TypeError`); ``ring.latest(n, copy=True)`` copies its frames. To read
     it from other processes, share it (``share=``) and `audioring.attach` there.
 
@@ -225,11 +228,14 @@ class Ring(_core.RingReader, FrameReader):
 
         A shared ring's name is removed (readers already attached keep what
         they mapped, and their streams end). Arrays read before stay
-        readable. Closing twice is harmless.
+        readable. Closing twice is harmless. In a forked child it only marks
+        the child's copy closed: the ring is the parent's.
         """
         if self._closed:
             return
         self._closed = True
+        if self._core.forked:
+            return  # the state, the name and the waiters (none here: waits refuse in a child) are the parent's
         if self._core.shared_name is not None:
             self._core.set_state(_core.SharedState.closed)  # attached readers' streams end
             self._core.unshare()

@@ -14,9 +14,13 @@ The pieces, per process:
 
 `wait_for_frame` is the asyncio counterpart of ``FrameRing.wait_for_frame``
 (same arguments, same answers), and `wait_until_written` the loop that
-`AsyncFrameStream` and the ``wait_frames`` methods share. A cancelled wait
-leaves nothing behind: its heap entry is dropped, and when the loop's last
-waiter leaves, the bell is disarmed and its descriptor unwatched.
+`AsyncFrameStream` and the ``wait_frames`` methods share. A wait that ended
+(timed out, cancelled) leaves nothing behind: its heap entry is dropped once
+such entries are as many as the others, however long other waits stay
+pending, and when the loop's last waiter leaves, the bell is disarmed and its
+descriptor unwatched. A loop closed with waits pending keeps them (and their
+tasks) until a new event loop waits on the ring or its owner closes it; destroying
+their tasks then prints nothing.
 
 Any ring object that has ``frames_written`` and ``interrupt_count`` and is a
 ``_core.FrameRing`` (the native watcher needs its ring) can be waited on; an
@@ -32,7 +36,7 @@ import os
 import threading
 import time
 import weakref
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from . import _core
 
@@ -42,6 +46,17 @@ WaitStatus = _core.WaitStatus
 def _resolve(future: asyncio.Future[_core.WaitStatus], status: _core.WaitStatus) -> None:
     if not future.done():
         future.set_result(status)
+
+
+# The state of a heap entry (its last item).
+_WAITING = 0  # in the heap, its wait in progress
+_ENDED = 1  # in the heap, its wait over (timed out, cancelled): counted in _LoopWaits._ended
+_REMOVED = 2  # out of the heap
+
+# A heap entry: [frame, arrival, interrupts_seen, future, state]. A list, so
+# that its state can change; `arrival` is unique, so heap order never
+# compares further than it.
+_Entry = list[Any]
 
 
 class _LoopWaits:
@@ -54,10 +69,15 @@ class _LoopWaits:
 
     def __init__(self, bell: _core.WatcherBell) -> None:
         self._bell = bell
-        # (frame, arrival, interrupts_seen, future), lowest frame first. A
-        # cancelled or timed-out entry stays until it reaches the top (or
-        # until no one waits): removing it from the middle would cost O(n).
-        self._heap: list[tuple[int, int, int, asyncio.Future[_core.WaitStatus]]] = []
+        # Entries (see _Entry), lowest frame first. One whose wait ended
+        # (timed out, cancelled) before the bell resolved it stays until it
+        # reaches the top, or until the ended entries are as many as the
+        # others (removing it from the middle would cost O(n); this costs
+        # O(1) per wait, amortized, and keeps the heap under twice the waits
+        # in progress: a pending wait and any number of abandoned ones leave
+        # the heap as it was).
+        self._heap: list[_Entry] = []
+        self._ended = 0  # entries in the heap whose wait ended
         self._arrivals = itertools.count()
         self._live = 0  # waits in progress (their coroutines have not returned)
         self._oldest_seen: Optional[int] = None  # the lowest interrupts_seen in the heap
@@ -65,10 +85,16 @@ class _LoopWaits:
         self._watching = False  # whether the loop watches the bell's descriptor
         self._idling = False  # an _idle() is scheduled
 
+    @property
+    def entries(self) -> int:
+        """Entries in the heap: waits in progress plus ended ones not yet dropped (for tests)."""
+        return len(self._heap)
+
     async def wait(self, loop: asyncio.AbstractEventLoop, frame: int, interrupts_seen: int,
                    timeout: Optional[float]) -> _core.WaitStatus:
         future: asyncio.Future[_core.WaitStatus] = loop.create_future()
-        heapq.heappush(self._heap, (frame, next(self._arrivals), interrupts_seen, future))
+        entry: _Entry = [frame, next(self._arrivals), interrupts_seen, future, _WAITING]
+        heapq.heappush(self._heap, entry)
         self._live += 1
         if self._oldest_seen is None or interrupts_seen < self._oldest_seen:
             self._oldest_seen = interrupts_seen
@@ -87,14 +113,47 @@ class _LoopWaits:
         finally:
             if timer is not None:
                 timer.cancel()
-            future.cancel()  # a no-op once resolved; a cancelled or timed-out entry is dropped later
             self._live -= 1
-            if self._live == 0 and not self._idling:
-                # At the loop's next turn, unless someone waits again by then: a consumer
-                # that asks for its next block at once keeps the loop watching, without
-                # the two system calls of unwatching and watching again.
-                self._idling = True
-                loop.call_soon(self._idle, loop)
+            if loop.is_closed():
+                # Closed with this wait pending (its task is being destroyed):
+                # nothing can be scheduled on the loop any more, and no wait
+                # will ever run on it again. Its bell goes with this object.
+                self._drop_all()
+            else:
+                if not future.done():
+                    future.cancel()
+                if entry[4] == _WAITING:
+                    self._end(entry)
+                if self._live == 0 and not self._idling:
+                    # At the loop's next turn, unless someone waits again by then: a consumer
+                    # that asks for its next block at once keeps the loop watching, without
+                    # the two system calls of unwatching and watching again.
+                    self._idling = True
+                    loop.call_soon(self._idle, loop)
+
+    def _end(self, entry: _Entry) -> None:
+        """``entry``'s wait ended while it is in the heap: drop the ended entries once they are half of it."""
+        entry[4] = _ENDED
+        self._ended += 1
+        heap = self._heap
+        if 2 * self._ended >= len(heap):
+            kept: list[_Entry] = []
+            for other in heap:
+                if other[4] == _WAITING:
+                    kept.append(other)
+                else:
+                    other[4] = _REMOVED
+            heap[:] = kept
+            heapq.heapify(heap)
+            self._ended = 0
+
+    def _drop_all(self) -> None:
+        for entry in self._heap:
+            entry[4] = _REMOVED
+        self._heap.clear()
+        self._ended = 0
+        self._oldest_seen = None
+        self._armed = None
 
     def _arm(self, frame: int, interrupts_seen: int) -> None:
         self._armed = (frame, interrupts_seen)
@@ -109,20 +168,29 @@ class _LoopWaits:
         if bell.watcher_closed:  # the owner closed (or went): every wait ends, the consumers ask their producer
             for entry in heap:
                 _resolve(entry[3], WaitStatus.interrupted)
-            heap.clear()
-            self._oldest_seen = None
+            self._drop_all()
             return
         interrupts = bell.interrupt_count
         written = bell.frames_written
         if self._oldest_seen is not None and self._oldest_seen != interrupts:
             # stop(), close(): the waits that saw an older count end, as FrameRing.wait_for_frame's do.
+            kept: list[_Entry] = []
             for entry in heap:
                 if entry[2] != interrupts:
                     _resolve(entry[3], WaitStatus.interrupted)
-            heap[:] = [entry for entry in heap if not entry[3].done()]
+                if entry[3].done():  # resolved now, or its wait ended before
+                    entry[4] = _REMOVED
+                else:
+                    kept.append(entry)
+            heap[:] = kept
             heapq.heapify(heap)
+            self._ended = 0
         while heap and (heap[0][3].done() or heap[0][0] <= written):
-            _resolve(heapq.heappop(heap)[3], WaitStatus.ready)
+            entry = heapq.heappop(heap)
+            if entry[4] == _ENDED:
+                self._ended -= 1
+            entry[4] = _REMOVED
+            _resolve(entry[3], WaitStatus.ready)
         # Every entry left saw `interrupts` and waits for a frame not yet written.
         self._oldest_seen = interrupts if heap else None
         if heap:
@@ -131,16 +199,14 @@ class _LoopWaits:
         # wait re-armed it since, which then rings once more for nothing); _idle disarms.
 
     def _idle(self, loop: asyncio.AbstractEventLoop) -> None:
-        """No one waits any more: disarm, unwatch, and drop what cancelled waits left in the heap."""
+        """No one waits any more: disarm, unwatch, and drop what ended waits left in the heap."""
         self._idling = False
         if self._live:
             return  # someone waits again
         if self._watching:
             loop.remove_reader(self._bell.fd)
             self._watching = False
-        self._heap.clear()
-        self._oldest_seen = None
-        self._armed = None
+        self._drop_all()
         self._bell.disarm()
         if self._bell.watcher_closed:
             self._bell.close()  # unwatched now: the descriptor can go
@@ -183,6 +249,12 @@ class _Watch:
             self._loops.clear()  # bells no loop watches close now; watched ones when their loop is done
         if self._native is not None:
             self._native.close()  # rings every bell and joins the thread (without the GIL)
+
+    def entries(self, loop: asyncio.AbstractEventLoop) -> int:
+        """How many waits ``loop`` keeps in its heap (for tests)."""
+        with self._lock:
+            waits = self._loops.get(loop)
+        return 0 if waits is None else waits.entries
 
     @property
     def running(self) -> bool:
@@ -231,6 +303,15 @@ def close(ring: _core.FrameRing) -> None:
             _WATCHES[ring] = _Watch(None)  # closed: a late wait must not start a watcher
             return
     watch.close()
+
+
+def entries(ring: _core.FrameRing, loop: asyncio.AbstractEventLoop) -> int:
+    """How many waits on ``ring`` ``loop`` keeps (in progress or ended, not yet dropped), 0 if none (for tests)."""
+    with _WATCHES_LOCK:
+        watch = _WATCHES.get(ring)
+    if watch is None or watch.generation != _core.fork_generation():
+        return 0
+    return watch.entries(loop)
 
 
 def running(ring: _core.FrameRing) -> bool:
