@@ -148,13 +148,13 @@ def capture(
                     flush()
             if ended:  # the frames after the last whole block are complete too: keep them
                 wanted = rec.frames_written - expected
-                data, tail_lost = _tail(rec, expected, wanted if end is None else min(wanted, end - frames))
+                tail, tail_lost = _tail(rec, expected, wanted if end is None else min(wanted, end - frames))
                 lost += tail_lost
-                if data is not None:
+                if tail is not None:
                     try:
-                        write(data)
-                        frames += len(data)
-                        display.update(frames, data, rec.overflows - overflows_before, lost)
+                        write(tail)
+                        frames += len(tail)
+                        display.update(frames, tail, rec.overflows - overflows_before, lost)
                     except OutputError as error:
                         failure = failure or str(error)
             if total is None and limit is not None and frames >= limit:
