@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 
 from .. import SharedInfo, SharedRecording, attach, shared
+from .display import notice
 from .errors import CliError, UsageError
 
 #: The capture options that choose and open a device; ``--from`` replaces them all.
@@ -56,7 +58,13 @@ def print_shared() -> None:
 
 
 def _listed() -> list[SharedInfo]:
-    try:
-        return shared()
-    except NotImplementedError:
-        return []
+    """`shared`, each entry it skips (another user's, a forged file) told in one line, not as a Python warning."""
+    with warnings.catch_warnings(record=True) as skipped:
+        warnings.simplefilter("always")  # caught here whatever -W says: a user needs the line, not a traceback
+        try:
+            listed = shared()
+        except NotImplementedError:
+            listed = []
+    for warning in skipped:
+        notice(str(warning.message))
+    return listed
