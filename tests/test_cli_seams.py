@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audioring import shared
+from audioring import Ring, shared
 from test_cli import CLI, no_device_environment, run_cli, summary
 
 RATE = 48000
@@ -336,3 +336,34 @@ def test_stdout_on_a_terminal_is_refused(no_device_env):
     assert result.returncode == 1
     assert result.stderr == ("audioring record: error: stdout is a terminal: redirect it (`> take.au`, "
                              "`| sox -t au - ...`) or name a file\n")
+
+
+def test_a_ring_shared_without_a_rate_is_refused_in_one_line(tmp_path, no_device_env):
+    name, out = unique("no-rate"), tmp_path / "x.wav"
+    with Ring(1, 4096, "int16", share=name):
+        metered = run_cli("meter", "--from", name, "--seconds", "1", env=no_device_env)
+        recorded = run_cli("record", str(out), "--from", name, "--seconds", "1", env=no_device_env)
+    for command, result in (("meter", metered), ("record", recorded)):
+        assert result.returncode == 1
+        assert result.stderr == (f"audioring {command}: error: {name!r} is a Ring shared without a sampling rate, "
+                                 "which the command line needs: share it with Ring(..., sampling_rate=R)\n")
+    assert not out.exists()
+
+
+def test_a_ring_closed_by_its_producer_ends_record_from_with_every_frame(tmp_path, no_device_env):
+    name, out = unique("ring"), tmp_path / "ring.wav"
+    block = 1000  # not a multiple of the reader's blocks (a tenth of a second): the last one is partial
+    with Ring(1, RATE, "int32", share=name, sampling_rate=RATE) as ring:
+        recorder = Running("record", str(out), "--from", name, env=no_device_env)
+        try:
+            recorder.wait_for("recording from the shared recording")
+            for i in range(25):
+                ring.write(np.arange(i * block, (i + 1) * block, dtype=np.int32).reshape(block, 1))
+        except BaseException:
+            recorder.proc.kill()
+            raise
+    status, recorded = recorder.finish()
+    assert status == 0, recorder.stderr
+    values = counters(sf.read(str(out), dtype="int32", always_2d=True)[0])
+    assert values.tolist() == list(range(25 * block))
+    assert summary(recorded)["frames written"] == str(25 * block)
