@@ -24,6 +24,7 @@ import pytest
 import soundfile as sf
 
 from audioring import Ring, shared
+from audioring.cli.output import MAX_DATA_BYTES
 from test_cli import CLI, no_device_environment, run_cli, summary
 
 RATE = 48000
@@ -367,3 +368,15 @@ def test_a_ring_closed_by_its_producer_ends_record_from_with_every_frame(tmp_pat
     values = counters(sf.read(str(out), dtype="int32", always_2d=True)[0])
     assert values.tolist() == list(range(25 * block))
     assert summary(recorded)["frames written"] == str(25 * block)
+
+
+@pytest.mark.parametrize("fmt", ["wav", "au"])
+def test_wav_and_au_files_refuse_more_than_4_gib_before_recording(tmp_path, no_device_env, fmt):
+    out = tmp_path / f"long.{fmt}"
+    seconds = 2**32 // (RATE * 2 * 4) + 1  # 2 channels of int32: just over 4 GiB
+    result = run_cli("record", str(out), *RAMP, "-c", "2", "--seconds", str(seconds), env=no_device_env)
+    assert result.returncode == 2
+    limit = MAX_DATA_BYTES // (2 * 4) / RATE
+    assert f"argument --seconds: a {fmt.upper()} file holds at most {limit:.0f} s of this audio (4 GiB)" \
+        in result.stderr
+    assert "recording from" not in result.stderr and not out.exists()
