@@ -5,12 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from typing import Callable, TypeVar
+from collections.abc import Iterator
+from typing import Callable, Optional, TypeVar
 
 import numpy as np
 import pytest
 
-from audioring import AudioRecord
+from audioring import AudioRecord, OverrunError
 from audioring.testing.pytest_plugin import _unavailable
 
 # The ramp holds the frame number modulo the largest power of two the dtype holds exactly.
@@ -24,6 +25,48 @@ def ramp_counter(block: np.ndarray) -> np.ndarray:
         return column.astype(np.int64)
     unsigned = column.view(np.dtype(f"u{column.dtype.itemsize}"))
     return unsigned.astype(np.int64)
+
+
+class RampChecker:
+    """Checks that every block a stream hands out is device audio of its recording, in order, once.
+
+    The virtual ramp numbers the device's frames (it does not restart with
+    the recording), so within one stream the counter must advance exactly as
+    the block's frame number does; the zeros of a restart, or frames of
+    another recording, break that.
+    """
+
+    def __init__(self, modulus: int) -> None:
+        self.modulus = modulus
+        self.blocks = 0
+        self.overruns = 0
+        self.streams = 0
+
+    def check_stream(self, blocks: Iterator[np.ndarray], start_frame: Callable[[np.ndarray], int]) -> None:
+        """Iterate ``blocks`` to its end, checking each block; an `OverrunError` is counted and iteration goes on."""
+        self.streams += 1
+        origin: Optional[tuple[int, int]] = None  # (frame number, counter) of the stream's first block
+        while True:
+            try:
+                block = next(blocks)
+            except StopIteration:
+                return
+            except OverrunError:
+                self.overruns += 1
+                continue
+            origin = self.check_block(block, start_frame(block), origin)
+
+    def check_block(self, block: np.ndarray, frame: int, origin: Optional[tuple[int, int]]) -> tuple[int, int]:
+        """Check one block at absolute ``frame`` against its stream's ``origin``; return the origin."""
+        counters = ramp_counter(block)
+        steps = np.diff(counters) % self.modulus
+        assert (steps == 1).all(), f"block at frame {frame} is not consecutive device audio: {counters[:8]}"
+        if origin is None:
+            origin = (frame, int(counters[0]))
+        expected = (origin[1] + frame - origin[0]) % self.modulus
+        assert counters[0] == expected, f"frame {frame}: counter {counters[0]}, expected {expected}"
+        self.blocks += 1
+        return origin
 
 
 def assert_consecutive(counters: np.ndarray, modulus: int, first: int | None = None) -> int:

@@ -375,10 +375,14 @@ def test_astream_takes_any_timeout_and_start():
             future = rec.astream(100, timeout=0.05, start=2**62)
             with pytest.raises(TimeoutError, match="no audio"):
                 await future.__anext__()
-            past = rec.astream(100, timeout=2, start=-(2**62))
+            # Never recorded (cleared, or before any recording): it begins where the recording does.
+            assert rec.astream(100, timeout=2, start=-(2**62)).position == rec.first_frame
+            capacity = rec.frames_written - rec.first_frame + rec.headroom + rec.buffer_size
+            await rec.wait_frames(capacity + 100, timeout=10)
+            past = rec.astream(100, timeout=2, start=rec.first_frame)  # recorded, then overwritten
             with pytest.raises(OverrunError) as info:
                 await past.__anext__()
-            assert info.value.frames_lost == info.value.position + 2**62
+            assert info.value.frames_lost == info.value.position - rec.first_frame
             assert rec.start_frame(await past.__anext__()) == info.value.position
 
         run(main())

@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from audioring import AudioRecord, OverrunError, Ring, VirtualInput, attach
+from recording import wait_for_frames
 
 RATE = 48000
 NAN, INF = math.nan, math.inf
@@ -573,11 +574,16 @@ def test_stream_start_outside_the_ring_says_so(ramp_record):
     future = ramp_record.stream(100, timeout=0.05, start=2**62)
     with pytest.raises(TimeoutError, match="no audio"):
         next(future)
-    # Far in the past: overwritten long ago, reported as lost, then it continues from the newest frame.
-    past = ramp_record.stream(100, timeout=2, start=-(2**62))
+    # Far in the past: before the recording's first frame, never recorded by it (cleared zeros at best):
+    # the stream begins where the recording does.
+    assert ramp_record.stream(100, timeout=2, start=-(2**62)).position == ramp_record.first_frame
+    # In the recording but overwritten long ago: reported as lost, then it continues from the newest frame.
+    capacity = ramp_record.buffer_size + ramp_record.headroom
+    wait_for_frames(ramp_record, capacity + 100)
+    past = ramp_record.stream(100, timeout=2, start=ramp_record.first_frame)
     with pytest.raises(OverrunError) as info:
         next(past)
-    assert info.value.frames_lost == info.value.position + 2**62
+    assert info.value.frames_lost == info.value.position - ramp_record.first_frame
     block = next(past)
     assert ramp_record.start_frame(block) == info.value.position
 

@@ -8,10 +8,13 @@ between runs so that a rerun only rebuilds what changed:
 - ``address,undefined``: ``build/cpp-address-undefined``, AddressSanitizer and
   UndefinedBehaviorSanitizer.
 
+And builds the C++ benchmark programs of ``benchmarks/`` (``build/bench-check``)
+with the project's warning flags and ``-Werror``, so that they stay compilable.
+
 The compiler is CMake's choice (set ``CXX`` to pick one, e.g. ``CXX=clang++``;
 it applies when a build directory is first configured). Without CMake, a C++
-compiler or the sanitizer's runtime, the tests are skipped on a developer's
-machine but fail under ``CI=true``: CI must never pass by skipping them.
+compiler or the sanitizer's runtime, the tests are skipped, which fails the run
+under ``CI=true`` (tests/conftest.py): CI must never pass by skipping them.
 
 Run only these: ``python -m pytest -m native``.
 """
@@ -19,13 +22,18 @@ Run only these: ``python -m pytest -m native``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -40,14 +48,8 @@ _CTEST_TIMEOUT = 600
 _MAX_OUTPUT = 30_000  # characters of tool output quoted in a failure
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
-
-
-def _unavailable(reason: str) -> None:
-    """Skip (developer machine) or fail (CI=true): the toolchain cannot run these tests."""
-    if _in_ci():
-        pytest.fail(reason, pytrace=False)
+def _unavailable(reason: str) -> NoReturn:
+    """The toolchain cannot run these tests: skip (a failure under CI=true, tests/conftest.py)."""
     pytest.skip(reason)
 
 
@@ -156,17 +158,13 @@ def _cached(build_dir: Path, key: str) -> str | None:
     return None
 
 
-def _configure_build_test(build_dir: Path, sanitize: str, cmake: str, ctest: str) -> None:
-    # A configured directory keeps its compiler; a new one gets CMake's choice.
-    compiler = _cached(build_dir, "CMAKE_CXX_COMPILER") or _compiler()
-    if compiler is None or shutil.which(compiler) is None:
-        _unavailable(f"no C++ compiler found ({compiler or '$CXX, c++, g++ or clang++'})")
-    if sanitize != "none":
-        _check_sanitizer(compiler, sanitize)
+def _generator_arguments(build_dir: Path) -> list[str]:
+    """CMake's ``-G`` arguments for `build_dir`, made ready to be (re)configured.
 
+    A directory configured by another generator or for another source tree
+    cannot be reused: it is started afresh (it is ours alone).
+    """
     generator = "Ninja" if shutil.which("ninja") else None
-    # A directory configured by another generator or for another source tree
-    # cannot be reused: start it afresh (it is ours alone).
     cached_generator = _cached(build_dir, "CMAKE_GENERATOR")
     cached_source = _cached(build_dir, "CMAKE_HOME_DIRECTORY")
     if (cached_generator is not None and generator is not None and cached_generator != generator) or (
@@ -175,10 +173,18 @@ def _configure_build_test(build_dir: Path, sanitize: str, cmake: str, ctest: str
         shutil.rmtree(build_dir)
         cached_generator = None
     build_dir.mkdir(parents=True, exist_ok=True)
+    return ["-G", generator] if generator is not None and cached_generator is None else []
 
-    configure = [cmake, "-S", str(ROOT), "-B", str(build_dir)]
-    if generator is not None and cached_generator is None:
-        configure += ["-G", generator]
+
+def _configure_build_test(build_dir: Path, sanitize: str, cmake: str, ctest: str) -> None:
+    # A configured directory keeps its compiler; a new one gets CMake's choice.
+    compiler = _cached(build_dir, "CMAKE_CXX_COMPILER") or _compiler()
+    if compiler is None or shutil.which(compiler) is None:
+        _unavailable(f"no C++ compiler found ({compiler or '$CXX, c++, g++ or clang++'})")
+    if sanitize != "none":
+        _check_sanitizer(compiler, sanitize)
+
+    configure = [cmake, "-S", str(ROOT), "-B", str(build_dir), *_generator_arguments(build_dir)]
     configure += [
         "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
         "-DAUDIORING_BUILD_PYTHON=OFF",
@@ -206,3 +212,42 @@ def test_ctest(sanitize: str) -> None:
     # Two pytest sessions (or xdist workers) must not build one directory at once.
     with _locked(build_dir.with_name(build_dir.name + ".lock")):
         _configure_build_test(build_dir, sanitize, cmake, ctest)
+
+
+def _project_warnings() -> list[str]:
+    """The warning flags CMakeLists.txt gives every target (``AUDIORING_WARNINGS``, GCC and Clang)."""
+    found = re.search(r"set\(AUDIORING_WARNINGS (-W[^)]*)\)", (ROOT / "CMakeLists.txt").read_text())
+    assert found, "no set(AUDIORING_WARNINGS -W...) in CMakeLists.txt"
+    return found.group(1).split()
+
+
+def test_benchmark_programs_build_without_warnings() -> None:
+    """Builds every ``benchmarks/*.cpp`` (AUDIORING_BUILD_BENCHMARKS=ON) with the project's warnings and -Werror."""
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        _unavailable("cmake not found on PATH")
+    compiler = _compiler()
+    if compiler is None:
+        _unavailable("no C++ compiler found ($CXX, c++, g++ or clang++)")
+    sources = {path.resolve() for path in (ROOT / "benchmarks").glob("*.cpp")}
+    if not sys.platform.startswith("linux"):  # benchmarks/CMakeLists.txt builds wake_floor on Linux only
+        sources.discard((ROOT / "benchmarks" / "wake_floor.cpp").resolve())
+    build_dir = ROOT / "build" / "bench-check"
+    build_dir.parent.mkdir(exist_ok=True)
+    with _locked(build_dir.with_name(build_dir.name + ".lock")):
+        configure = [cmake, "-S", str(ROOT), "-B", str(build_dir), *_generator_arguments(build_dir),
+                     "-DCMAKE_BUILD_TYPE=Release", "-DAUDIORING_BUILD_PYTHON=OFF", "-DAUDIORING_BUILD_TESTS=OFF",
+                     "-DAUDIORING_BUILD_BENCHMARKS=ON", "-DAUDIORING_SANITIZE=", "-DCMAKE_CXX_FLAGS=-Werror",
+                     "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"]
+        _run(configure, ROOT, _BUILD_TIMEOUT, "CMake configure (benchmarks)")
+        jobs = str(os.cpu_count() or 2)
+        _run([cmake, "--build", str(build_dir), "--parallel", jobs], ROOT, _BUILD_TIMEOUT, "benchmark build")
+        commands = json.loads((build_dir / "compile_commands.json").read_text())
+    # The build succeeding proves nothing unless each source was compiled, with the flags that turn a warning
+    # into an error.
+    wanted = ["-Werror", *_project_warnings()]
+    for source in sorted(sources):
+        compiled = [shlex.split(c["command"]) for c in commands if Path(c["directory"], c["file"]).resolve() == source]
+        assert compiled, f"benchmarks/{source.name} is not built by benchmarks/CMakeLists.txt"
+        for argv in compiled:
+            assert all(flag in argv for flag in wanted), f"benchmarks/{source.name} built without {wanted}: {argv}"

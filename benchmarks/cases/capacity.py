@@ -79,8 +79,8 @@ PLAN = {
         True: ((Config(TARGET_CHANNELS, TARGET_RATE, 10.0, 1, TARGET_SECONDS, 2),), tuple(RECORDERS)),
     },
     "quick": {
-        False: ((_plain(TARGET_CHANNELS, TARGET_RATE, 2.0),), tuple(RECORDERS)),
-        True: ((_plain(TARGET_CHANNELS, TARGET_RATE, 2.0),), ("audioring",)),
+        False: ((_plain(TARGET_CHANNELS, TARGET_RATE, 1.0),), tuple(RECORDERS)),
+        True: ((_plain(TARGET_CHANNELS, TARGET_RATE, 1.0),), ("audioring",)),
     },
 }
 

@@ -3,7 +3,7 @@
 What an audio classifier does before each inference (the inference itself is
 left out: it is the same for every recorder). Audio from a JACK dummy server
 (period 256) into a recorder with a 1 s buffer; each recorder runs in a fresh
-process (``worker.py``) for 30 s (quick: 2 s), scaled to CPU seconds per
+process (``worker.py``) for 30 s (quick: 1 s), scaled to CPU seconds per
 minute of audio (JACK's clock) and labelled so. Reported: process CPU
 (``time.process_time``, all threads) and the overflow flags.
 
@@ -30,7 +30,7 @@ PERIOD = 256
 CHANNELS = 2
 WINDOW = RATE  # 1 s
 INTERVAL_S = 0.5
-SECONDS = {"full": 30.0, "quick": 2.0}
+SECONDS = {"full": 30.0, "quick": 1.0}
 WARMUP_S = 0.5
 
 #: (row, recorder, read with copy)

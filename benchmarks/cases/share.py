@@ -124,7 +124,7 @@ SHM = Path("/dev/shm")
 WAKE_RATE = 48000
 WAKE_BLOCK = 480
 #: (runs of each recipe, seconds per run)
-WAKE_PLAN = {"full": (2, 6.0), "quick": (1, 2.0)}
+WAKE_PLAN = {"full": (2, 6.0), "quick": (1, 1.0)}
 WAKE_SKIP = 20
 WAKE_RECIPES = ("audioring_callback", "audioring", "mp_queue", "shm_condition", "pipe_stamp", "native_futex")
 WAKE_TARGET_P99_NS = 200_000.0
@@ -159,13 +159,13 @@ FAN_CHANNELS = 32
 FAN_RATE = 192000
 FAN_BLOCK = 1024
 FAN_READERS = 4
-FAN_SECONDS = {"full": 10.0, "quick": 2.0}
+FAN_SECONDS = {"full": 10.0, "quick": 1.0}
 FAN_WARMUP_S = 0.5
 FAN_RECIPES = ("audioring", "mp_queues")
 
 # 5. ring_write with reader threads
 RW_ARGS = ["--channels", "2", "--blocks", "64,512", "--methods", "memcpy,ring_memfd", "--readers", "0,1,3", "--pin"]
-RW_REPS = {"full": 101, "quick": 21}
+RW_REPS = {"full": 101, "quick": 7}
 
 LABELS = {
     "audioring_callback": "audioring `AudioRecord(share=)`, its capture callback → `attach().stream(480)`",

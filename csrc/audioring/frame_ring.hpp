@@ -150,6 +150,7 @@ class FrameRing {
         memory_(RingMemory::create(static_cast<std::size_t>(capacity_) * frame_bytes, request)),
         data_(memory_->data()),
         control_(&own_control_),
+        first_(&own_first_),
         doorbell_(control_->doorbell, Doorbell::Scope::process) {}
 
   // A shared ring: the counters, doorbell word and frames live in the
@@ -162,6 +163,7 @@ class FrameRing {
         shared_(std::move(shared)),
         data_(shared_->data()),
         control_(&shared_->header().control),
+        first_(&shared_->header().first_frame),
         doorbell_(control_->doorbell, shared_->read_only() ? Doorbell::Scope::read_only : Doorbell::Scope::shared) {}
 
   Frame capacity() const noexcept { return capacity_; }
@@ -212,7 +214,17 @@ class FrameRing {
 
   // Zeroes the ring without breaking the counters' order: the zeros count as
   // `capacity` frames written, so every earlier window is judged overwritten.
-  void clear() noexcept { write(nullptr, capacity_); }
+  // It also begins a new recording: first() moves to the frame after the
+  // zeros, stored before write() publishes them (its release fence and
+  // release store of `written`), so a reader that sees any zero of this
+  // clear (a frame number past the old `written`, or a zeroed byte behind
+  // its acquire fence) also sees the new first(). That is how a reader
+  // tells zeros a clear wrote from frames a device delivered.
+  void clear() noexcept {
+    const Frame start = control_->written.load(std::memory_order_relaxed);  // only this thread stores it
+    first_->store(start + capacity_, std::memory_order_relaxed);
+    write(nullptr, capacity_);
+  }
 
   // Shared ring: stores the recording's state and wakes every waiter of
   // every process; those whose wait began before a change return
@@ -224,6 +236,12 @@ class FrameRing {
   }
 
   // ---- readers --------------------------------------------------------------
+
+  // The first frame of the current recording: one past the zeros of the
+  // latest clear(), 0 before any. Frames before it were not recorded by the
+  // current recording's producer. Monotonic. Load it after a window's
+  // intact() check to know the window belongs to the recording it expects.
+  Frame first() const noexcept { return first_->load(std::memory_order_acquire); }
 
   // Frames published so far; frames [written() - capacity, written()) are readable.
   Frame written() const noexcept { return control_->written.load(std::memory_order_acquire); }
@@ -329,6 +347,9 @@ class FrameRing {
   // own cache lines, away from the immutable fields above).
   RingControl own_control_;     // a private ring's
   RingControl* const control_;  // == &own_control_, or in the shared header
+  // first(): stored only by clear(); a private ring's own, or the shared header's.
+  alignas(64) std::atomic<Frame> own_first_{0};
+  std::atomic<Frame>* const first_;  // == &own_first_, or &header.first_frame
   // Its own line: waiters RMW its process-local counters.
   alignas(64) mutable Doorbell doorbell_;
 };

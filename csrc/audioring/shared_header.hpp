@@ -78,7 +78,7 @@ struct SharedHeader {
   std::int64_t producer_pid = 0;                // the process that made the file
   std::uint32_t producer_uid = 0;               // its effective user, == the file's owner
   std::atomic<std::uint32_t> state{0};          // SharedState
-  std::atomic<std::int64_t> first_frame{0};     // the recording's first frame (set_first_frame())
+  std::atomic<std::int64_t> first_frame{0};     // the recording's first frame (FrameRing::first())
   std::atomic<std::uint64_t> state_changes{0};  // set_state() calls that changed `state`
   RingControl control;                          // FrameRing's counters and doorbell word
   alignas(64) RecordingCounters recording;

@@ -121,12 +121,6 @@ class SharedRing {
   // state_changes). The caller rings the ring's doorbell.
   bool store_state(SharedState state) noexcept;
 
-  std::int64_t first_frame() const noexcept { return header_->first_frame.load(std::memory_order_acquire); }
-  // Producer: the recording's first frame (frame >= 0).
-  void set_first_frame(std::int64_t frame) noexcept {
-    header_->first_frame.store(frame, std::memory_order_release);
-  }
-
   // Producer: unlinks the name if it still names this file, and drops the
   // lock: readers keep their mappings and see the producer gone. Idempotent;
   // a no-op for readers and in a forked child of the producer.

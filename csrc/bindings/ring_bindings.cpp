@@ -189,6 +189,10 @@ void register_ring(py::module_& m) {
       .def_property_readonly("memory", [](const PyFrameRing& r) { return r.ring()->memory_kind(); })
       .def_property_readonly("mirrored", [](const PyFrameRing& r) { return r.ring()->mirrored(); })
       .def_property_readonly("frames_written", [](const PyFrameRing& r) { return r.ring()->written(); })
+      .def_property_readonly(
+          "first_frame", [](const PyFrameRing& r) { return r.ring()->first(); },
+          "The current recording's first frame: one past the zeros of the latest clear() (0 before any). "
+          "Read it after intact_from() to know a window holds no cleared frames.")
       .def(
           "write",
           [](PyFrameRing& r, const py::array& block) {
@@ -282,14 +286,6 @@ void register_ring(py::module_& m) {
           },
           py::arg("state"), "Producer: store the recording's state and wake every waiter in every process.")
       .def(
-          "set_first_frame",
-          [](const PyFrameRing& r, Frame frame) {
-            const FrameRing& ring = producer_of_shared(r, "set_first_frame");
-            if (frame < 0) throw py::value_error("first frame must be >= 0, got " + std::to_string(frame));
-            ring.shared()->set_first_frame(frame);
-          },
-          py::arg("frame"), "Producer: the recording's first frame, for readers.")
-      .def(
           "unshare",
           [](const PyFrameRing& r) {
             check_writable(*r.ring(), "unshare");
@@ -303,12 +299,6 @@ void register_ring(py::module_& m) {
             return r.ring()->shared() ? py::cast(r.ring()->shared()->state()) : py::object(py::none());
           },
           "A shared recording's SharedState, or None.")
-      .def_property_readonly(
-          "first_frame",
-          [](const PyFrameRing& r) -> py::object {
-            return r.ring()->shared() ? py::cast(r.ring()->shared()->first_frame()) : py::object(py::none());
-          },
-          "A shared recording's first frame (set_first_frame()), or None.")
       .def_property_readonly(
           "producer_pid",
           [](const PyFrameRing& r) -> py::object {

@@ -78,7 +78,7 @@ class AsyncFrameStream:
         return self._stream.timeout
 
     @property
-    def position(self) -> int:
+    def position(self) -> Optional[int]:
         """Absolute frame number at which the next block starts."""
         return self._stream.position
 
@@ -94,12 +94,15 @@ class AsyncFrameStream:
         self._busy = True
         try:
             stream = self._stream
-            end = stream._begin()
-            status = await wait_until_written(stream._ring, end, stream.timeout, stream._producing)
+            stream._begin()
+            status = await wait_until_written(stream._ring, stream._due, stream.timeout, stream._producing)
             if status == WaitStatus.interrupted:
                 raise StopAsyncIteration
             if status == WaitStatus.timeout:
                 raise stream._timed_out()
-            return stream._take()
+            block = stream._take()
+            if block is None:  # its recording was replaced
+                raise StopAsyncIteration
+            return block
         finally:
             self._busy = False

@@ -19,6 +19,7 @@ from ._astream import AsyncFrameStream
 from ._clock import frame_time
 from ._errors import RecorderClosedError
 from ._formats import sample_format
+from ._reading import recorded_frames, wait_recorded
 from ._ring import Ring
 from ._sources import PortAudioSource, Source, open_source
 from ._sources.converting import ConvertingSource, plan_device
@@ -277,7 +278,6 @@ class AudioRecord(_core.RecordReader):
         self._owner: Optional[int] = None  # the thread inside start/stop/close (holding the lock)
         self._deferred: list[str] = []  # calls a signal handler made on that thread meanwhile
         self._generation = _core.fork_generation()  # see _check_process()
-        self._recording_start = 0
         if not converting:
             self._source: Source = open_source(
                 device, make_capture, channels=self._channels, sampling_rate=self._sampling_rate,
@@ -424,8 +424,12 @@ class AudioRecord(_core.RecordReader):
 
     @property
     def first_frame(self) -> int:
-        """Absolute frame number of the current recording's first frame (see :meth:`start_frame`)."""
-        return self._recording_start
+        """Absolute frame number of the current recording's first frame (see :meth:`start_frame`).
+
+        Frames before it are the zeros :meth:`start_recording` wrote (or an
+        earlier recording's): `stream` never reaches back past it.
+        """
+        return self._ring._core.first_frame
 
     @property
     def frames_written(self) -> int:
@@ -481,13 +485,20 @@ class AudioRecord(_core.RecordReader):
             (default: wait as long as the recorder records).
         start : int, optional
             Absolute frame to start from (default: the first frame of the
-            current recording, so nothing recorded is missed).
+            current recording, so nothing recorded is missed). It may lie in
+            the past as far as the ring reaches; a start before `first_frame`
+            begins at `first_frame` (the frames before it were cleared by
+            `start_recording`, not recorded).
 
         Returns
         -------
         FrameStream
             Raises `OverrunError` (and continues from the newest frame) if the
-            consumer falls so far behind that frames were overwritten.
+            consumer falls so far behind that frames were overwritten. The
+            stream belongs to the current recording: `stop` ends it once it
+            has handed out every complete block, and a restart ends it too
+            (with `OverrunError` first if the restart cleared a complete
+            block it had not taken); read the new recording with a new stream.
 
         Raises
         ------
@@ -499,8 +510,7 @@ class AudioRecord(_core.RecordReader):
         args = as_stream_args(blocksize, hop, timeout, start, self._ring.capacity)
         if not self.recording:
             raise RuntimeError("stream() needs a recording: call start_recording() first")
-        position = self._recording_start if args.start is None else args.start
-        return FrameStream(self._ring._core, args.blocksize, args.hop, args.timeout, position, self._producing)
+        return FrameStream(self._ring._core, args.blocksize, args.hop, args.timeout, args.start, self._producing)
 
     def astream(
         self,
@@ -559,7 +569,9 @@ class AudioRecord(_core.RecordReader):
 
         Only the calling task waits (no thread, no polling), so other tasks
         run meanwhile. If the recorder stops first, it returns at once with
-        the frames recorded, fewer than ``frames``.
+        the frames recorded, fewer than ``frames``. The count is always that
+        of the current recording: a restart begins it again, and the zeros
+        `start_recording` writes are never counted.
 
         Parameters
         ----------
@@ -598,17 +610,15 @@ class AudioRecord(_core.RecordReader):
         self._check_open()
         frames = as_count(frames, "frames", 0, MAX_FRAMES)
         timeout = None if timeout is None else as_timeout(timeout)
-        first = self._recording_start
         ring = self._ring._core
-        if ring.frames_written - first < frames and not self.recording:
+        if recorded_frames(ring) < frames and not self.recording:
             raise RuntimeError("wait_frames() needs a recording: call start_recording() first")
-        status = await _watch.wait_until_written(ring, first + frames, timeout, self._producing)
+        status, recorded = await wait_recorded(ring, frames, timeout, self._producing)
         if status == _core.WaitStatus.timeout:
             raise TimeoutError(
-                f"{ring.frames_written - first} of {frames} frames recorded in {timeout} s "
-                "(is the device still delivering?)"
+                f"{recorded} of {frames} frames recorded in {timeout} s (is the device still delivering?)"
             )
-        return ring.frames_written - first
+        return recorded
 
     def close(self) -> None:
         """Stop recording and release the device. Zero-copy arrays stay readable.
@@ -721,15 +731,13 @@ class AudioRecord(_core.RecordReader):
         if self._source.started:
             return
         self._source.ensure_alive()
-        # The stream is stopped, so this thread may act as the producer.
+        # The stream is stopped, so this thread may act as the producer. The
+        # clear begins a new recording (the ring's first_frame): streams of
+        # the last one end, and never take these zeros for audio.
         self._ring.clear()
         self._capture.reset()
-        self._recording_start = self._ring.frames_written
-        shared = self._ring.shared_name is not None
-        if shared:
-            self._ring._core.set_first_frame(self._recording_start)
         self._source.start()
-        if shared:
+        if self._ring.shared_name is not None:
             self._ring._core.set_state(_core.SharedState.recording)
 
     def _stop_locked(self) -> None:

@@ -192,6 +192,11 @@ class Ring(_core.RingReader):
         """Frames written since the ring was made (a :meth:`clear` counts ``capacity``)."""
         return self._core.frames_written
 
+    @property
+    def first_frame(self) -> int:
+        """The first frame written since the last :meth:`clear` (0 before any): where `stream` starts."""
+        return self._core.first_frame
+
     def write(self, block: np.ndarray) -> None:
         """Append a C-contiguous ``(frames, channels)`` block of the ring's dtype.
 
@@ -210,9 +215,11 @@ class Ring(_core.RingReader):
         self._core.write(block)
 
     def clear(self) -> None:
-        """Zero the ring. Earlier zero-copy arrays are then judged not intact.
+        """Zero the ring and begin anew. Earlier zero-copy arrays are then judged not intact.
 
-        Only call it while no other thread writes.
+        The zeros count as ``capacity`` frames written, and `first_frame`
+        moves past them: streams made before end there (they never hand out
+        the zeros). Only call it while no other thread writes.
         """
         self._check_open()
         self._core.clear()
@@ -274,9 +281,12 @@ class Ring(_core.RingReader):
         timeout : float, optional
             Seconds to wait for each block before `TimeoutError` (default: no limit).
         start : int, optional
-            Absolute frame to start from (default 0, the first frame ever
-            written, so nothing written is missed; if more than ``capacity``
-            frames were written before, the first block raises `OverrunError`).
+            Absolute frame to start from (default: `first_frame`, the first
+            frame written since the last `clear` (0 before any), so nothing
+            written is missed; a start before it begins there; if more than
+            ``capacity`` frames were written since, the first block raises
+            `OverrunError`). A `clear` ends the stream, as a restart ends a
+            recording's: it never hands out the zeros `clear` writes.
 
         Returns
         -------
@@ -298,9 +308,8 @@ class Ring(_core.RingReader):
         ([0, 1, 2, 3], [4, 5, 6, 7])
         """
         args = as_stream_args(blocksize, hop, timeout, start, self.capacity)
-        position = 0 if args.start is None else args.start
-        self._core.intact_from(position)  # the ring's own check: RuntimeError in a forked child
-        return FrameStream(self._core, args.blocksize, args.hop, args.timeout, position, self._producing)
+        self._core.intact_from(0)  # the ring's own check: RuntimeError in a forked child
+        return FrameStream(self._core, args.blocksize, args.hop, args.timeout, args.start, self._producing)
 
     def astream(
         self,
@@ -344,7 +353,7 @@ class Ring(_core.RingReader):
         """
         frames = as_count(frames, "frames", 0, MAX_FRAME_NUMBER)
         timeout = None if timeout is None else as_timeout(timeout)
-        status = await _watch.wait_until_written(self._core, frames, timeout, self._producing)
+        status = await _watch.wait_until_written(self._core, lambda: frames, timeout, self._producing)
         if status == _core.WaitStatus.timeout:
             raise TimeoutError(f"{self.frames_written} of {frames} frames written in {timeout} s")
         return self.frames_written

@@ -12,6 +12,7 @@ from . import _core, _watch
 from ._astream import AsyncFrameStream
 from ._clock import frame_time
 from ._errors import ProducerLostError, RecorderClosedError
+from ._reading import recorded_frames, wait_recorded
 from ._record import CaptureStats
 from ._stream import FrameStream
 from ._validate import MAX_FRAME_NUMBER, as_count, as_share_name, as_stream_args, as_timeout
@@ -215,10 +216,8 @@ class SharedRecording(_core.RecordReader):
 
     @property
     def first_frame(self) -> int:
-        """Absolute frame number of the current recording's first frame."""
-        first = self._ring.first_frame
-        assert first is not None  # an attached ring is always a shared one
-        return first
+        """Absolute frame number of the current recording's first frame (0 before the producer's first start)."""
+        return self._ring.first_frame
 
     @property
     def frames_written(self) -> int:
@@ -227,9 +226,9 @@ class SharedRecording(_core.RecordReader):
 
     @property
     def frames_recorded(self) -> int:
-        """Frames recorded since the producer's last ``start_recording``."""
+        """Frames recorded since the producer's last ``start_recording`` (a shared `Ring`: since its last ``clear``)."""
         stats = self.stats
-        return stats.frames if stats is not None else self.frames_written - self.first_frame
+        return stats.frames if stats is not None else recorded_frames(self._ring)
 
     @property
     def stats(self) -> Optional[CaptureStats]:
@@ -274,8 +273,14 @@ class SharedRecording(_core.RecordReader):
         As ``AudioRecord.stream``; ``start`` may lie in the past as far as the
         ring reaches back (pre-roll: ``start=mic.frames_written - 2 *
         mic.sampling_rate`` streams the last two seconds, then everything
-        after). Ends when the producer stops or closes; raises
-        `ProducerLostError` if it dies.
+        after; a start before `first_frame` begins there, since the frames
+        before it were cleared by the producer's start, not recorded). The
+        stream belongs to the producer's current recording: it ends when
+        the producer stops or closes, and at a restart (after
+        `OverrunError` if the restart cleared a complete block it had not
+        taken); raises `ProducerLostError` if the producer dies. Made before
+        the producer's first ``start_recording``, it waits for that
+        recording (``timeout`` bounds the wait) and streams it.
 
         Parameters
         ----------
@@ -287,7 +292,7 @@ class SharedRecording(_core.RecordReader):
             Seconds to wait for each block before `TimeoutError`.
         start : int, optional
             Absolute frame to start from (default: the first frame of the
-            producer's current recording).
+            producer's current recording; a start before it begins there).
 
         Returns
         -------
@@ -300,8 +305,9 @@ class SharedRecording(_core.RecordReader):
         """
         self._check_open()
         args = as_stream_args(blocksize, hop, timeout, start, self.capacity)
-        position = self.first_frame if args.start is None else args.start
-        return FrameStream(self._ring, args.blocksize, args.hop, args.timeout, position, self._producing)
+        pending = self._ring.state == _core.SharedState.idle  # the producer has not started yet
+        return FrameStream(self._ring, args.blocksize, args.hop, args.timeout, args.start, self._producing,
+                           pending=pending)
 
     def astream(
         self,
@@ -334,7 +340,9 @@ class SharedRecording(_core.RecordReader):
     async def wait_frames(self, frames: int, timeout: Optional[float] = None) -> int:
         """Wait, in asyncio, until `frames_recorded` reaches ``frames``; return `frames_recorded`.
 
-        Returns early (with fewer) if the producer stops or closes first.
+        Returns early (with fewer) if the producer stops or closes first. The
+        count is that of the producer's current recording: a restart begins
+        it again, and never counts the zeros a restart writes.
 
         Raises
         ------
@@ -346,11 +354,10 @@ class SharedRecording(_core.RecordReader):
         self._check_open()
         frames = as_count(frames, "frames", 0, MAX_FRAME_NUMBER)
         timeout = None if timeout is None else as_timeout(timeout)
-        first = self.first_frame
-        status = await _watch.wait_until_written(self._ring, first + frames, timeout, self._producing)
+        status, recorded = await wait_recorded(self._ring, frames, timeout, self._producing)
         if status == _core.WaitStatus.timeout:
-            raise TimeoutError(f"{self._ring.frames_written - first} of {frames} frames recorded in {timeout} s")
-        return int(self._ring.frames_written - first)
+            raise TimeoutError(f"{recorded} of {frames} frames recorded in {timeout} s")
+        return recorded
 
     def close(self) -> None:
         """Detach. Views already read stay readable; streams waiting here raise `RecorderClosedError`."""
@@ -383,7 +390,10 @@ class SharedRecording(_core.RecordReader):
     def _producing(self) -> bool:
         """For `FrameStream`: whether frames may still arrive; raises if this reader closed or the producer died."""
         self._check_open()
-        if self._ring.state != _core.SharedState.recording:
+        state = self._ring.state
+        if state == _core.SharedState.idle:
+            return True  # not started yet: its first recording is still to come
+        if state != _core.SharedState.recording:
             return False  # stopped or closed in order: the stream drains and ends
         # A producer sets its state before it lets go of the recording, so one
         # that is gone while the state still says recording died.

@@ -262,24 +262,30 @@ async def wait_for_frame(ring: _core.FrameRing, frame: int, timeout: Optional[fl
     return await waits.wait(loop, frame, interrupts_seen, timeout)
 
 
-async def wait_until_written(ring: _core.FrameRing, frame: int, timeout: Optional[float],
+async def wait_until_written(ring: _core.FrameRing, due: Callable[[], Optional[int]], timeout: Optional[float],
                              producing: Callable[[], bool]) -> _core.WaitStatus:
-    """Wait until ``ring.frames_written >= frame`` while ``producing()`` says frames may still come.
+    """Wait until ``ring.frames_written >= due()`` while ``producing()`` says frames may still come.
 
-    Returns ``ready``, ``interrupted`` (the producer stopped first:
+    ``due()`` is asked again after every wake (a restart may move it) and
+    returns None once there is nothing to wait for. Returns ``ready``,
+    ``interrupted`` (``due()`` returned None, or the producer stopped first:
     ``producing()`` returned False) or ``timeout`` (``timeout`` seconds in
-    all; None: no limit). ``producing()`` may raise instead, for example
-    `RecorderClosedError`; the exception propagates. The loop of
+    all; None: no limit). ``producing()`` and ``due()`` may raise instead,
+    for example `RecorderClosedError`; the exception propagates. The loop of
     `FrameStream.__next__`, awaiting instead of blocking.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
-    while ring.frames_written < frame:
+    while True:
         # Read the interrupt count before the state so that a stop() or
         # close() in between still ends the wait.
         interrupts = ring.interrupt_count
+        frame = due()
+        if frame is None:
+            return WaitStatus.interrupted
+        if ring.frames_written >= frame:
+            return WaitStatus.ready
         if not producing():
             return WaitStatus.interrupted
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         if await wait_for_frame(ring, frame, left, interrupts) == WaitStatus.timeout:
             return WaitStatus.timeout
-    return WaitStatus.ready

@@ -287,6 +287,29 @@ struct Shared {
     }
   }
 
+  // ---- recordings: first() after an intact window -------------------------------
+  //
+  // What a stream relies on: a window judged intact, and at or after the
+  // first() loaded after that judgement, holds no zero of any clear(); and
+  // a reader that saw a clear's zeros published (written() past them) sees
+  // first() at or past that clear's end.
+  void check_recording(Frame s, Frame n, Frame w, int known_clears) const {
+    const Frame first = ring.first();
+    for (int i = known_clears - 1; i >= 0; --i) {
+      const Frame begin = clear_start[i];
+      if (begin + capacity <= w) {
+        CHECK_MSG(first >= begin + capacity, "first() is %lld though the clear of [%lld, +capacity) was published",
+                  static_cast<long long>(first), static_cast<long long>(begin));
+      }
+      if (s >= first) {
+        CHECK_MSG(!(begin < s + n && begin + capacity > s),
+                  "window [%lld, +%lld) at or after first() %lld holds zeros of the clear at %lld",
+                  static_cast<long long>(s), static_cast<long long>(n), static_cast<long long>(first),
+                  static_cast<long long>(begin));
+      }
+    }
+  }
+
   // ---- random windows ----------------------------------------------------------
 
   void read_windows(std::uint64_t seed) {
@@ -332,6 +355,7 @@ struct Shared {
       }
       const Frame w2 = ring.written();
       if (ok) {
+        check_recording(s, n, w, known_clears);
         CHECK_MSG(bad < 0,
                   "%s: window [%lld, +%lld) judged intact but frame %lld is wrong (written %lld -> %lld, capacity %lld)",
                   path == 0 ? "in place" : "copy()", static_cast<long long>(s), static_cast<long long>(n),

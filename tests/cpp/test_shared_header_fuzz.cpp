@@ -288,12 +288,12 @@ std::vector<std::byte> valid_file(const std::string& name) {
   spec.sampling_rate = 16000;
   const auto ring = std::make_shared<FrameRing>(SharedRing::create(name, spec));
   audioring::Capture capture(ring);
+  ring->clear();  // a recording begins: first_frame moves past the zeros
   std::vector<std::int16_t> block(2 * 1000, 7);
   const audioring::PaTimeInfo time{1.5, 1.6, 0.0};
   capture.on_block(block.data(), 1000, &time, 0);
   capture.on_block(block.data(), 500, &time, audioring::kInputOverflow);
   ring->set_state(SharedState::recording);
-  ring->shared()->set_first_frame(1000);
   const std::string path = "/audioring-" + std::to_string(geteuid()) + "-" + name;
   const int fd = shm_open(path.c_str(), O_RDONLY | O_CLOEXEC, 0);
   CHECK(fd >= 0);

@@ -223,7 +223,7 @@ void test_producer_and_reader() {
   CHECK(shared.channels() == 2 && shared.format() == SampleFormat::int16 && reader->frame_bytes() == 4);
   CHECK(reader->capacity() == capacity && shared.sampling_rate() == 16000);
   CHECK(shared.producer_pid() == getpid() && shared.producer_alive());
-  CHECK(shared.state() == SharedState::idle && shared.first_frame() == 0);
+  CHECK(shared.state() == SharedState::idle && reader->first() == 0);
   CHECK(reader->written() == 0 && reader->intact(-capacity) && !reader->intact(-capacity - 1));
 
   // The reader's mapping is read-only (header and frames); the producer's is not.
@@ -249,15 +249,13 @@ void test_producer_and_reader() {
   }
   CHECK(reader->intact(written - capacity) && !reader->intact(written - capacity - 1));
 
-  // State and first frame; a change counts as an interrupt, a repeat does not.
+  // State and first frame; a state change counts as an interrupt, a repeat does not.
   const std::uint64_t before = reader->interrupts();
   producer->set_state(SharedState::recording);
   CHECK(shared.state() == SharedState::recording && reader->interrupts() == before + 1);
   CHECK(producer->interrupts() == reader->interrupts());  // the producer's own waiters too
   producer->set_state(SharedState::recording);
   CHECK(reader->interrupts() == before + 1);
-  producer->shared()->set_first_frame(5);
-  CHECK(shared.first_frame() == 5);
 
   // list_shared() knows it.
   std::vector<std::string> skipped;
@@ -267,6 +265,10 @@ void test_producer_and_reader() {
   CHECK(it->pid == getpid() && it->alive && it->channels == 2 && it->format == SampleFormat::int16);
   CHECK(it->capacity == capacity && it->sampling_rate == 16000 && it->state == SharedState::recording);
   CHECK(it->frames_written == written);
+
+  // A clear() begins a recording: the reader sees its first frame.
+  producer->clear();
+  CHECK(reader->first() == written + capacity && producer->first() == written + capacity);
 }
 
 void test_unshare() {

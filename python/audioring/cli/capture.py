@@ -109,13 +109,16 @@ def capture(
     try:
         with StopOnSignal() as stop:
             stream = rec.stream(block, timeout=timeout, start=start)
-            expected = stream.position  # absolute number of the next frame the output needs
+            # The absolute number of the next frame the output needs (None until a shared producer begins).
+            expected: Optional[int] = stream.position
+            recording = None if expected is None else rec.first_frame  # the recording the stream reads
             ended = False  # the producer stopped or died: no frame after rec.frames_written will come
             while not stop.requested and (end is None or frames < end):
                 try:
                     view = next(stream)
                 except OverrunError as error:  # the ring was lapped: count the gap, go on from the newest frame
-                    lost += error.position - expected
+                    # Not error.frames_lost: that counts a block lapped after it was written out whole.
+                    lost += error.frames_lost if expected is None else error.position - expected
                     expected = error.position
                     continue
                 except StopIteration:
@@ -137,6 +140,8 @@ def capture(
                 if not rec.is_intact(view):
                     continue
                 expected = stream.position
+                if recording is None:  # a pending stream's recording began with this block
+                    recording = rec.first_frame
                 try:
                     write(data)
                 except OutputError as error:
@@ -146,7 +151,9 @@ def capture(
                 display.update(frames, data, rec.overflows - overflows_before, lost)
                 if frames % rate < len(data):  # about once a second: file header up to date
                     flush()
-            if ended:  # the frames after the last whole block are complete too: keep them
+            # The frames after the last whole block are complete too: keep them, unless a restart
+            # replaced the recording (the frames after `expected` are then the next recording's).
+            if ended and expected is not None and rec.first_frame == recording:
                 wanted = rec.frames_written - expected
                 tail, tail_lost = _tail(rec, expected, wanted if end is None else min(wanted, end - frames))
                 lost += tail_lost
