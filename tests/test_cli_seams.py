@@ -380,3 +380,11 @@ def test_wav_and_au_files_refuse_more_than_4_gib_before_recording(tmp_path, no_d
     assert f"argument --seconds: a {fmt.upper()} file holds at most {limit:.0f} s of this audio (4 GiB)" \
         in result.stderr
     assert "recording from" not in result.stderr and not out.exists()
+
+
+def test_stdout_closed_is_refused_in_one_line(no_device_env):
+    # `>&-`: Python then has no sys.stdout at all.
+    result = subprocess.run(["sh", "-c", 'exec "$@" >&-', "sh", *CLI, "record", "-", "--format", "au", *RAMP,
+                             "--seconds", "1"], env=no_device_env, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr == "audioring record: error: cannot write stdout: Bad file descriptor (was it closed?)\n"

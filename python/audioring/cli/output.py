@@ -7,7 +7,6 @@ import errno
 import os
 import select
 import stat
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Optional, Protocol, cast
@@ -22,6 +21,8 @@ FORMATS = ("wav", "flac", "au")
 STREAM_FORMATS = ("au",)
 #: OUT that means standard output.
 STDOUT = "-"
+#: Standard output's file descriptor.
+STDOUT_FD = 1
 
 #: The file subtype for each (format, sample format). Every pair is lossless
 #: except float32 in FLAC, which has no float samples: 24-bit PCM, clipped to
@@ -194,15 +195,19 @@ def open_target(path: str, fmt: str) -> Target:
         a seekable file, or a terminal, a device or a directory.
     """
     if path == STDOUT:
-        fd = sys.stdout.fileno()
+        fd = STDOUT_FD  # not sys.stdout, which is None when the descriptor is closed
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError as error:
+            raise CliError(f"cannot write stdout: {error.strerror or error} (was it closed?)") from None
         if os.isatty(fd):
             raise CliError("stdout is a terminal: redirect it (`> take.au`, `| sox -t au - ...`) or name a file")
-        return _streamable(Target(path, fd, _is_pipe(os.fstat(fd).st_mode)), fmt)
+        return _streamable(Target(path, fd, _is_pipe(mode)), fmt)
     try:
-        mode: Optional[int] = os.stat(path).st_mode
+        found: Optional[int] = os.stat(path).st_mode
     except OSError:
-        mode = None  # not there (yet): creating it below says why it cannot be
-    if mode is not None and stat.S_ISFIFO(mode):
+        found = None  # not there (yet): creating it below says why it cannot be
+    if found is not None and stat.S_ISFIFO(found):
         _streamable(Target(path, None, True), fmt)  # refuse before opening: nothing waits for us
         try:
             # Non-blocking: with no reader on the other end, open() would wait for one forever.
@@ -213,7 +218,7 @@ def open_target(path: str, fmt: str) -> Target:
                 else error.strerror or str(error))) from None
         os.set_blocking(fd, True)  # writes wait for the reader, as on any pipe
         return Target(path, fd, True)
-    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+    if found is not None and not stat.S_ISREG(found) and not stat.S_ISDIR(found):
         raise CliError(f"cannot write {path!r}: not a regular file (a device or socket); "
                        f"name a file, or `-` for stdout")
     existed = os.path.lexists(path)
