@@ -36,10 +36,9 @@ def summary(stdout: str) -> dict:
     return dict(line.split(": ", 1) for line in stdout.splitlines() if ": " in line)
 
 
-@pytest.fixture
-def no_device_env(tmp_path) -> dict:
+def no_device_environment(tmp_path: Path) -> dict:
     """An environment in which PortAudio finds no input device, on any machine: no sound card, no
-    PulseAudio, no JACK, whatever the machine has."""
+    PulseAudio, no JACK, whatever the machine has (its files are made in ``tmp_path``)."""
     conf = tmp_path / "client.conf"
     conf.write_text("autospawn = no\n")  # the ALSA pulse plugin must not start a daemon
     # ALSA reads this file instead of its own configuration: no card (hw:N needs alsa.conf's
@@ -59,6 +58,11 @@ def no_device_env(tmp_path) -> dict:
         PIPEWIRE_REMOTE=f"{tmp_path}/no-such-socket",  # for PipeWire's libjack, which may stand in for JACK's
     )
     return env
+
+
+@pytest.fixture
+def no_device_env(tmp_path) -> dict:
+    return no_device_environment(tmp_path)
 
 
 @pytest.fixture
@@ -132,7 +136,7 @@ def test_out_without_a_known_suffix_needs_format(tmp_path, no_device_env):
     result = run_cli("record", str(tmp_path / "out.mp3"), "--device", "virtual", env=no_device_env)
     assert result.returncode == 2
     assert "argument --format: cannot tell the format from" in result.stderr
-    assert "--format {wav,flac}" in result.stderr
+    assert "--format {wav,flac,au}" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -171,6 +175,9 @@ def test_an_unwritable_out_fails_before_recording_starts(tmp_path, no_device_env
         ("flac", "int16", "PCM_16", 16),
         ("flac", "int8", "PCM_S8", 8),
         ("flac", "uint8", "PCM_S8", 8),
+        ("au", "int32", "PCM_32", 32),
+        ("au", "float32", "FLOAT", 24),
+        ("au", "uint8", "PCM_S8", 8),
     ],
 )
 def test_virtual_ramp_arrives_as_consecutive_frame_counters(tmp_path, no_device_env, fmt, dtype, subtype, bits):

@@ -1,11 +1,12 @@
 """The ``audioring`` command line (``python -m audioring``): devices, record, meter, doctor.
 
 Only `main` is public. Exit status: 0 on success, including a recording or
-meter ended with Ctrl-C (SIGINT) or SIGTERM; 1 when something fails while
-running (the output file cannot be written, PortAudio is missing for a
-named device, a device fails or stops delivering; `doctor`: a problem
-found); 2 for bad arguments, an unknown ``--device`` among them; 130 when a
-second Ctrl-C aborts.
+meter ended with Ctrl-C (SIGINT) or SIGTERM, or by the orderly end of the
+recording ``--from`` reads; 1 when something fails while running (the
+output cannot be written or its reader closed the pipe, PortAudio is
+missing for a named device, a device fails or stops delivering, a
+``--from`` producer dies; `doctor`: a problem found); 2 for bad arguments,
+an unknown ``--device`` among them; 130 when a second Ctrl-C aborts.
 
 Modules
 -------
@@ -22,7 +23,7 @@ inputs
 capture
     Streaming a started recorder until done, Ctrl-C or SIGTERM; the closing summary.
 output
-    The output file: format, subtype per sample format, size limits, writing.
+    The output: format, subtype per sample format, size limits, where it goes (a file, stdout, a FIFO).
 display
     What is shown on stderr: notices, and the live display (rich or plain lines).
 errors

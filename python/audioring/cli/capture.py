@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import signal
-from typing import Callable, Optional, Union
+import sys
+from typing import Callable, Optional, TextIO, Union
 
 import numpy as np
 
@@ -20,6 +21,13 @@ Recording = Union[AudioRecord, SharedRecording]
 RING_SECONDS = 3.0
 #: Seconds without a block after which a device counts as dead.
 NO_AUDIO_TIMEOUT = 5.0
+
+
+class OutputError(Exception):
+    """Raised by a capture's ``write`` when the output takes no more frames (a full disk, a closed pipe).
+
+    The message says what failed; the capture ends with it as its failure.
+    """
 
 
 def until_text(total: Optional[int], rate: int) -> str:
@@ -39,11 +47,15 @@ class CaptureResult:
         Frames never handed to ``write`` because the ring lapped it (a stalled
         ``write``); the capture goes on after such a gap.
     overflows : int
-        Input overflows the recorder counted: audio dropped before it reached the ring.
+        Input overflows the recorder counted while the capture ran (from
+        ``start`` on, for a shared recording): audio dropped before it
+        reached the ring.
     peak_dbfs : tuple of float
         Each channel's peak level over the whole capture, in dBFS (-inf: silence).
     failure : str or None
-        Why the device stopped delivering before the end, or None.
+        Why the device stopped delivering, or the output stopped taking
+        frames, before the end; None otherwise. A shared recording whose
+        producer stops in order ends the capture without a failure.
     """
 
     frames: int
@@ -90,11 +102,17 @@ def capture(
     frames = lost = 0
     failure: Optional[str] = None
     end = total if limit is None else limit if total is None else min(total, limit)
+    # A shared recording's counters run from its producer's start: only what
+    # they gain from here on belongs to this capture. (An overflow flagged
+    # in the block being written as this is read may fall on either side.)
+    overflows_before = rec.overflows if start is not None else 0
     try:
         with StopOnSignal() as stop:
             stream = rec.stream(block, timeout=timeout, start=start)
             # The absolute number of the next frame the output needs (None until a shared producer begins).
             expected: Optional[int] = stream.position
+            recording = None if expected is None else rec.first_frame  # the recording the stream reads
+            ended = False  # the producer stopped or died: no frame after rec.frames_written will come
             while not stop.requested and (end is None or frames < end):
                 try:
                     view = next(stream)
@@ -104,10 +122,14 @@ def capture(
                     expected = error.position
                     continue
                 except StopIteration:
-                    failure = f"the recorder stopped after {frames} frames"
+                    ended = True
+                    if isinstance(rec, SharedRecording):  # its producer stopped in order: the normal end
+                        notice(f"the producer of {rec.name!r} stopped recording: the capture ends here")
+                    else:  # only a failing device stops our own recorder
+                        failure = f"the recorder stopped after {frames} frames"
                     break
                 except ProducerLostError as error:  # a shared recording's producer died
-                    failure = str(error)
+                    ended, failure = True, str(error)
                     break
                 except TimeoutError:
                     failure = f"no audio from {rec.device!r} for {timeout:g} s (did the device go away?)"
@@ -118,14 +140,33 @@ def capture(
                 if not rec.is_intact(view):
                     continue
                 expected = stream.position
-                write(data)
+                if recording is None:  # a pending stream's recording began with this block
+                    recording = rec.first_frame
+                try:
+                    write(data)
+                except OutputError as error:
+                    failure = str(error)
+                    break
                 frames += len(data)
-                display.update(frames, data, rec.overflows, lost)
+                display.update(frames, data, rec.overflows - overflows_before, lost)
                 if frames % rate < len(data):  # about once a second: file header up to date
                     flush()
+            # The frames after the last whole block are complete too: keep them, unless a restart
+            # replaced the recording (the frames after `expected` are then the next recording's).
+            if ended and expected is not None and rec.first_frame == recording:
+                wanted = rec.frames_written - expected
+                tail, tail_lost = _tail(rec, expected, wanted if end is None else min(wanted, end - frames))
+                lost += tail_lost
+                if tail is not None:
+                    try:
+                        write(tail)
+                        frames += len(tail)
+                        display.update(frames, tail, rec.overflows - overflows_before, lost)
+                    except OutputError as error:
+                        failure = failure or str(error)
             if total is None and limit is not None and frames >= limit:
-                notice(f"stopped at the WAV size limit (4 GiB) after {frames / rate:.0f} s; use FLAC for longer")
-        overflows = rec.overflows
+                notice(f"stopped at the file's size limit (4 GiB) after {frames / rate:.0f} s; use FLAC for longer")
+        overflows = rec.overflows - overflows_before
     finally:
         display.close()
         rec.close()
@@ -133,16 +174,39 @@ def capture(
     return CaptureResult(frames=frames, frames_lost=lost, overflows=overflows, peak_dbfs=peaks, failure=failure)
 
 
-def print_summary(result: CaptureResult, rate: int, frames_label: str) -> None:
-    """The closing lines on stdout: frames, duration, overflows, frames lost, peak levels.
+def _tail(rec: Recording, position: int, count: int) -> tuple[Optional[np.ndarray], int]:
+    """The ``count`` frames from ``position`` on, fewer than a block, once nothing more will be written.
+
+    Returns
+    -------
+    (numpy.ndarray or None, int)
+        An owned copy of the frames still intact (None if none are), and how
+        many of the ``count`` frames were lost (overwritten before they were read).
+    """
+    if count <= 0:
+        return None, 0
+    try:
+        # Every frame below frames_written is complete, so this block is there at once: no wait.
+        view = next(rec.stream(count, start=position))
+    except OverrunError:
+        return None, count
+    data = np.array(view)
+    if not rec.is_intact(view):
+        return None, count
+    return data, 0
+
+
+def print_summary(result: CaptureResult, rate: int, frames_label: str, file: Optional[TextIO] = None) -> None:
+    """The closing lines, on ``file`` (default stdout): frames, duration, overflows, frames lost, peak levels.
 
     ``frames_label`` names the frames line (``record``: ``'frames written'``).
     """
-    print(f"{frames_label}: {result.frames}")
-    print(f"duration: {result.frames / rate:.3f} s")
-    print(f"overflows: {result.overflows}")
-    print(f"frames lost: {result.frames_lost}")
-    print(f"peak dBFS: {format_db(result.peak_dbfs)}")
+    file = file or sys.stdout
+    print(f"{frames_label}: {result.frames}", file=file)
+    print(f"duration: {result.frames / rate:.3f} s", file=file)
+    print(f"overflows: {result.overflows}", file=file)
+    print(f"frames lost: {result.frames_lost}", file=file)
+    print(f"peak dBFS: {format_db(result.peak_dbfs)}", file=file)
 
 
 class StopOnSignal:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 
 from .. import SharedInfo, SharedRecording, attach, shared
+from .display import notice
 from .errors import CliError, UsageError
 
 #: The capture options that choose and open a device; ``--from`` replaces them all.
@@ -26,13 +28,14 @@ def open_shared(args: argparse.Namespace) -> SharedRecording:
     UsageError
         If a device option was given too, or the name is not a valid name.
     CliError
-        If nothing is shared under the name, or it cannot be read.
+        If nothing is shared under the name, it cannot be read, or it has no
+        sampling rate (a `Ring` shared without one).
     """
     given = [f"--{name.replace('_', '-')}" for name in DEVICE_OPTIONS if getattr(args, name, None) is not None]
     if given:
         raise UsageError(f"argument --from: the shared recording fixes the input; drop {', '.join(given)}")
     try:
-        return attach(args.from_name)
+        mic = attach(args.from_name)
     except (ValueError, TypeError) as error:
         raise UsageError(f"argument --from: {error}") from None
     except FileNotFoundError:
@@ -41,6 +44,11 @@ def open_shared(args: argparse.Namespace) -> SharedRecording:
                        "start one with `audioring serve NAME`") from None
     except (OSError, NotImplementedError) as error:
         raise CliError(f"cannot read the shared recording {args.from_name!r}: {error}") from None
+    if mic.sampling_rate == 0:  # a Ring shared without one: no duration, no file header
+        mic.close()
+        raise CliError(f"{args.from_name!r} is a Ring shared without a sampling rate, which the command line "
+                       "needs: share it with Ring(..., sampling_rate=R)")
+    return mic
 
 
 def print_shared() -> None:
@@ -56,7 +64,13 @@ def print_shared() -> None:
 
 
 def _listed() -> list[SharedInfo]:
-    try:
-        return shared()
-    except NotImplementedError:
-        return []
+    """`shared`, each entry it skips (another user's, a forged file) told in one line, not as a Python warning."""
+    with warnings.catch_warnings(record=True) as skipped:
+        warnings.simplefilter("always")  # caught here whatever -W says: a user needs the line, not a traceback
+        try:
+            listed = shared()
+        except NotImplementedError:
+            listed = []
+    for warning in skipped:
+        notice(str(warning.message))
+    return listed

@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
                     failure = f"the device stopped after {rec.frames_recorded} frames"
                     break
                 time.sleep(POLL_SECONDS)
+        rec.stop()  # the last frame is written now: the summary counts every frame readers could get
         stats = rec.stats
     finally:
         rec.close()
