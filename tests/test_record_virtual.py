@@ -11,7 +11,7 @@ import pytest
 
 import audioring
 from audioring import AudioRecord, OverrunError, RecorderClosedError, VirtualInput
-from recording import RAMP_MODULUS, assert_consecutive, ramp_counter, wait_for_frames
+from recording import RAMP_MODULUS, assert_consecutive, ramp_counter, wait_for_frames, wait_until_waiting_in_stream
 
 RATE = 48000
 
@@ -245,7 +245,7 @@ def test_stop_ends_the_stream_and_close_wakes_a_waiting_stream():
 
     waiter = threading.Thread(target=consume)
     waiter.start()
-    time.sleep(0.1)
+    wait_until_waiting_in_stream([waiter])
     rec.close()
     waiter.join(timeout=2)
     assert not waiter.is_alive()
