@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dis
+import inspect
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Callable, Optional, TypeVar
@@ -12,6 +15,7 @@ import numpy as np
 import pytest
 
 from audioring import AudioRecord, OverrunError
+from audioring._stream import FrameStream
 from audioring.testing.pytest_plugin import _unavailable
 
 # The ramp holds the frame number modulo the largest power of two the dtype holds exactly.
@@ -142,3 +146,35 @@ def redo_until_stalled(seconds: float, run: Callable[[float], Stalled]) -> Stall
         if result["held"] >= seconds:
             break
     return result
+
+
+def _wait_call_site() -> tuple[object, int]:
+    """The code of `FrameStream._next` and the line on which it calls the ring's native wait."""
+    code = FrameStream._next.__code__
+    lines, first = inspect.getsourcelines(FrameStream._next)
+    (index,) = [k for k, line in enumerate(lines) if "ring.wait_for_frame(" in line]
+    return code, first + index
+
+
+def is_waiting_in_stream(thread: threading.Thread) -> bool:
+    """Whether ``thread`` is inside a stream's native wait for frames right now.
+
+    Its innermost Python frame is then `FrameStream._next`, executing the call
+    of ``ring.wait_for_frame``: that call releases the GIL, which is how the
+    caller gets to look. (A thread preempted anywhere else, even earlier on
+    the same line, is not at a call instruction of that line.)
+    """
+    code, line = _wait_call_site()
+    frame = sys._current_frames().get(thread.ident or -1)
+    if frame is None or frame.f_code is not code or frame.f_lineno != line:
+        return False
+    return dis.opname[frame.f_code.co_code[frame.f_lasti]].startswith("CALL")
+
+
+def wait_until_waiting_in_stream(threads: list[threading.Thread], timeout: float = 10.0) -> None:
+    """Wait until every thread of ``threads`` waits in a stream (`is_waiting_in_stream`); fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not all(is_waiting_in_stream(thread) for thread in threads):
+        assert all(thread.is_alive() for thread in threads), "a thread ended instead of waiting in its stream"
+        assert time.monotonic() < deadline, f"not every thread waits in its stream after {timeout} s"
+        time.sleep(0.001)

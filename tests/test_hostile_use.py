@@ -777,8 +777,11 @@ def test_recorders_and_rings_refuse_copy_and_pickle_and_stay_usable():
 # ---- interpreter shutdown with recorders open --------------------------------------------------
 
 SHUTDOWN_CHILD = '''
+import subprocess, weakref
 spec, driver, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 rec = AudioRecord(2, rate_of(spec), 4800, device=device(spec), driver=driver)
+recorder = weakref.ref(rec)
+ended, consumers = [], []
 if mode != "stopped":
     rec.start_recording()
 if mode == "cycle":  # collected only by the final garbage collection
@@ -789,16 +792,56 @@ if mode == "cycle":  # collected only by the final garbage collection
     del holder, rec
 elif mode == "streaming-thread":  # a daemon thread waits in a stream at exit
     def consume():
-        for block in rec.stream(480):
-            pass
-    threading.Thread(target=consume, daemon=True).start()
+        try:
+            for block in rec.stream(480):
+                pass
+            ended.append("StopIteration")
+        except BaseException as error:
+            ended.append(type(error).__name__)
+    consumers.append(threading.Thread(target=consume, daemon=True))
 elif mode == "waiting-thread":  # a daemon thread waits for a block that never comes
     def consume():
         for block in rec.stream(4800):
             pass
     rec.stop()
     rec.start_recording()
-    threading.Thread(target=consume, daemon=True).start()
+    consumers.append(threading.Thread(target=consume, daemon=True))
+for consumer in consumers:
+    consumer.start()
+
+
+def streams_of_this_process():
+    """The device streams the sound server has open for this process."""
+    if spec == "pulse":
+        out = subprocess.run(["pactl", "list", "source-outputs"], capture_output=True, text=True).stdout
+        return out.count(f'application.process.id = "{os.getpid()}"')
+    out = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout
+    return len({line.split(":")[0] for line in out.splitlines() if line.startswith("PortAudio")})  # clients
+
+
+if spec in ("pulse", "jack"):
+    # What audioring promises by the time PortAudio shuts down (sounddevice's exit handler calls
+    # _terminate, a module global looked up at the call): every recorder stopped and its stream
+    # closed, and a thread iterating a stream ended quietly.
+    import sounddevice as sd
+    terminate = sd._terminate
+
+    def checked_terminate():
+        open_streams = streams_of_this_process()
+        deadline = time.monotonic() + 5
+        while open_streams and time.monotonic() < deadline:  # the server learns of a close in a moment
+            time.sleep(0.05)
+            open_streams = streams_of_this_process()
+        for consumer in consumers:
+            consumer.join(5)
+        rec = recorder()
+        report(at_pa_terminate=True, recording=None if rec is None else rec.recording,
+               open_streams=open_streams, ended=ended)
+        sd._terminate = terminate
+        terminate()
+
+    assert streams_of_this_process() == 1  # the server shows the stream, so the check can see it go
+    sd._terminate = checked_terminate
 time.sleep(0.3)
 print("{}")
 '''
@@ -810,7 +853,16 @@ SHUTDOWN_CASES = [(spec, driver, mode) for spec, drivers in (("virtual", ["nativ
 
 @pytest.mark.parametrize(("spec", "driver", "mode"), SHUTDOWN_CASES + [("virtual", "native", "waiting-thread")])
 def test_exiting_with_recorders_open_prints_nothing(device_env, spec, driver, mode):
-    run_child(SHUTDOWN_CHILD, spec, driver, mode, env=device_env(spec))  # exit status 0, stderr empty
+    result = run_child(SHUTDOWN_CHILD, spec, driver, mode, env=device_env(spec))  # exit status 0, stderr empty
+    if spec == "virtual":  # no PortAudio to shut down
+        assert result == {}
+        return
+    # By the time PortAudio shut down: the recorder stopped (in mode "cycle" it may have been collected),
+    # its stream gone from the server, and a thread iterating a stream saw the recording end.
+    assert result["at_pa_terminate"], result
+    assert result["recording"] is False or (mode == "cycle" and result["recording"] is None), result
+    assert result["open_streams"] == 0, result
+    assert result["ended"] == (["StopIteration"] if mode == "streaming-thread" else []), result
 
 
 # ---- the questionable ones, decided ------------------------------------------------------------------

@@ -57,7 +57,7 @@ import sounddevice as sd
 
 from audioring import AudioRecord, OverrunError, RecorderClosedError, VirtualInput
 from audioring.testing import dominant_frequency, tone
-from recording import wait_for_frames
+from recording import wait_for_frames, wait_until_waiting_in_stream
 
 RATE = 48000
 DRIVERS = ["native", "python"]
@@ -248,10 +248,8 @@ def close_while_waiting(rec: AudioRecord) -> BaseException | None:
     """Close ``rec`` while another thread waits in ``next(rec.stream(...))``; what the waiter got."""
     stream = rec.stream(rec.buffer_size, start=rec.frames_written)  # far more than arrives soon: it waits
     outcome: dict[str, BaseException] = {}
-    waiting = threading.Event()
 
     def consume() -> None:
-        waiting.set()
         try:
             next(stream)
         except BaseException as error:  # noqa: BLE001 - reported to the test
@@ -259,8 +257,7 @@ def close_while_waiting(rec: AudioRecord) -> BaseException | None:
 
     waiter = threading.Thread(target=consume)
     waiter.start()
-    waiting.wait()
-    time.sleep(0.2)
+    wait_until_waiting_in_stream([waiter])  # asleep in the ring's wait, not merely started
     closed_at = time.monotonic()
     rec.close()
     waiter.join(timeout=5)
@@ -296,7 +293,7 @@ def test_close_wakes_many_waiting_streams(pulse_server):
     waiters = [threading.Thread(target=consume) for _ in range(4)]
     for waiter in waiters:
         waiter.start()
-    time.sleep(0.3)
+    wait_until_waiting_in_stream(waiters)
     rec.close()
     for waiter in waiters:
         waiter.join(timeout=5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import os
 import re
@@ -14,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from audioring import VirtualInput
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
@@ -33,6 +36,14 @@ def test_readme_block_runs(code, tmp_path):
     script.write_text(code)
     result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    assert result.stderr == "", result.stderr
+    if "pool.starmap(loudest" in code:
+        # What the sharing example prints: each worker's loudest sample of the shared sine, which
+        # has VirtualInput's default amplitude.
+        assert 'VirtualInput("sine", 440)' in code
+        amplitude = VirtualInput("sine", 440).amplitude
+        peaks = ast.literal_eval(result.stdout.strip().splitlines()[-1])
+        assert len(peaks) == 2 and peaks == pytest.approx([amplitude] * 2, abs=0.01), result.stdout
 
 
 def _commands(prefix: str) -> list[str]:
@@ -64,6 +75,50 @@ def test_readme_command_runs(command, pulse_server, tmp_path):
     with _serving_for(argv, env):
         result = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
+    _check_output(shlex.split(command)[1:], result, tmp_path)
+
+
+def _option(args: list[str], *names: str) -> str | None:
+    """The value given to one of the options ``names`` in ``args``, if any."""
+    for k, arg in enumerate(args[:-1]):
+        if arg in names:
+            return args[k + 1]
+    return None
+
+
+def _check_output(args: list[str], result: subprocess.CompletedProcess[str], cwd: Path) -> None:
+    """What the README says each command does, checked in its output (and its file, for ``record``)."""
+    out, err = result.stdout, result.stderr
+    seconds = _option(args, "--seconds")
+    if args[0] == "record":
+        # "prints the frames written, the duration, PortAudio's input overflows and the frames lost";
+        # "with --seconds S the file holds exactly round(S * rate) frames".
+        import soundfile
+
+        info = soundfile.info(str(cwd / args[1]))
+        said = re.search(r"^file: (\S+) \(\w+ \w+, (\d+) ch, (\d+) Hz\)$", out, flags=re.M)
+        assert said and said.group(1) == args[1], out
+        assert (info.channels, info.samplerate) == (int(said.group(2)), int(said.group(3))), (info, out)
+        for option, value in (("-c", info.channels), ("-r", info.samplerate)):
+            wanted = _option(args, option, {"-c": "--channels", "-r": "--rate"}[option])
+            assert wanted is None or int(wanted) == value, (option, wanted, info)
+        assert seconds is not None and info.frames == round(float(seconds) * info.samplerate), (info, out)
+        assert re.search(rf"^frames written: {info.frames}$", out, flags=re.M), out
+        assert re.search(r"^overflows: \d+$", out, flags=re.M) and re.search(r"^frames lost: 0$", out, flags=re.M), out
+        if _option(args, "--device-rate") is not None:
+            assert f"device runs at {_option(args, '--device-rate')} Hz; converting to {info.samplerate} Hz" in err, err
+    elif args[0] == "meter":
+        assert re.search(r"^peak dBFS: ", out, flags=re.M) and re.search(r"^frames lost: 0$", out, flags=re.M), out
+        assert seconds is not None and f"duration: {float(seconds):.3f} s" in out, out
+    elif args[0] == "serve":
+        assert re.search(rf"^served: {re.escape(args[1])}$", out, flags=re.M), out
+        assert f"as '{args[1]}'" in err, err
+    elif args[0] == "devices":
+        assert re.search(r"^\s*\d+\s+pulse\b", out, flags=re.M), out  # the test server's device, with its index
+    elif args[0] == "doctor":
+        assert out.rstrip().endswith("all good") and "native callback driver: available" in out, out
+    else:
+        assert out.strip(), f"{args}: printed nothing"
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ import pytest
 
 import audioring
 from audioring import AudioRecord, OverrunError, RecorderClosedError, VirtualInput
-from recording import RAMP_MODULUS, assert_consecutive, ramp_counter, wait_for_frames
+from recording import RAMP_MODULUS, assert_consecutive, ramp_counter, wait_for_frames, wait_until_waiting_in_stream
 
 RATE = 48000
 
@@ -175,6 +175,23 @@ def test_free_running_ramp_of_ten_million_frames_streams_losslessly():
     assert seen > total - 32769 and rec.stats.frames == total
 
 
+def test_paced_ramp_streams_losslessly_through_a_ring_of_the_default_size():
+    # The test above cannot overrun (its ring holds the whole run). Here the ring is what a user
+    # gets by default, 1 s of buffer plus 1 s of headroom, and the input runs at ten times real
+    # time: the consumer must keep up, never falling 0.2 s of wall time behind, for 50 s of audio.
+    speed, total, block = 10, 50 * RATE, RATE // 10
+    rec = AudioRecord(1, RATE, RATE, dtype="int32", device=VirtualInput("ramp", speed=speed, frames=total))
+    assert RATE <= rec.headroom < 2 * RATE  # the default: one second (rounded up to whole pages)
+    with rec:
+        expected, seen = 0, 0
+        for block_frames in rec.stream(block, timeout=5):  # any OverrunError fails the test
+            expected = assert_consecutive(ramp_counter(block_frames), 2**32, expected)
+            seen += len(block_frames)
+            if seen == total:
+                break
+    assert seen == total == rec.stats.frames
+
+
 def test_stream_overlapping_windows():
     rec = AudioRecord(1, RATE, 4096, dtype="int32", device=VirtualInput("ramp", speed=20))
     with rec:
@@ -228,7 +245,7 @@ def test_stop_ends_the_stream_and_close_wakes_a_waiting_stream():
 
     waiter = threading.Thread(target=consume)
     waiter.start()
-    time.sleep(0.1)
+    wait_until_waiting_in_stream([waiter])
     rec.close()
     waiter.join(timeout=2)
     assert not waiter.is_alive()

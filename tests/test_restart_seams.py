@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from audioring import AudioRecord, OverrunError, Ring, VirtualInput, attach
-from recording import RAMP_MODULUS, RampChecker, ramp_counter
+from recording import RAMP_MODULUS, RampChecker, ramp_counter, wait_until_waiting_in_stream
 
 RATE = 16000
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sharing needs Linux")
@@ -111,23 +111,12 @@ def test_a_stream_waiting_at_a_restart_ends_after_every_block_of_its_recording()
         waiter = threading.Thread(target=wait_for_the_next_block)
         interrupts = ring._core.interrupt_count
         waiter.start()
-        while waiter.is_alive() and not _waiting(waiter):
-            time.sleep(0.001)
+        wait_until_waiting_in_stream([waiter])
         ring.clear()  # a new recording: 4096 zeros, then whatever comes
         ring.write(np.arange(100, 108, dtype="int16").reshape(8, 1))
         waiter.join(5)
         assert ended.is_set() and ring._core.interrupt_count == interrupts
         assert [b[0, 0] for b in itertools.islice(ring.stream(4, timeout=0.5), 2)] == [100, 104]
-
-
-def _waiting(thread: threading.Thread) -> bool:
-    """Whether ``thread`` is inside the ring's native wait (its Python frame is FrameStream._next)."""
-    frame = sys._current_frames().get(thread.ident or 0)
-    while frame is not None:
-        if frame.f_code.co_name == "_next":
-            return True
-        frame = frame.f_back
-    return False
 
 
 def test_a_restart_that_clears_blocks_not_yet_taken_raises_overrun_counting_them_then_ends():
