@@ -9,11 +9,13 @@ files in /dev/shm, real processes.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import itertools
 import os
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -22,7 +24,6 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,8 @@ def returns_within(call: Callable[[], Any], seconds: float, fifo: Path | None = 
     thread.join(seconds)
     if thread.is_alive():
         if fifo is not None:
-            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            with contextlib.suppress(OSError):  # ENXIO: nobody is blocked opening it after all
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
         thread.join(10)
         pytest.fail(f"{call} did not return within {seconds} s (blocked opening {fifo}?)", pytrace=False)
     if "error" in outcome:
@@ -145,7 +147,7 @@ def _plant(kind: str, path: Path) -> Callable[[], None]:
 KINDS = ["FIFO", "directory", "symbolic link", "socket"]
 
 
-@contextmanager
+@contextlib.contextmanager
 def planted(kind: str, name: str) -> Iterator[Path]:
     path = shm_file(name)
     remove = _plant(kind, path)
@@ -214,10 +216,44 @@ def test_record_from_a_planted_fifo_fails_at_once_naming_it(tmp_path):
             run = subprocess.run([sys.executable, "-m", "audioring", "record", str(tmp_path / "x.wav"), "--from", name],
                                  capture_output=True, text=True, timeout=60)
         except subprocess.TimeoutExpired:
-            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # may release it; fail either way
+            with contextlib.suppress(OSError):  # a reader still blocked in open(2) is released
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
             pytest.fail("`audioring record --from` hung on a FIFO", pytrace=False)
     assert run.returncode != 0 and "is a FIFO" in run.stderr and str(path) in run.stderr, run.stderr
     assert not (tmp_path / "x.wav").exists()
+
+
+# Shares a Ring until told to close it, then says so.
+CLOSING_PRODUCER = textwrap.dedent("""
+    import sys
+    import audioring
+    ring = audioring.Ring(1, 1024, share=sys.argv[1])
+    print("shared", flush=True)
+    sys.stdin.readline()
+    ring.close()
+    print("closed", flush=True)
+""")
+
+
+def test_a_producer_whose_name_now_holds_a_fifo_closes_at_once_and_leaves_the_fifo():
+    # Closing checks that the name still names its own file before unlinking it: that check must not open a FIFO
+    # put there meanwhile (here by this user; another user can plant one once the name is gone) in a blocking way.
+    name = unique("swapped")
+    with subprocess.Popen([sys.executable, "-c", CLOSING_PRODUCER, name], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as producer:
+        assert producer.stdout.readline() == "shared\n", producer.stderr.read()
+        path = shm_file(name)
+        path.unlink()
+        os.mkfifo(path, 0o600)
+        try:
+            out, err = producer.communicate(input="\n", timeout=30)
+        except subprocess.TimeoutExpired:
+            producer.kill()
+            pytest.fail("closing a producer hung on the FIFO now at its name", pytrace=False)
+        finally:
+            assert stat.S_ISFIFO(path.lstat().st_mode)  # not the producer's to unlink
+            path.unlink()
+    assert producer.returncode == 0 and out == "closed\n", err
 
 
 # ---- attaching while a producer makes its file ---------------------------------------------------------
