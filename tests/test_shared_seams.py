@@ -398,6 +398,32 @@ def test_a_killed_producers_forked_child_does_not_keep_the_name():
                     pass
 
 
+# ---- header fields changed after attach() checked them ---------------------------------------------------
+
+FIRST_FRAME_OFFSET = 80  # SharedHeader::first_frame (shared_header.hpp, layout version 1)
+
+
+@pytest.mark.parametrize("forged", [-(2**63), -1, 2**63 - 1])
+def test_a_first_frame_overwritten_after_attach_stays_within_what_attach_accepts(forged):
+    # attach() checks first_frame (0..2^62); another process of the user can overwrite it later. A reader keeps
+    # it within those bounds, so that streams and frame arithmetic on it stay defined (no signed overflow).
+    name = unique("first-frame")
+    with Ring(1, 4096, "int16", share=name) as ring, attach(name) as mic:
+        ring.write(np.arange(100, dtype=np.int16).reshape(100, 1))
+        fd = os.open(shm_file(name), os.O_RDWR)
+        try:
+            os.pwrite(fd, struct.pack("q", forged), FIRST_FRAME_OFFSET)
+        finally:
+            os.close(fd)
+        assert 0 <= mic.first_frame <= 2**62
+        if mic.first_frame == 0:
+            block = next(iter(mic.stream(10, timeout=2.0)))
+            assert block[:, 0].tolist() == list(range(10))
+        else:  # nothing is there yet: no block (an end or a timeout), and no crash
+            with contextlib.suppress(TimeoutError):
+                assert next(iter(mic.stream(10, timeout=0.05)), None) is None
+
+
 # ---- the same user shrinking the file under a reader ----------------------------------------------------
 
 # Attaches, reads, says so, then reads again once told the file was truncated.

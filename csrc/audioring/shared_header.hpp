@@ -42,6 +42,9 @@ inline constexpr std::uint32_t kSharedStates = 4;
 inline constexpr char kSharedMagic[8] = {'a', 'u', 'd', 'i', 'o', 'r', 'n', 'g'};
 inline constexpr std::uint32_t kSharedVersion = 1;
 inline constexpr std::uint32_t kSharedMaxChannels = 1024;
+// Frame numbers in the header beyond this are not sane (2^62 frames at 384
+// kHz is 380,000 years), and arithmetic on saner ones cannot overflow.
+inline constexpr std::int64_t kSharedMaxFrame = std::int64_t{1} << 62;
 
 // The recording's counters (recording_counters.hpp), for readers' stats()
 // and time anchor. Each set on its own cache lines: the callback thread

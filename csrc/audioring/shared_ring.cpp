@@ -71,9 +71,6 @@ namespace {
 
 using Reason = SharedRingError::Reason;
 
-// Frame counters beyond this are not sane (2^62 frames at 384 kHz is 380,000
-// years), and arithmetic on saner ones cannot overflow.
-constexpr std::int64_t kMaxFrame = std::int64_t{1} << 62;
 
 // How long attach() waits for a file whose maker holds its lock but has not
 // finished it. This version's producers never show such a file (create()
@@ -417,12 +414,12 @@ Layout inspect(int fd, const std::string& path, const std::string& name) {
   // hold at every instant (written <= intent, both in 0..2^62).
   const std::int64_t written = h.control.written.load(std::memory_order_acquire);
   const std::int64_t intent = h.control.intent.load(std::memory_order_acquire);
-  if (written < 0 || written > kMaxFrame || intent < written || intent > kMaxFrame) {
+  if (written < 0 || written > kSharedMaxFrame || intent < written || intent > kSharedMaxFrame) {
     invalid("frame counters are written = " + show(written) + ", intent = " + show(intent) +
             ", expected 0 <= written <= intent <= 2^62");
   }
   const std::int64_t first_frame = h.first_frame.load(std::memory_order_relaxed);
-  if (first_frame < 0 || first_frame > kMaxFrame) invalid("first_frame is " + show(first_frame));
+  if (first_frame < 0 || first_frame > kSharedMaxFrame) invalid("first_frame is " + show(first_frame));
   const RecordingCounters& r = h.recording;
   const std::uint32_t published_flag = r.published.load(std::memory_order_acquire);
   const std::uint32_t converting_flag = r.converting.load(std::memory_order_acquire);

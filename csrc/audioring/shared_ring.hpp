@@ -43,6 +43,7 @@
 // to the producer's controlling thread.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -140,7 +141,12 @@ class SharedRing {
   // state_changes). The caller rings the ring's doorbell.
   bool store_state(SharedState state) noexcept;
 
-  std::int64_t first_frame() const noexcept { return header_->first_frame.load(std::memory_order_acquire); }
+  // A reader loads it from a header that another process of the same user
+  // can overwrite after attach() checked it: it is bounded to what attach()
+  // accepts (0..kSharedMaxFrame), so that arithmetic on it stays defined.
+  std::int64_t first_frame() const noexcept {
+    return std::clamp(header_->first_frame.load(std::memory_order_acquire), std::int64_t{0}, kSharedMaxFrame);
+  }
   // Producer: the recording's first frame (frame >= 0).
   void set_first_frame(std::int64_t frame) noexcept {
     header_->first_frame.store(frame, std::memory_order_release);
