@@ -47,6 +47,7 @@
 // reports none that the fences would not also exclude.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cassert>
 #include <chrono>
@@ -241,7 +242,13 @@ class FrameRing {
   // latest clear(), 0 before any. Frames before it were not recorded by the
   // current recording's producer. Monotonic. Load it after a window's
   // intact() check to know the window belongs to the recording it expects.
-  Frame first() const noexcept { return first_->load(std::memory_order_acquire); }
+  // A reader's header can be overwritten by another process of its user
+  // after attach() checked it: first() stays within what attach() accepts
+  // (0..kSharedMaxFrame), so that arithmetic on it stays defined.
+  Frame first() const noexcept {
+    const Frame frame = first_->load(std::memory_order_acquire);
+    return read_only() ? std::clamp(frame, Frame{0}, kSharedMaxFrame) : frame;
+  }
 
   // Frames published so far; frames [written() - capacity, written()) are readable.
   Frame written() const noexcept { return control_->written.load(std::memory_order_acquire); }

@@ -10,8 +10,14 @@
 // The producer fills every field before it stores `version`, last, with
 // release: a version of 0 means the file is still being made. Readers check
 // every field before they trust any (shared_ring.cpp) and copy the immutable
-// ones, so that a later change to the file (a bug, or another process of the
-// same user) cannot move their bounds.
+// ones, so that a later change to the header (a bug, or another process of
+// the same user) cannot move their bounds. The file's size is another
+// matter: a process of the same user that shrinks the file (ftruncate) takes
+// the pages away under every mapping, and the next access to them kills the
+// reader (and the producer) with SIGBUS. Nothing in a regular tmpfs file can
+// prevent that (only memfds take seals, and they have no name to share);
+// the same user is one trust domain. Other users cannot open the file at
+// all (mode 0600, checked by readers).
 //
 // Standard layout; the atomics are lock-free, hence address-free: they mean
 // the same in every process that maps them. Readers map the file read-only,
@@ -36,6 +42,9 @@ inline constexpr std::uint32_t kSharedStates = 4;
 inline constexpr char kSharedMagic[8] = {'a', 'u', 'd', 'i', 'o', 'r', 'n', 'g'};
 inline constexpr std::uint32_t kSharedVersion = 1;
 inline constexpr std::uint32_t kSharedMaxChannels = 1024;
+// Frame numbers in the header beyond this are not sane (2^62 frames at 384
+// kHz is 380,000 years), and arithmetic on saner ones cannot overflow.
+inline constexpr std::int64_t kSharedMaxFrame = std::int64_t{1} << 62;
 
 // The recording's counters (recording_counters.hpp), for readers' stats()
 // and time anchor. Each set on its own cache lines: the callback thread

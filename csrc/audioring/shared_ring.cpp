@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@
 #if defined(__linux__)
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -69,19 +71,26 @@ namespace {
 
 using Reason = SharedRingError::Reason;
 
-// Frame counters beyond this are not sane (2^62 frames at 384 kHz is 380,000
-// years), and arithmetic on saner ones cannot overflow.
-constexpr std::int64_t kMaxFrame = std::int64_t{1} << 62;
 
-// How long attach() waits for a producer that is still making the file.
+// How long attach() waits for a file whose maker holds its lock but has not
+// finished it. This version's producers never show such a file (create()
+// names the file only once it is complete); earlier ones, or other programs
+// writing the format, may.
 constexpr auto kMakingTimeout = std::chrono::seconds(5);
 // How often create() starts over when the name keeps changing under it.
 constexpr int kCreateAttempts = 8;
 
-// Names are per user: "audioring-<uid>-<name>" in /dev/shm (shm_open's
-// namespace), so two users can share the same name without meeting.
+// POSIX shared memory on Linux is the tmpfs at /dev/shm (shm_open() opens
+// files there). This file opens them itself: it needs O_NONBLOCK, which
+// POSIX does not promise for shm_open(), and O_TMPFILE, which needs the directory.
+constexpr const char* kShmDirectory = "/dev/shm";
+
+// Names are per user: "audioring-<uid>-<name>" in /dev/shm, so two users
+// can share the same name without meeting.
 std::string user_prefix(uid_t uid) { return "audioring-" + std::to_string(uid) + "-"; }
-std::string object_path(const std::string& name) { return "/" + user_prefix(geteuid()) + name; }
+std::string object_path(const std::string& name) {
+  return std::string(kShmDirectory) + "/" + user_prefix(geteuid()) + name;
+}
 
 // The files in /dev/shm (none if it does not exist).
 std::vector<std::string> shm_files() {
@@ -116,6 +125,7 @@ std::optional<uid_t> other_user_sharing(const std::string& name) {
 class Fd {
  public:
   explicit Fd(int fd) noexcept : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(other.release()) {}
   ~Fd() {
     if (fd_ >= 0) close(fd_);
   }
@@ -129,6 +139,14 @@ class Fd {
   int fd_;
 };
 
+// Opens the file at `path` without ever blocking (open(2) of a FIFO waits
+// for a writer: anyone may plant one under a user's prefix in /dev/shm),
+// following a symbolic link or taking a controlling terminal. Only a
+// regular file is used afterwards (open_checked()).
+int open_file(const std::string& path, int flags) noexcept {
+  return open(path.c_str(), flags | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+}
+
 SharedRingError failure(const char* call, const std::string& name, int error) {
   const Reason reason = error == ENOENT                                      ? Reason::not_found
                         : error == EACCES || error == EPERM || error == ELOOP ? Reason::permission
@@ -139,6 +157,68 @@ SharedRingError failure(const char* call, const std::string& name, int error) {
 SharedRingError in_use(const std::string& name, std::int64_t pid) {
   return SharedRingError(Reason::in_use, "shared name " + quoted(name) + " is in use by " +
                                              (pid > 0 ? "process " + std::to_string(pid) : "another process"));
+}
+
+// ---- what is at a name ------------------------------------------------------------
+
+const char* file_kind(mode_t mode) noexcept {
+  switch (mode & S_IFMT) {
+    case S_IFREG:
+      return "regular file";
+    case S_IFDIR:
+      return "directory";
+    case S_IFIFO:
+      return "FIFO";
+    case S_IFLNK:
+      return "symbolic link";
+    case S_IFSOCK:
+      return "socket";
+    case S_IFCHR:
+      return "character device";
+    case S_IFBLK:
+      return "block device";
+    default:
+      return "file of unknown type";
+  }
+}
+
+// The file at `path` must be a regular file of this user, as a producer
+// makes it: another user's is a permission error; this user's FIFO,
+// directory, socket or link is `not_regular` (invalid for a reader: not a
+// shared ring; in_use for a producer: the name is taken).
+void check_file(const struct stat& st, const std::string& path, const std::string& name, Reason not_regular) {
+  if (st.st_uid != geteuid()) {
+    throw SharedRingError(Reason::permission, "shared recording " + quoted(name) + " belongs to user " +
+                                                  std::to_string(st.st_uid) + ", not to this process's user " +
+                                                  std::to_string(geteuid()) + " (" + path + " is a " +
+                                                  file_kind(st.st_mode) + ")");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    throw SharedRingError(not_regular, "shared name " + quoted(name) + ": " + path + " is a " +
+                                           file_kind(st.st_mode) + ", not a shared recording (a regular file)");
+  }
+}
+
+// Opens `path` (flags: O_RDONLY or O_RDWR) and checks what it is
+// (check_file()); fills `st`. Returns an invalid Fd if nothing is there.
+// Where open(2) refuses the file for what it is (a link, a socket, a
+// directory opened for writing), lstat() tells what.
+Fd open_checked(const std::string& path, const std::string& name, int flags, Reason not_regular, struct stat& st) {
+  Fd fd(open_file(path, flags));
+  if (fd) {
+    if (fstat(fd.get(), &st) != 0) throw failure("fstat", name, errno);
+  } else {
+    const int error = errno;
+    if (error == ENOENT) return fd;
+    if (lstat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT) return fd;  // gone meanwhile
+      throw failure("open", name, error);
+    }
+    check_file(st, path, name, not_regular);
+    throw failure("open", name, error);  // a regular file of ours that cannot be opened
+  }
+  check_file(st, path, name, not_regular);
+  return fd;
 }
 
 // ---- locks and liveness ----------------------------------------------------------
@@ -176,7 +256,7 @@ bool pid_exists(std::int64_t pid) noexcept {
 bool names_file(const std::string& path, int fd) noexcept {
   struct stat mine {};
   struct stat theirs {};
-  const Fd other(shm_open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0));
+  const Fd other(open_file(path, O_RDONLY));
   return other && fstat(fd, &mine) == 0 && fstat(other.get(), &theirs) == 0 && mine.st_dev == theirs.st_dev &&
          mine.st_ino == theirs.st_ino;
 }
@@ -198,13 +278,8 @@ struct stat stat_checked(int fd, const std::string& name) {
   return st;
 }
 
-// The object must be this user's and closed to everyone else, as a producer makes it.
-void check_owner(const struct stat& st, const std::string& name) {
-  if (st.st_uid != geteuid()) {
-    throw SharedRingError(Reason::permission, "shared recording " + quoted(name) + " belongs to user " +
-                                                  std::to_string(st.st_uid) + ", not to this process's user " +
-                                                  std::to_string(geteuid()));
-  }
+// The file (this user's, check_file()) must be closed to everyone else, as a producer makes it.
+void check_private(const struct stat& st, const std::string& name) {
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
@@ -266,10 +341,11 @@ class Mapping {
 
 // Reads the header of the open object `fd` and checks every field before it
 // trusts any; throws SharedRingError(invalid) naming the field and its value.
-Layout inspect(int fd, const std::string& name) {
+Layout inspect(int fd, const std::string& path, const std::string& name) {
   const InvalidHeader invalid(name);
   const struct stat st = stat_checked(fd, name);
-  check_owner(st, name);
+  check_file(st, path, name, Reason::invalid);
+  check_private(st, name);
   const std::size_t page = RingMemory::page_size();
   const auto size = static_cast<std::uint64_t>(st.st_size);
   if (size < page) {
@@ -338,12 +414,12 @@ Layout inspect(int fd, const std::string& name) {
   // hold at every instant (written <= intent, both in 0..2^62).
   const std::int64_t written = h.control.written.load(std::memory_order_acquire);
   const std::int64_t intent = h.control.intent.load(std::memory_order_acquire);
-  if (written < 0 || written > kMaxFrame || intent < written || intent > kMaxFrame) {
+  if (written < 0 || written > kSharedMaxFrame || intent < written || intent > kSharedMaxFrame) {
     invalid("frame counters are written = " + show(written) + ", intent = " + show(intent) +
             ", expected 0 <= written <= intent <= 2^62");
   }
   const std::int64_t first_frame = h.first_frame.load(std::memory_order_relaxed);
-  if (first_frame < 0 || first_frame > kMaxFrame) invalid("first_frame is " + show(first_frame));
+  if (first_frame < 0 || first_frame > kSharedMaxFrame) invalid("first_frame is " + show(first_frame));
   const RecordingCounters& r = h.recording;
   const std::uint32_t published_flag = r.published.load(std::memory_order_acquire);
   const std::uint32_t converting_flag = r.converting.load(std::memory_order_acquire);
@@ -393,19 +469,95 @@ std::byte* map_ring_file(int fd, std::size_t header_bytes, std::size_t data_byte
 
 // The name exists: throws in_use if a live producer has it; otherwise
 // unlinks it under its lock (see shared_ring.hpp), or finds it gone.
+// A file that is not ours, or not a regular file, is never unlinked.
 void reclaim(const std::string& path, const std::string& name) {
-  const Fd fd(shm_open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0));
-  if (!fd) {
-    if (errno == ENOENT) return;  // gone meanwhile
-    throw failure("shm_open", name, errno);
-  }
-  const struct stat st = stat_checked(fd.get(), name);
-  if (st.st_uid != geteuid()) check_owner(st, name);  // not ours: never unlinked
+  struct stat st {};
+  const Fd fd = open_checked(path, name, O_RDWR, Reason::in_use, st);
+  if (!fd) return;  // gone meanwhile
   const auto pid = read_field<std::int64_t>(fd.get(), offsetof(SharedHeader, producer_pid));
   if (lock_held(fd.get()) && pid_exists(pid)) throw in_use(name, pid);
-  if (!try_write_lock(fd.get())) throw in_use(name, pid);  // a forked child of the producer, or another reclaimer
-  if (names_file(path, fd.get())) shm_unlink(path.c_str());
+  if (!try_write_lock(fd.get())) {
+    // Not its producer, which is gone: a process that inherited the lock
+    // without fork handlers (a raw clone), or another process reclaiming the name.
+    throw SharedRingError(Reason::in_use, "shared name " + quoted(name) + " is held by another process (its producer" +
+                                              (pid > 0 ? ", process " + std::to_string(pid) + "," : "") +
+                                              " is gone); try again once that process lets go of it");
+  }
+  if (names_file(path, fd.get())) unlink(path.c_str());
 }  // closing fd drops the lock
+
+// ---- producers' locks across fork() -------------------------------------------------
+
+// A producer's lock belongs to its open file description, which fork()
+// shares with the child: a child that outlived its parent would keep the
+// name "in use" by a dead process. So every live producer's descriptor is
+// listed here, and a pthread_atfork child handler closes the child's copies
+// (the parent's lock stays: it goes only when the last reference to the
+// description goes). A mapping is such a reference too, and children inherit
+// mappings: the producer maps the file through another description
+// (reopen()), so that the locked one is referenced by its descriptor alone.
+// The list's mutex is held across fork() (prepare/parent/child handlers), so
+// no descriptor is ever opened but not yet listed when a child is made.
+// Children made without fork handlers (vfork, posix_spawn) exec at once, and
+// O_CLOEXEC closes the descriptor then.
+struct Producers {
+  std::mutex mutex;
+  std::vector<int*> descriptors;  // SharedRing::fd_ of each live producer
+};
+
+Producers& producers() {
+  static Producers* const list = new Producers();  // never destroyed: rings may outlive static destructors
+  return *list;
+}
+
+void before_fork() noexcept { producers().mutex.lock(); }
+void after_fork_in_parent() noexcept { producers().mutex.unlock(); }
+void after_fork_in_child() noexcept {
+  Producers& list = producers();
+  for (int* fd : list.descriptors) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;  // the child's ring object no longer has it (unshare() and the destructor skip it)
+  }
+  list.mutex.unlock();
+}
+
+// Opens the producer's new, unnamed file (O_TMPFILE: it gets the name only
+// once complete, see create()) into `*fd`, listed as a producer's descriptor.
+void open_producer_file(int* fd, const std::string& name) {
+  // Registered once, before the first producer's descriptor exists. If it
+  // fails (ENOMEM), forked children keep the lock, as without this list.
+  [[maybe_unused]] static const int registered =
+      pthread_atfork(&before_fork, &after_fork_in_parent, &after_fork_in_child);
+  Producers& list = producers();
+  const std::lock_guard<std::mutex> guard(list.mutex);
+  list.descriptors.reserve(list.descriptors.size() + 1);  // may throw: before the descriptor exists
+  *fd = open(kShmDirectory, O_TMPFILE | O_RDWR | O_CLOEXEC, S_IRUSR | S_IWUSR);
+  if (*fd < 0) throw failure("open(O_TMPFILE)", name, errno);
+  list.descriptors.push_back(fd);
+}
+
+void forget_producer_file(int* fd) noexcept {
+  Producers& list = producers();
+  const std::lock_guard<std::mutex> guard(list.mutex);
+  list.descriptors.erase(std::remove(list.descriptors.begin(), list.descriptors.end(), fd), list.descriptors.end());
+}
+
+// A new open file description of the file open as `fd` (read-write), through
+// /proc; an invalid Fd where /proc is missing.
+Fd reopen(int fd) {
+  const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  return Fd(open(proc.c_str(), O_RDWR | O_CLOEXEC));
+}
+
+// Gives the unnamed file `fd` the name `path`, atomically: fails with EEXIST
+// if the name exists. Through /proc (any user); where /proc is missing,
+// AT_EMPTY_PATH (which needs CAP_DAC_READ_SEARCH).
+bool link_file(int fd, const std::string& path) {
+  const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  if (linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0) return true;
+  if (errno != ENOENT) return false;
+  return linkat(fd, "", AT_FDCWD, path.c_str(), AT_EMPTY_PATH) == 0;
+}
 
 }  // namespace
 
@@ -435,59 +587,60 @@ std::shared_ptr<SharedRing> SharedRing::create(const std::string& name, const Sh
   const std::size_t header_bytes = (sizeof(SharedHeader) + page - 1) / page * page;
   check_fits_in_memory(header_bytes + data_bytes, what);
 
+  // The file is made complete, locked and private before it gets its name
+  // (link_file()): a reader or a reclaimer never finds it half made.
   const std::string path = object_path(name);
+  std::shared_ptr<SharedRing> ring(new SharedRing());  // its destructor releases what is made below
+  ring->name_ = name;
+  ring->path_ = path;
+  ring->read_only_ = false;
+  open_producer_file(&ring->fd_, name);
+  if (!try_write_lock(ring->fd_)) throw failure("fcntl(F_OFD_SETLK)", name, errno);
+  if (fchmod(ring->fd_, S_IRUSR | S_IWUSR) != 0) throw failure("fchmod", name, errno);  // whatever the umask
+  if (!size_file(ring->fd_, header_bytes + data_bytes)) {
+    if (errno == ENOSPC || errno == ENOMEM) throw OutOfMemory(what + ": " + std::strerror(errno));
+    throw failure("ftruncate", name, errno);
+  }
+  {
+    // Mapped through a description without the lock (see Producers); where
+    // /proc is missing, through the locked one: then a forked child that
+    // outlives the producer keeps the name in use until it exits.
+    const Fd unlocked = reopen(ring->fd_);
+    ring->base_ = map_ring_file(unlocked ? unlocked.get() : ring->fd_, header_bytes, data_bytes, true);
+  }
+  if (ring->base_ == nullptr) mapping_failed(name, errno);
+  ring->mapped_bytes_ = header_bytes + 2 * data_bytes;
+  ring->data_ = ring->base_ + header_bytes;
+  if (!is_mirrored(ring->data_, data_bytes)) {
+    throw SharedRingError(Reason::system, what + ": the system did not mirror the mapping");
+  }
+  prefault(ring->base_, ring->mapped_bytes_);
+  ring->channels_ = spec.channels;
+  ring->format_ = spec.format;
+  ring->frame_bytes_ = frame_size;
+  ring->capacity_ = spec.capacity;
+  ring->sampling_rate_ = spec.sampling_rate;
+  ring->producer_pid_ = getpid();
+
+  SharedHeader& h = *new (ring->base_) SharedHeader();
+  ring->header_ = &h;
+  h.producer_pid = ring->producer_pid_;
+  h.producer_uid = geteuid();
+  std::memcpy(h.magic, kSharedMagic, sizeof kSharedMagic);
+  h.channels = static_cast<std::uint32_t>(spec.channels);
+  h.header_bytes = header_bytes;
+  h.frame_bytes = frame_size;
+  h.format = static_cast<std::uint32_t>(spec.format);
+  h.sampling_rate = spec.sampling_rate;
+  h.capacity = spec.capacity;
+  h.data_offset = header_bytes;
+  h.data_bytes = data_bytes;
+  h.version.store(kSharedVersion, std::memory_order_release);  // last: publishes everything above
+
   for (int attempt = 0; attempt < kCreateAttempts; ++attempt) {
-    Fd fd(shm_open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, S_IRUSR | S_IWUSR));
-    if (!fd) {
-      if (errno != EEXIST) throw failure("shm_open", name, errno);
-      reclaim(path, name);
-      continue;
-    }
-    // The lock first: from now on the name is live. If a reclaimer took the
-    // fresh file for a stale one (it has no lock and no header yet), it
-    // unlinks it: start over.
-    if (!try_write_lock(fd.get()) || !names_file(path, fd.get())) continue;
-
-    std::shared_ptr<SharedRing> ring(new SharedRing());  // from here its destructor unlinks the name
-    ring->name_ = name;
-    ring->path_ = path;
-    ring->read_only_ = false;
-    ring->fd_ = fd.release();
-    if (fchmod(ring->fd_, S_IRUSR | S_IWUSR) != 0) throw failure("fchmod", name, errno);  // whatever the umask
-    if (!size_file(ring->fd_, header_bytes + data_bytes)) {
-      if (errno == ENOSPC || errno == ENOMEM) throw OutOfMemory(what + ": " + std::strerror(errno));
-      throw failure("ftruncate", name, errno);
-    }
-    ring->base_ = map_ring_file(ring->fd_, header_bytes, data_bytes, true);
-    if (ring->base_ == nullptr) mapping_failed(name, errno);
-    ring->mapped_bytes_ = header_bytes + 2 * data_bytes;
-    ring->data_ = ring->base_ + header_bytes;
-    if (!is_mirrored(ring->data_, data_bytes)) {
-      throw SharedRingError(Reason::system, what + ": the system did not mirror the mapping");
-    }
-    prefault(ring->base_, ring->mapped_bytes_);
-    ring->channels_ = spec.channels;
-    ring->format_ = spec.format;
-    ring->frame_bytes_ = frame_size;
-    ring->capacity_ = spec.capacity;
-    ring->sampling_rate_ = spec.sampling_rate;
-    ring->producer_pid_ = getpid();
-
-    SharedHeader& h = *new (ring->base_) SharedHeader();
-    ring->header_ = &h;
-    h.producer_pid = ring->producer_pid_;  // the identity first: reclaimers read it while we work
-    h.producer_uid = geteuid();
-    std::memcpy(h.magic, kSharedMagic, sizeof kSharedMagic);
-    h.channels = static_cast<std::uint32_t>(spec.channels);
-    h.header_bytes = header_bytes;
-    h.frame_bytes = frame_size;
-    h.format = static_cast<std::uint32_t>(spec.format);
-    h.sampling_rate = spec.sampling_rate;
-    h.capacity = spec.capacity;
-    h.data_offset = header_bytes;
-    h.data_bytes = data_bytes;
-    h.version.store(kSharedVersion, std::memory_order_release);  // last: publishes everything above
-    return ring;
+    if (link_file(ring->fd_, path)) return ring;
+    if (errno != EEXIST) throw failure("linkat", name, errno);
+    reclaim(path, name);  // throws if a live producer, or anything but a stale ring of ours, has the name
   }
   throw SharedRingError(Reason::in_use, "shared name " + quoted(name) +
                                             " keeps changing: other processes are creating or reclaiming it");
@@ -498,9 +651,9 @@ std::shared_ptr<SharedRing> SharedRing::attach(const std::string& name) {
   const std::string path = object_path(name);
   const auto give_up = std::chrono::steady_clock::now() + kMakingTimeout;
   for (;;) {
-    Fd fd(shm_open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0));
+    struct stat st {};
+    Fd fd = open_checked(path, name, O_RDONLY, Reason::invalid, st);
     if (!fd) {
-      if (errno != ENOENT) throw failure("shm_open", name, errno);
       if (const std::optional<uid_t> owner = other_user_sharing(name)) {
         throw SharedRingError(Reason::permission, quoted(name) + " is shared by another user (uid " +
                                                       std::to_string(*owner) +
@@ -508,12 +661,18 @@ std::shared_ptr<SharedRing> SharedRing::attach(const std::string& name) {
       }
       throw SharedRingError(Reason::not_found, "no shared recording named " + quoted(name));
     }
-    check_owner(stat_checked(fd.get(), name), name);
-    if (being_made(fd.get()) && std::chrono::steady_clock::now() < give_up) {
+    check_private(st, name);
+    if (being_made(fd.get())) {  // not there yet: wait for it, a while
+      if (std::chrono::steady_clock::now() >= give_up) {
+        throw SharedRingError(Reason::not_found, "shared recording " + quoted(name) +
+                                                     " is still being made: the process making it has held it for " +
+                                                     std::to_string(kMakingTimeout.count()) +
+                                                     " s without finishing its header");
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
       continue;
     }
-    const Layout layout = inspect(fd.get(), name);
+    const Layout layout = inspect(fd.get(), path, name);
     std::shared_ptr<SharedRing> ring(new SharedRing());
     ring->name_ = name;
     ring->path_ = path;
@@ -536,6 +695,7 @@ std::shared_ptr<SharedRing> SharedRing::attach(const std::string& name) {
 
 SharedRing::~SharedRing() {
   unshare();
+  if (!read_only_) forget_producer_file(&fd_);
   if (base_ != nullptr) munmap(base_, mapped_bytes_);
   if (fd_ >= 0) close(fd_);
 }
@@ -551,7 +711,7 @@ bool SharedRing::store_state(SharedState state) noexcept {
 void SharedRing::unshare() noexcept {
   if (read_only_ || fd_ < 0 || owner_.forked()) return;  // a forked child shares the parent's lock: hands off
   if (unshared_.exchange(true, std::memory_order_acq_rel)) return;
-  if (names_file(path_, fd_)) shm_unlink(path_.c_str());
+  if (names_file(path_, fd_)) unlink(path_.c_str());
   unlock(fd_);
 }
 
@@ -587,14 +747,12 @@ std::vector<SharedRingInfo> list_shared(std::vector<std::string>* skipped) {
     const std::string path = object_path(name);
     try {
       if (!valid_name(name)) {
-        throw SharedRingError(Reason::invalid, "/dev/shm" + path + ": " + quoted(name) + " is not a valid shared name");
+        throw SharedRingError(Reason::invalid, path + ": " + quoted(name) + " is not a valid shared name");
       }
-      const Fd fd(shm_open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0));
-      if (!fd) {
-        if (errno == ENOENT) continue;  // gone meanwhile
-        throw failure("shm_open", name, errno);
-      }
-      check_owner(stat_checked(fd.get(), name), name);
+      struct stat st {};
+      const Fd fd = open_checked(path, name, O_RDONLY, Reason::invalid, st);
+      if (!fd) continue;  // gone meanwhile
+      check_private(st, name);
       if (!lock_held(fd.get())) {  // stale, whatever it holds
         try {
           reclaim(path, name);
@@ -603,7 +761,7 @@ std::vector<SharedRingInfo> list_shared(std::vector<std::string>* skipped) {
         continue;
       }
       if (being_made(fd.get())) continue;
-      const Layout layout = inspect(fd.get(), name);
+      const Layout layout = inspect(fd.get(), path, name);
       found.push_back({name, layout.pid, pid_exists(layout.pid), layout.channels, layout.format, layout.capacity,
                        layout.sampling_rate, layout.state, layout.written});
     } catch (const SharedRingError& error) {

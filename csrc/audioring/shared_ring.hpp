@@ -1,20 +1,37 @@
 // SharedRing: a ring's memory shared by name with other processes of the
 // same user (Linux): the POSIX shared memory object
-// /audioring-<euid>-<name>, laid out as shared_header.hpp describes.
+// /audioring-<euid>-<name> (the file /dev/shm/audioring-<euid>-<name>),
+// laid out as shared_header.hpp describes.
 //
 // The producer creates it (create()) and maps it read-write; readers attach
 // to it (attach()) and map it read-only, so they can neither write frames
 // nor disturb the producer: FrameRing's readers use loads only.
 //
+// Creation: the producer makes an unnamed file (O_TMPFILE), locks it, sizes
+// it, writes the header and only then links it under the name (failing if
+// the name exists). So a name, once there, is a complete recording: nobody
+// ever sees a producer's file half made.
+//
+// What readers trust: /dev/shm is writable by every user, so anything may
+// sit at a name. Every open is non-blocking and follows no link (a FIFO
+// would block open(2) forever); what is opened must be a regular file owned
+// by this user (else PermissionError for another owner's, and for this
+// user's FIFO, directory, socket or link an invalid-ring error for readers,
+// "in use" for producers), private (mode 0600), and its header is checked
+// field by field (shared_ring.cpp). Nothing that is not such a file is read,
+// locked or unlinked.
+//
 // Liveness: the producer holds an open-file-description (OFD) write lock on
 // the whole file for as long as it shares it; the kernel drops the lock when
 // the producer's last descriptor of it closes, however the process ends. A
-// recording is live while that lock is held AND the pid in its header
-// exists (a forked child of the producer may still hold the descriptor, and
-// with it the lock). A name whose lock nobody holds is stale: whoever wants
-// it (a new producer, list_shared()) takes the lock itself first, checks
-// that the name still names the file it locked, and only then unlinks it, so
-// two processes that reclaim at once cannot unlink each other's new file.
+// forked child does not keep it: a pthread_atfork handler closes the child's
+// copies of every producer's descriptor (the lock belongs to the open file
+// description, which fork() shares). A recording is live while that lock is
+// held AND the pid in its header exists. A name whose lock nobody holds is
+// stale: whoever wants it (a new producer, list_shared()) takes the lock
+// itself first, checks that the name still names the file it locked, and
+// only then unlinks it, so two processes that reclaim at once cannot unlink
+// each other's new file.
 //
 // Errors: std::invalid_argument for a malformed name; SharedRingError (with
 // a Reason the bindings map to Python's exception types) for everything
@@ -26,6 +43,7 @@
 // to the producer's controlling thread.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -89,8 +107,10 @@ class SharedRing {
   // Creates the shared object and its lock, or reclaims a stale one of that
   // name first; throws SharedRingError(in_use) if a live producer has it.
   static std::shared_ptr<SharedRing> create(const std::string& name, const SharedRingSpec& spec);
-  // Maps a live or finished recording read-only, after checking its owner,
-  // mode and every header field.
+  // Maps a live or finished recording read-only, after checking its type,
+  // owner, mode and every header field. A file whose maker holds its lock
+  // but has not finished its header is waited for, up to 5 s, then
+  // SharedRingError(not_found).
   static std::shared_ptr<SharedRing> attach(const std::string& name);
 
   // The producer's last reference unshares (unlinks the name); every mapping
@@ -142,9 +162,9 @@ class SharedRing {
   SharedRing() = default;
 
   std::string name_;
-  std::string path_;                   // the object's name: /audioring-<euid>-<name>
+  std::string path_;                   // the file: /dev/shm/audioring-<euid>-<name>
   bool read_only_ = true;
-  int fd_ = -1;                        // the lock's descriptor (producer), the liveness probe's (reader)
+  int fd_ = -1;                        // the lock's descriptor (producer; -1 in a forked child), the liveness probe's (reader)
   std::byte* base_ = nullptr;          // the whole mapping: header, then the frames twice
   std::size_t mapped_bytes_ = 0;
   SharedHeader* header_ = nullptr;     // == base_
@@ -164,10 +184,12 @@ class SharedRing {
 // The live shared recordings of this user, sorted by name. Stale ones
 // (nobody holds their lock) are reclaimed on the way (unlinked, as a new
 // producer would) and not returned; entries held by a process whose pid is
-// gone (a forked child holds the lock) are returned with alive = false.
-// Objects in the namespace that cannot be read as shared rings (a malformed
-// header, another owner, group/other access) are skipped; each is described
-// in `skipped` when given. Objects still being made are skipped silently.
+// gone (a process that inherited the lock without fork handlers) are
+// returned with alive = false. Entries under this user's prefix that cannot
+// be read as shared rings (not a regular file, another owner, group/other
+// access, a malformed header) are skipped and left in place; each is
+// described (its path and what it is) in `skipped` when given. Files whose
+// maker holds them but has not finished them are skipped silently.
 std::vector<SharedRingInfo> list_shared(std::vector<std::string>* skipped = nullptr);
 
 }  // namespace audioring

@@ -53,8 +53,9 @@ void register_shared(py::module_& m) {
       },
       py::arg("name"),
       "A read-only FrameRing over this user's shared recording `name` (zero-copy; its arrays keep the mapping "
-      "alive). FileNotFoundError: no such recording; PermissionError: another user's, or open to others; "
-      "ValueError: not a valid shared ring; NotImplementedError: not Linux.");
+      "alive). FileNotFoundError: no such recording, or still being made after 5 s; PermissionError: another "
+      "user's, or open to others; ValueError: not a valid shared ring (not a regular file, or a malformed header); "
+      "NotImplementedError: not Linux.");
 
   m.def(
       "list_shared",
@@ -84,7 +85,8 @@ void register_shared(py::module_& m) {
       },
       "This user's shared recordings, sorted by name, as dicts (name, pid, alive, channels, dtype, capacity, "
       "sampling_rate, state, frames_written). Stale ones (no producer holds them) are unlinked on the way; "
-      "objects that are not valid shared rings are skipped with a RuntimeWarning naming the reason.");
+      "entries that are not valid shared rings (FIFOs, directories, sockets, links, other owners, malformed "
+      "headers) are skipped, left in place, with a RuntimeWarning naming the path and the reason.");
 }
 
 }  // namespace audioring::bindings

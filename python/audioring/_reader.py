@@ -240,14 +240,23 @@ def recorded_frames(ring: _core.FrameRing) -> int:
     not yet) would count negative, and a first read before a restart with
     written read after it would count the zeros. The pair is taken again
     until first_frame is the same on both sides of written and written has
-    reached it; a restart in progress (one memset) is waited out.
+    reached it; a restart in progress (one memset) is waited out, for at
+    most `_RESTART_WAIT_S` (a header another process of the user forged can
+    keep the pair inconsistent for ever: then the count is clamped at 0).
     """
+    deadline = time.monotonic() + _RESTART_WAIT_S
     while True:
         first = ring.first_frame
         written = ring.frames_written
         if written >= first and ring.first_frame == first:
             return written - first
+        if time.monotonic() > deadline:
+            return max(0, written - first)
         os.sched_yield()
+
+
+#: The longest a restart's clear (a memset of the ring: 0.1 s per GB here) keeps a count waiting.
+_RESTART_WAIT_S = 2.0
 
 
 async def wait_recorded(ring: _core.FrameRing, frames: int, timeout: Optional[float],

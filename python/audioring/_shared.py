@@ -57,6 +57,14 @@ def shared() -> list[SharedInfo]:
     list of SharedInfo
         Sorted by name.
 
+    Warns
+    -----
+    RuntimeWarning
+        Once for each entry under this user's prefix in ``/dev/shm`` that
+        cannot be attached (a FIFO, directory, socket or symbolic link planted
+        there, another user's file, one open to others, a malformed header),
+        naming its path and why. Such entries are skipped and left in place.
+
     Raises
     ------
     NotImplementedError
@@ -99,12 +107,15 @@ def attach(name: str) -> SharedRecording:
     Raises
     ------
     FileNotFoundError
-        If no recording is shared under ``name`` (a closed producer's name is gone).
+        If no recording is shared under ``name`` (a closed producer's name is
+        gone), or what is there is still being made after 5 s.
     PermissionError
-        If it belongs to another user.
+        If it belongs to another user, or is open to group or others.
     ValueError
         If ``name`` is not a valid name, or what is shared under it is not a
-        valid audioring ring (a forged or truncated file; the message says which field).
+        valid audioring ring: not a regular file (a FIFO, directory, socket or
+        symbolic link; the message names the path and what it is), or a forged
+        or truncated file (the message says which field).
     NotImplementedError
         Where sharing is not available (it needs Linux).
 

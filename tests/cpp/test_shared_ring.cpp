@@ -4,8 +4,9 @@
 // destructor unlinking only their own file, "in use" while a producer lives,
 // reclaiming stale names (also via list_shared()), liveness (a producer
 // killed with SIGKILL interrupts a reader's wait within 250 ms; a forked
-// child that still holds the lock), the doorbell waking a reader in another
-// process, permission checks on forged files, and the counters a Capture or
+// child does not keep a dead producer's name), the doorbell waking a reader
+// in another process, permission checks on forged files, FIFOs, directories,
+// links and sockets planted at a name, and the counters a Capture or
 // Converter publishes in the header giving the reader exactly the
 // producer's stats and time anchor.
 //
@@ -27,12 +28,15 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -171,6 +175,18 @@ std::string mapping_permissions(const void* address) {
     }
   }
   return "";
+}
+
+// How many of this process's descriptors are open on the file at `path` (same inode).
+int descriptors_of(const std::string& path) {
+  struct stat target {};
+  CHECK(stat(path.c_str(), &target) == 0);
+  int count = 0;
+  for (int fd = 0; fd < 1024; ++fd) {
+    struct stat st {};
+    if (fstat(fd, &st) == 0 && st.st_dev == target.st_dev && st.st_ino == target.st_ino) ++count;
+  }
+  return count;
 }
 
 // ---- tests -----------------------------------------------------------------------
@@ -359,39 +375,76 @@ void test_stale_reclaim() {
   for (const auto& entry : audioring::list_shared()) CHECK(entry.name != name2);
   CHECK(!exists(name2));
 
-  // The producer died but a forked child of it still holds the descriptor,
-  // and with it the lock: listed as not alive, and not reclaimable.
-  const std::string name3 = unique("held");
+  // The producer died but a forked child of it lives on, with its copies of
+  // the producer's descriptors and mappings: it does not keep the lock (the
+  // fork handler closed its copy of the lock's descriptor; the mapping is
+  // made through another open file description), so the name is stale at once.
+  const std::string name3 = unique("forked");
   Pipe release;
   Pipe ready;
   const pid_t producer_pid = spawn([&] {
     const auto ring = produce(name3, s);
-    spawn([&] {  // the holder: inherits the descriptor, and stays until released
+    spawn([&] {  // stays until released, holding whatever it inherited
+      CHECK(descriptors_of(file_path(name3)) == 0);
       ready.send();
       release.receive();
     });
+    CHECK(attach(name3)->shared()->producer_alive());  // the parent's own lock outlived the child's close
     _exit(0);
   });
   ready.receive();
-  check_exited_ok(producer_pid, "producer that leaves a holder behind");
-  const auto listed = audioring::list_shared();
-  const auto it = std::find_if(listed.begin(), listed.end(), [&](const auto& e) { return e.name == name3; });
-  CHECK(it != listed.end() && !it->alive && it->pid == producer_pid);
+  check_exited_ok(producer_pid, "producer that leaves a forked child behind");
   CHECK(!attach(name3)->shared()->producer_alive());
-  check_error([&] { SharedRing::create(name3, s); }, Reason::in_use, name3, nullptr, "held by a forked child");
+  for (const auto& entry : audioring::list_shared()) CHECK(entry.name != name3);  // reclaimed
+  const auto third = produce(name3, s);
+  CHECK(third->shared()->producer_alive() && third->shared()->producer_pid() == getpid());
   release.send();
-  // The holder is not our child: wait until its exit drops the lock, then the name is stale and reclaimed.
-  std::shared_ptr<FrameRing> reclaimed;
-  const auto deadline = Clock::now() + milliseconds(20000);
-  while (!reclaimed) {
-    try {
-      reclaimed = produce(name3, s);
-    } catch (const SharedRingError& error) {
-      CHECK_MSG(error.reason() == Reason::in_use && Clock::now() < deadline, "%s", error.what());
-      std::this_thread::sleep_for(milliseconds(5));
-    }
+}
+
+// The planted things anyone can put at a name in /dev/shm (the directory is
+// world-writable): a FIFO (whose open(2) would block forever), a directory,
+// a symbolic link, a socket. Each is refused at once, naming the path and
+// what it is, by attach() (invalid), create() (in use) and list_shared()
+// (skipped, described); and left in place.
+void test_planted_files() {
+  const SharedRingSpec s = spec(1, SampleFormat::int16, 100);
+  const std::string fifo = unique("fifo");
+  const std::string directory = unique("directory");
+  const std::string link = unique("link");
+  const std::string sock = unique("socket");
+  CHECK(mkfifo(file_path(fifo).c_str(), 0600) == 0);
+  CHECK(mkdir(file_path(directory).c_str(), 0700) == 0);
+  CHECK(symlink("/dev/null", file_path(link).c_str()) == 0);
+  const int server = socket(AF_UNIX, SOCK_STREAM, 0);
+  CHECK(server >= 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  CHECK(file_path(sock).size() < sizeof address.sun_path);
+  std::strcpy(address.sun_path, file_path(sock).c_str());
+  CHECK(bind(server, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+
+  const std::pair<std::string, const char*> planted[] = {
+      {fifo, "is a FIFO"}, {directory, "is a directory"}, {link, "is a symbolic link"}, {sock, "is a socket"}};
+  for (const auto& [name, kind] : planted) {
+    check_error([&] { SharedRing::attach(name); }, Reason::invalid, file_path(name), kind, "attach");
+    check_error([&] { SharedRing::create(name, s); }, Reason::in_use, file_path(name), kind, "create");
   }
-  CHECK(reclaimed->shared()->producer_alive());
+  std::vector<std::string> skipped;
+  for (const auto& entry : audioring::list_shared(&skipped)) {
+    for (const auto& [name, kind] : planted) CHECK(entry.name != name);
+  }
+  for (const auto& [name, kind] : planted) {
+    CHECK_MSG(std::any_of(skipped.begin(), skipped.end(),
+                          [&, k = kind, n = name](const std::string& why) {
+                            return why.find(file_path(n)) != std::string::npos && why.find(k) != std::string::npos;
+                          }),
+              "list_shared() did not report %s", name.c_str());
+    struct stat st {};
+    CHECK(lstat(file_path(name).c_str(), &st) == 0);  // left in place
+  }
+  close(server);
+  CHECK(unlink(file_path(fifo).c_str()) == 0 && rmdir(file_path(directory).c_str()) == 0);
+  CHECK(unlink(file_path(link).c_str()) == 0 && unlink(file_path(sock).c_str()) == 0);
 }
 
 void test_permissions() {
@@ -638,6 +691,8 @@ int main() {
   lap("stale names");
   test_permissions();
   lap("permissions");
+  test_planted_files();
+  lap("planted files");
   test_doorbell_across_processes();
   lap("doorbell across processes");
   test_producer_killed();
