@@ -779,7 +779,11 @@ def test_recorders_and_rings_refuse_copy_and_pickle_and_stay_usable():
 SHUTDOWN_CHILD = '''
 import subprocess, weakref
 spec, driver, mode = sys.argv[1], sys.argv[2], sys.argv[3]
-rec = AudioRecord(2, rate_of(spec), 4800, device=device(spec), driver=driver)
+if mode == "converting":  # the device at its rate, a converter thread to 16 kHz
+    rec = AudioRecord(2, 16000, 4800, device=device(spec), driver=driver, device_rate=rate_of(spec))
+    assert rec.converting
+else:
+    rec = AudioRecord(2, rate_of(spec), 4800, device=device(spec), driver=driver)
 recorder = weakref.ref(rec)
 ended, consumers = [], []
 if mode != "stopped":
@@ -851,7 +855,9 @@ SHUTDOWN_CASES = [(spec, driver, mode) for spec, drivers in (("virtual", ["nativ
                   for driver in drivers for mode in ("global", "stopped", "cycle", "streaming-thread")]
 
 
-@pytest.mark.parametrize(("spec", "driver", "mode"), SHUTDOWN_CASES + [("virtual", "native", "waiting-thread")])
+@pytest.mark.parametrize(("spec", "driver", "mode"), SHUTDOWN_CASES + [
+    ("virtual", "native", "waiting-thread"), ("pulse", "native", "converting"), ("jack", "native", "converting"),
+])
 def test_exiting_with_recorders_open_prints_nothing(device_env, spec, driver, mode):
     result = run_child(SHUTDOWN_CHILD, spec, driver, mode, env=device_env(spec))  # exit status 0, stderr empty
     if spec == "virtual":  # no PortAudio to shut down

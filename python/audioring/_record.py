@@ -19,7 +19,7 @@ from ._errors import RecorderClosedError
 from ._formats import sample_format
 from ._reader import FrameReader
 from ._ring import Ring
-from ._sources import PortAudioSource, Source, open_source
+from ._sources import Source, open_source
 from ._sources.converting import ConvertingSource, plan_device
 from ._sources.virtual import DEFAULT_BLOCKSIZE
 from ._stats import CaptureStats
@@ -256,7 +256,7 @@ class AudioRecord(_core.RecordReader, FrameReader):
             self._source = ConvertingSource(device_source, self._converter, plan)
         self._attach(self._ring._core, self._buffer_size)  # the native read() reads this ring
         self._closed = False
-        if isinstance(self._source, PortAudioSource):
+        if self._source.driver != "virtual":  # a PortAudio stream, converted or not
             _close_at_exit(self)
 
     # ---- the reference's API --------------------------------------------------
