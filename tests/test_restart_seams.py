@@ -19,6 +19,7 @@ import time
 import numpy as np
 import pytest
 
+import audioring
 from audioring import AudioRecord, OverrunError, Ring, VirtualInput, attach
 from recording import RAMP_MODULUS, RampChecker, ramp_counter, wait_until_waiting_in_stream
 
@@ -214,3 +215,14 @@ def test_a_pending_reader_times_out_saying_no_recording_began():
             next(iter(mic.stream(160, timeout=0.1)))
     finally:
         rec.close()
+
+
+@linux_only
+def test_shared_lists_the_frames_of_the_current_recording_not_the_zeros_of_a_restart():
+    name = unique("listed")
+    with Ring(1, 4096, "int16", share=name) as ring:
+        ring.write(np.ones((10, 1), dtype="int16"))
+        ring.clear()
+        ring.write(np.ones((7, 1), dtype="int16"))
+        (entry,) = [e for e in audioring.shared() if e.name == name]
+        assert (entry.frames_recorded, entry.frames_written) == (7, 10 + ring.capacity + 7)

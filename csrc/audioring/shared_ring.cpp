@@ -310,6 +310,7 @@ struct Layout {
   std::int64_t pid;
   SharedState state;
   std::int64_t written;
+  std::int64_t first_frame;
 };
 
 class InvalidHeader {
@@ -434,7 +435,8 @@ Layout inspect(int fd, const std::string& path, const std::string& name) {
   return {static_cast<std::size_t>(header_bytes), static_cast<std::size_t>(data_bytes), channels,
           static_cast<SampleFormat>(format),       static_cast<std::size_t>(frame_bytes), capacity,
           h.sampling_rate,                          pid,
-          static_cast<SharedState>(state),          written};
+          static_cast<SharedState>(state),          written,
+          first_frame};
 }
 
 // Maps the file as [header][frames][frames]: header_bytes at offset 0, then
@@ -763,7 +765,7 @@ std::vector<SharedRingInfo> list_shared(std::vector<std::string>* skipped) {
       if (being_made(fd.get())) continue;
       const Layout layout = inspect(fd.get(), path, name);
       found.push_back({name, layout.pid, pid_exists(layout.pid), layout.channels, layout.format, layout.capacity,
-                       layout.sampling_rate, layout.state, layout.written});
+                       layout.sampling_rate, layout.state, layout.written, layout.first_frame});
     } catch (const SharedRingError& error) {
       if (skipped != nullptr) skipped->push_back(error.what());
     }

@@ -96,6 +96,7 @@ struct SharedRingInfo {
   std::uint32_t sampling_rate;
   SharedState state;
   std::int64_t frames_written;
+  std::int64_t first_frame;  // the current recording's (FrameRing::first()), when listed
 };
 
 class SharedRing {

@@ -79,12 +79,13 @@ void register_shared(py::module_& m) {
           entry["sampling_rate"] = info.sampling_rate;
           entry["state"] = info.state;
           entry["frames_written"] = info.frames_written;
+          entry["first_frame"] = info.first_frame;
           out.append(entry);
         }
         return out;
       },
       "This user's shared recordings, sorted by name, as dicts (name, pid, alive, channels, dtype, capacity, "
-      "sampling_rate, state, frames_written). Stale ones (no producer holds them) are unlinked on the way; "
+      "sampling_rate, state, frames_written, first_frame). Stale ones (no producer holds them) are unlinked on the way; "
       "entries that are not valid shared rings (FIFOs, directories, sockets, links, other owners, malformed "
       "headers) are skipped, left in place, with a RuntimeWarning naming the path and the reason.");
 }

@@ -33,7 +33,11 @@ class SharedInfo:
     state : str
         ``'idle'``, ``'recording'``, ``'stopped'`` or ``'closed'``.
     frames_written : int
-        Absolute frame number one past its newest frame.
+        Absolute frame number one past its newest frame (it counts the
+        zeros each ``start_recording`` writes, as ``AudioRecord.frames_written`` does).
+    frames_recorded : int
+        Frames of its current recording (since the producer's last
+        ``start_recording``; a `Ring`'s since its last ``clear``), when listed.
     """
 
     name: str
@@ -44,6 +48,7 @@ class SharedInfo:
     capacity: int
     state: str
     frames_written: int
+    frames_recorded: int
 
 
 def shared() -> list[SharedInfo]:
@@ -81,7 +86,7 @@ def shared() -> list[SharedInfo]:
         SharedInfo(
             name=e["name"], pid=e["pid"], channels=e["channels"], sampling_rate=e["sampling_rate"],
             dtype=np.dtype(e["dtype"]), capacity=e["capacity"], state=e["state"].name,
-            frames_written=e["frames_written"],
+            frames_written=e["frames_written"], frames_recorded=max(0, e["frames_written"] - e["first_frame"]),
         )
         for e in _core.list_shared()
         if e["alive"]

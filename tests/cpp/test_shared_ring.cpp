@@ -280,7 +280,7 @@ void test_producer_and_reader() {
   CHECK(it != listed.end());
   CHECK(it->pid == getpid() && it->alive && it->channels == 2 && it->format == SampleFormat::int16);
   CHECK(it->capacity == capacity && it->sampling_rate == 16000 && it->state == SharedState::recording);
-  CHECK(it->frames_written == written);
+  CHECK(it->frames_written == written && it->first_frame == 0);
 
   // A clear() begins a recording: the reader sees its first frame.
   producer->clear();
