@@ -27,7 +27,12 @@ SUITES = ["tests/test_ring.py", "tests/test_record_virtual.py", "tests/test_read
           # Shared rings: a forged or truncated file must give an error, never an out-of-bounds read.
           "tests/test_shared.py::test_forged_headers_give_a_clear_error_never_a_crash",
           "tests/test_shared.py::test_truncated_files_give_a_clear_error",
-          "tests/test_shared.py::test_a_reader_cannot_write_and_a_readers_close_ends_its_waiting_streams"]
+          "tests/test_shared.py::test_a_reader_cannot_write_and_a_readers_close_ends_its_waiting_streams",
+          # Lifecycle seams: restarts under streams, planted and half-made files in /dev/shm, asyncio waits.
+          "tests/test_restart_seams.py", "tests/test_shared_seams.py", "tests/test_async_waits.py",
+          # ASan handles SIGBUS itself: the documented death of a reader whose file is truncated is not its to judge.
+          "--deselect",
+          "tests/test_shared_seams.py::test_a_same_user_truncating_the_file_kills_its_readers_with_sigbus_as_documented"]
 
 
 def _in_ci() -> bool:
