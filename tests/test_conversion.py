@@ -55,7 +55,7 @@ def record_whole(rec: AudioRecord, device_frames: int, timeout: float = 30.0) ->
         assert time.monotonic() < deadline, rec.stats
         time.sleep(0.002)
     rec.stop()  # converts what is left and flushes the resampler's tail
-    ring, delivered = rec._device_ring, rec.stats.device_frames
+    ring, delivered = rec._pipeline.device_ring, rec.stats.device_frames
     assert delivered <= ring.capacity
     device = ring._core.window(ring.frames_written - delivered, delivered).copy()
     converted = rec.read(rec.frames_recorded, copy=True)
@@ -163,8 +163,8 @@ def test_time_at_names_when_the_converted_frame_reached_the_adc():
         start = rec.start_frame(view)
         block = view[:, 0].astype(np.float64)
         assert rec.is_intact(view)
-        device_adc, device_frame = rec._device_capture.anchor()
-        assert device_frame == rec._device_ring.frames_written - rec.stats.device_frames
+        device_adc, device_frame = rec._pipeline.device_capture.anchor()
+        assert device_frame == rec._pipeline.device_ring.frames_written - rec.stats.device_frames
         # Device time of output frame `start` per time_at; the sine there.
         t = rec.time_at(start) - device_adc + np.arange(len(block)) / rate
         model = np.column_stack([np.sin(2 * np.pi * f * t), np.cos(2 * np.pi * f * t)])
@@ -441,7 +441,7 @@ def test_a_starved_converter_reports_the_loss():
     frames = 3_000_000
     rec = AudioRecord(2, 8000, 8000, device=VirtualInput("noise", realtime=False, frames=frames, rate=96000),
                       headroom=0, quality="very high")
-    assert rec._device_ring.capacity < frames  # the premise: the device can lap its ring
+    assert rec._pipeline.device_ring.capacity < frames  # the premise: the device can lap its ring
     cpus = os.sched_getaffinity(0)
     try:
         os.sched_setaffinity(0, {min(cpus)})

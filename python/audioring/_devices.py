@@ -1,9 +1,15 @@
-"""PortAudio access through sounddevice: loading it and finding input devices (streams: _sources/portaudio.py)."""
+"""PortAudio access through sounddevice: loading it, finding input devices and the rates they accept.
+
+(Streams: _sources/portaudio.py.)
+"""
 
 from __future__ import annotations
 
 from types import ModuleType
 from typing import Any, Union, cast
+
+#: The rates `accepted_rates` tries when it lists what a device accepts.
+STANDARD_RATES: tuple[int, ...] = (8000, 11025, 16000, 22050, 32000, 44100, 48000, 88200, 96000, 176400, 192000)
 
 _INSTALL_PORTAUDIO = (
     "Install PortAudio: Debian/Ubuntu/Raspberry Pi OS `sudo apt install libportaudio2`, "
@@ -77,3 +83,17 @@ def has_native_callback_support(sd: ModuleType) -> bool:
     """Whether this sounddevice lets a C function be the stream callback."""
     return hasattr(sd, "_StreamBase") and hasattr(sd, "_ffi")
 
+
+
+def accepts(sd: ModuleType, device: dict[str, Any], rate: int, channels: int = 1) -> bool:
+    """Whether PortAudio opens the input ``device`` (as `resolve_input_device` returned it) at this rate and width."""
+    try:
+        sd.check_input_settings(device=device["index"], channels=channels, dtype="float32", samplerate=rate)
+    except sd.PortAudioError:
+        return False
+    return True
+
+
+def accepted_rates(sd: ModuleType, device: dict[str, Any]) -> list[int]:
+    """The `STANDARD_RATES` that PortAudio accepts for the input ``device``."""
+    return [rate for rate in STANDARD_RATES if accepts(sd, device, rate)]

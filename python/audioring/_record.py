@@ -9,36 +9,18 @@ import sys
 import threading
 import weakref
 from collections.abc import Sequence
-from typing import Callable, NoReturn, Optional, SupportsIndex, Union, cast
+from typing import Callable, NoReturn, Optional, SupportsIndex, Union
 
 import numpy as np
 
 from . import _core, _watch
 from ._clock import frame_time
 from ._errors import RecorderClosedError
-from ._formats import sample_format
+from ._pipeline import build_pipeline
 from ._reader import FrameReader
-from ._ring import Ring
-from ._sources import Source, open_source
-from ._sources.converting import ConvertingSource, plan_device
-from ._sources.virtual import DEFAULT_BLOCKSIZE
+from ._settings import check_record_settings
 from ._stats import CaptureStats
-from ._validate import (
-    MAX_CHANNELS,
-    MAX_FRAMES,
-    MAX_SAMPLING_RATE,
-    as_count,
-    as_device,
-    as_mapping,
-    as_quality,
-    as_rate,
-    as_sample_dtype,
-    as_share_name,
-    check_latency,
-)
 from ._virtual import VirtualInput
-
-DRIVERS = ("native", "python")
 
 
 class AudioRecord(_core.RecordReader, FrameReader):
@@ -166,94 +148,20 @@ class AudioRecord(_core.RecordReader, FrameReader):
         share: Optional[str] = None,
     ) -> None:
         self._closed = True  # until fully built, so __del__ and close() are safe
-        for name, value in (("channels", channels), ("sampling_rate", sampling_rate), ("buffer_size", buffer_size)):
-            if not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value <= 0:
-                raise ValueError(f"{name} must be positive, got {value}")  # the reference's ValueError
-        self._channels = as_count(channels, "channels", 1, MAX_CHANNELS)
-        self._sampling_rate = as_count(sampling_rate, "sampling_rate", 1, MAX_SAMPLING_RATE)
-        # Bounded like Ring's capacity, so that an error names this argument, not the ring's.
-        self._buffer_size = as_count(buffer_size, "buffer_size", 1, MAX_FRAMES)
-        self._dtype = as_sample_dtype(dtype)
-        blocksize = as_count(blocksize, "blocksize", 0, 2**24)
-        headroom = self._sampling_rate if headroom is None else as_count(headroom, "headroom", 0, MAX_FRAMES)
-        latency = check_latency(latency)
-        # isinstance first: `in` would compare an array elementwise (an error naming nothing).
-        if not isinstance(driver, str) or driver not in DRIVERS:
-            raise ValueError(f"driver must be one of {', '.join(DRIVERS)}, got {driver!r}")
-        device = cast(Union[int, str, VirtualInput, None], as_device(device))
-        device_rate = None if device_rate is None else as_rate(device_rate, "device_rate")
-        self._quality = as_quality(quality)
-        share = None if share is None else as_share_name(share)
-        plan = plan_device(
-            device, channels=self._channels, sampling_rate=self._sampling_rate, device_rate=device_rate,
-            mapping=as_mapping(mapping, self._channels),
+        settings = check_record_settings(
+            channels, sampling_rate, buffer_size, device=device, dtype=dtype, blocksize=blocksize, latency=latency,
+            headroom=headroom, driver=driver, device_rate=device_rate, mapping=mapping, quality=quality, share=share,
         )
-        self._plan = plan
-
-        capacity = self._buffer_size + max(headroom, blocksize)
-        converting = plan.converts(self._sampling_rate, self._channels)
-        # The device fills a capture ring at its rate when converting (float32,
-        # all opened inputs); its capacity is how long the converter thread may stall.
-        device_capacity = max(-(-headroom * plan.rate // self._sampling_rate), plan.rate) + 2 * blocksize + 4096
-        if converting:
-            self._check_conversion_ratio(plan.rate)
-        self._converter: Optional[_core.Converter] = None
-        # What start_recording() resets and stats/time_at read: the device's
-        # capture, or the converter that speaks for it in the recording's frames.
-        self._capture: Union[_core.Capture, _core.Converter]
-
-        def make_capture() -> _core.Capture:
-            """What the device's callback writes into; called by open_source once the device took the settings."""
-            device_frame_bytes = plan.channels * (4 if converting else self._dtype.itemsize)
-            self._check_memory(
-                capacity,
-                (blocksize or DEFAULT_BLOCKSIZE) * device_frame_bytes if isinstance(device, VirtualInput) else 0,
-                device_capacity * device_frame_bytes if converting else 0,
-                _core.converter_memory(
-                    float(plan.rate), float(self._sampling_rate), plan.channels, plan.mapping,
-                    sample_format(self._dtype.name), device_capacity,
-                ) if converting else 0,
-            )  # before the first byte is allocated
-            try:
-                self._ring = Ring(self._channels, capacity, self._dtype, share=share,
-                                  sampling_rate=self._sampling_rate)
-            except (MemoryError, ValueError) as error:  # ValueError: the sum is past Ring's bound
-                raise type(error)(
-                    f"buffer_size={self._buffer_size} + headroom={max(headroom, blocksize)} frames "
-                    f"x channels={self._channels} do not fit: {error}"
-                ) from None
-            if share is not None:
-                self._ring._core.set_state(_core.SharedState.idle)  # until start_recording()
-            if not converting:
-                self._capture = _core.Capture(self._ring._core)
-                return self._capture
-            self._device_ring = Ring(plan.channels, device_capacity, "float32")
-            # The device's counters live with the recording's ring, where its readers find them.
-            self._device_capture = device_capture = _core.Capture(self._device_ring._core, self._ring._core)
-            self._converter = _core.Converter(
-                device_capture, self._ring._core, float(plan.rate), float(self._sampling_rate), plan.channels,
-                plan.mapping, sample_format(self._dtype.name),
-                _core.Quality.__members__[self._quality.replace(" ", "_")],
-            )
-            self._capture = self._converter
-            return device_capture
-
+        self._channels, self._sampling_rate = settings.channels, settings.sampling_rate
+        self._buffer_size, self._dtype, self._quality = settings.buffer_size, settings.dtype, settings.quality
         self._lock = threading.Lock()  # orders start/stop/close between Python threads
         self._owner: Optional[int] = None  # the thread inside start/stop/close (holding the lock)
         self._deferred: list[str] = []  # calls a signal handler made on that thread meanwhile
         self._generation = _core.fork_generation()  # see _check_process()
-        if not converting:
-            self._source: Source = open_source(
-                device, make_capture, channels=self._channels, sampling_rate=self._sampling_rate,
-                dtype=self._dtype.name, blocksize=blocksize, latency=latency, driver=driver,
-            )
-        else:
-            device_source = open_source(
-                device, make_capture, channels=plan.channels, sampling_rate=plan.rate, dtype="float32",
-                blocksize=blocksize, latency=latency, driver=driver,
-            )
-            assert self._converter is not None  # made by make_capture()
-            self._source = ConvertingSource(device_source, self._converter, plan)
+        self._pipeline = pipeline = build_pipeline(settings)
+        # What the lifecycle and the properties below use of it.
+        self._plan, self._ring, self._source = pipeline.plan, pipeline.ring, pipeline.source
+        self._capture, self._converter = pipeline.capture, pipeline.converter
         self._attach(self._ring._core, self._buffer_size)  # the native read() reads this ring
         self._closed = False
         if self._source.driver != "virtual":  # a PortAudio stream, converted or not
@@ -574,43 +482,6 @@ class AudioRecord(_core.RecordReader, FrameReader):
                 self._ring.close()  # unshares: the name is gone, attached readers' streams end
                 self._ring._core.interrupt()
                 _OPEN_AT_EXIT.discard(self)
-
-    def _check_conversion_ratio(self, device_rate: int) -> None:
-        """Raise ValueError, naming both rates, for a conversion wider than libsoxr is allowed to make.
-
-        libsoxr's scratch memory grows with the ratio (13 MB per channel at
-        1 Hz -> 100 kHz); the bound is far past any real pair of device and
-        recording rates.
-        """
-        limit = _core.MAX_CONVERSION_RATIO
-        if not 1 / limit <= self._sampling_rate / device_rate <= limit:
-            raise ValueError(
-                f"sampling_rate={self._sampling_rate} is {self._sampling_rate / device_rate:g} times the "
-                f"device's rate (device_rate={device_rate}): the conversion allows ratios sampling_rate / "
-                f"device_rate from 1/{limit:g} to {limit:g}; record at a rate nearer the device's"
-            )
-
-    def _check_memory(self, capacity: int, block_bytes: int, device_ring_bytes: int, converter_bytes: int) -> None:
-        """Raise MemoryError, naming the sizes, if everything that scales with the arguments cannot fit together.
-
-        That is the ring, a virtual input's block buffer, and when converting
-        the device's ring and the converter's buffers (libsoxr's included),
-        against the memory available (a memory cgroup's limit included).
-        """
-        ring_bytes = capacity * self._channels * self._dtype.itemsize
-        available = _core.available_memory()
-        needed = ring_bytes + block_bytes + device_ring_bytes + converter_bytes
-        # Past Ring's bound, Ring's ValueError (naming the sum) says more than the memory would.
-        if available and capacity <= MAX_FRAMES and needed > available:
-            extra = f" + the converter's device ring {device_ring_bytes} bytes" if device_ring_bytes else ""
-            extra += f" + the converter's buffers {converter_bytes} bytes" if converter_bytes else ""
-            extra += f" + the virtual input's block buffer {block_bytes} bytes" if block_bytes else ""
-            raise MemoryError(
-                f"buffer_size={self._buffer_size} + headroom={capacity - self._buffer_size} frames x "
-                f"channels={self._channels} x {self._dtype.itemsize} bytes does not fit in memory: the ring "
-                f"needs {ring_bytes} bytes{extra}, {needed} bytes in all, but only {available} bytes of memory are "
-                "available"
-            )
 
     # ---- FrameReader's hooks ------------------------------------------------------
 

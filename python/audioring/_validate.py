@@ -191,25 +191,6 @@ def as_mapping(mapping: object, channels: int) -> Optional[list[int]]:
     return numbers
 
 
-def as_device(device: object) -> object:
-    """``device`` as `AudioRecord` takes it: None, an int (numpy's included), a str or a `VirtualInput`.
-
-    Raises
-    ------
-    TypeError
-        For anything else (bools too).
-    """
-    from ._virtual import VirtualInput  # imported here: _virtual imports this module
-
-    if isinstance(device, VirtualInput):
-        return device
-    if isinstance(device, np.integer):
-        device = int(device)  # as every other integer argument takes numpy integers
-    if device is not None and (isinstance(device, bool) or not isinstance(device, (int, str))):
-        raise TypeError(f"device must be None, an int, a str or a VirtualInput, got {device!r}")
-    return device
-
-
 #: What a shared recording's name may hold: it becomes part of a file name, so never a path.
 SHARE_NAME_CHARACTERS = "letters A-Z a-z, digits, '_', '-' and '.' (not first)"
 SHARE_NAME_MAX = 64

@@ -103,44 +103,27 @@ class PortAudioSource:
             _watch_jack_source(self)
 
     @classmethod
-    def open(
-        cls,
-        device: Union[int, str, None],
-        make_capture: Callable[[], _core.Capture],
-        *,
-        channels: int,
-        sampling_rate: int,
-        dtype: str,
-        blocksize: int,
-        latency: Union[float, str, None],
-        native: bool,
-    ) -> PortAudioSource:
-        """Open (not start) a stream on ``device`` (None: the default input).
+    def open(cls, sd: ModuleType, device: dict[str, Any], capture: _core.Capture, *, channels: int,
+             sampling_rate: int, dtype: str, blocksize: int, latency: Union[float, str, None],
+             native: bool) -> PortAudioSource:
+        """Open (not start) a stream on ``device`` (as `_devices.resolve_input_device` found it).
+
+        Called after `check_settings` passed for these settings.
 
         ``native`` asks for the C callback; a sounddevice that cannot take one
-        gets the Python callback instead. ``make_capture`` is called once
-        the device is known to take these settings, before the stream opens.
+        gets the Python callback instead.
 
         Raises
         ------
-        ValueError
-            If no input device matches (naming the available ones), or it
-            refuses the channel count or sampling rate (naming both).
-        ImportError, OSError
-            If sounddevice or PortAudio is missing (saying what to install).
         sounddevice.PortAudioError
-            For other PortAudio failures, with the device named.
+            For PortAudio failures, with the device named.
         """
-        sd = _devices.import_sounddevice()
         _forget_portaudio_in_forked_children(sd)
-        info = _devices.resolve_input_device(sd, device)
         native = native and _devices.has_native_callback_support(sd)
-        _check_settings(sd, info, channels, sampling_rate, dtype)
-        capture = make_capture()
-        stream = _open_stream(sd, capture, info, channels, sampling_rate, dtype, blocksize, latency, native)
+        stream = _open_stream(sd, capture, device, channels, sampling_rate, dtype, blocksize, latency, native)
         return cls(
-            sd, stream, capture, info["name"], _devices.hostapi_name(sd, info), "native" if native else "python",
-            float(info.get("default_low_input_latency", 0.0)),
+            sd, stream, capture, device["name"], _devices.hostapi_name(sd, device), "native" if native else "python",
+            float(device.get("default_low_input_latency", 0.0)),
         )
 
     @property
@@ -203,7 +186,7 @@ class PortAudioSource:
                 self._abandoned = True
 
 
-def _check_settings(sd: ModuleType, device: dict[str, Any], channels: int, sampling_rate: int, dtype: str) -> None:
+def check_settings(sd: ModuleType, device: dict[str, Any], channels: int, sampling_rate: int, dtype: str) -> None:
     """Raise ValueError naming the value if the device refuses these settings (before any allocation)."""
     name = device["name"]
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from ... import _devices
-from ..._sources.converting import accepted_rates
 from ..errors import CliError
 from ..inputs import NO_DEVICE_FIX, default_input_index
 from ..parser import Command
@@ -27,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{mark} {d['index']:>5}  {d['name']:<32} {d['hostapi_name']:<20} "
                   f"{d['max_input_channels']:>5} {d['default_samplerate']:>12g}")
             # On a line of its own, so that the table's columns stay as they were.
-            rates = ", ".join(map(str, accepted_rates(sd, d))) or "none of the standard rates"
+            rates = ", ".join(map(str, _devices.accepted_rates(sd, d))) or "none of the standard rates"
             print(f"{'':9}accepts: {rates} Hz")
         print("* default input device; other rates are recorded by converting (see --rate, --device-rate)")
     else:
