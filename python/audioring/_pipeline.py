@@ -76,7 +76,7 @@ def build_pipeline(settings: RecordSettings) -> Pipeline:
     Raises
     ------
     ValueError, MemoryError, ImportError, OSError
-        As `AudioRecord` documents them; nothing stays allocated.
+        As `AudioRecord` documents them.
     """
     s = settings
     plan = s.device.plan(channels=s.channels, sampling_rate=s.sampling_rate, device_rate=s.device_rate,
@@ -95,14 +95,10 @@ def build_pipeline(settings: RecordSettings) -> Pipeline:
     check_memory(s, ring_capacity(s), s.device.block_buffer_bytes(s.blocksize, frame_bytes),
                  device_frames * frame_bytes, converter_bytes)
     ring = _open_ring(s)
-    try:
-        if converting:
-            return _open_converting(s, plan, ring, device_frames)
-        capture = _core.Capture(ring._core)
-        return Pipeline(plan, ring, _open_device(s, plan, capture, s.dtype), capture)
-    except BaseException:
-        ring.close()  # unshares a shared name at once, instead of whenever the ring is collected
-        raise
+    if converting:
+        return _open_converting(s, plan, ring, device_frames)
+    capture = _core.Capture(ring._core)
+    return Pipeline(plan, ring, _open_device(s, plan, capture, s.dtype), capture)
 
 
 def ring_capacity(settings: RecordSettings) -> int:
