@@ -192,7 +192,8 @@ def test_an_entry_shared_by_another_user_is_one_line_not_a_warning(no_device_env
         listing = run_cli("devices", env=no_device_env)
     finally:
         stray.unlink()
-    skipped = f"audioring: list_shared() skipped shared recording {stray.name.split('-', 2)[2]!r}"
+    name = stray.name.split("-", 2)[2]
+    skipped = f"audioring: list_shared() skipped shared name {name!r}: {stray} is a symbolic link"
     assert absent.returncode == 1 and listing.returncode == 0, absent.stderr + listing.stderr
     for result in (absent, listing):
         assert "Traceback" not in result.stderr

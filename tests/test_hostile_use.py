@@ -541,12 +541,12 @@ def test_a_child_forked_while_another_thread_holds_the_lock_can_still_close():
     code = '''
     rec = AudioRecord(1, 8000, 800, device=device("virtual"))
     rec.start_recording()
-    rec._lock.acquire()  # as if another thread were inside stop() at the fork
+    rec._transitions._lock.acquire()  # as if another thread were inside stop() at the fork
     pid = os.fork()
     if pid == 0:
         rec.close()  # must not wait for a lock nobody in this process will release
         os._exit(0 if rec.closed else 1)
-    rec._lock.release()
+    rec._transitions._lock.release()
     _, status = os.waitpid(pid, 0)
     report(status=status, recording=rec.recording)
     rec.close()

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from audioring import Ring, attach, shared
+from audioring import OverrunError, Ring, attach, shared
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sharing needs Linux")
 
@@ -422,6 +422,31 @@ def test_a_first_frame_overwritten_after_attach_stays_within_what_attach_accepts
         else:  # nothing is there yet: no block (an end or a timeout), and no crash
             with contextlib.suppress(TimeoutError):
                 assert next(iter(mic.stream(10, timeout=0.05)), None) is None
+
+
+INTENT_OFFSET, WRITTEN_OFFSET = 128, 192  # SharedHeader::control's intent and written (ring_control.hpp)
+
+
+@pytest.mark.parametrize("forged", [-(2**63), 2**63 - 1])
+@pytest.mark.parametrize("counter", ["intent", "written"])
+def test_frame_counters_overwritten_after_attach_keep_reads_defined(counter, forged):
+    # The same for the counters every read and stream computes with: bounded to what attach() accepts, so a
+    # forged one can make reads wrong (the same user can write the frames too) but never undefined (UBSan
+    # runs this file) nor a crash.
+    name = unique(f"forged-{counter}")
+    with Ring(1, 4096, "int16", share=name) as ring, attach(name) as mic:
+        ring.write(np.arange(100, dtype=np.int16).reshape(100, 1))
+        view = mic.read(10)
+        fd = os.open(shm_file(name), os.O_RDWR)
+        try:
+            os.pwrite(fd, struct.pack("q", forged), INTENT_OFFSET if counter == "intent" else WRITTEN_OFFSET)
+        finally:
+            os.close(fd)
+        assert 0 <= mic.frames_written <= 2**62
+        assert isinstance(mic.is_intact(view), bool)
+        assert mic.read(10).shape == (10, 1)
+        with contextlib.suppress(TimeoutError, OverrunError):
+            next(iter(mic.stream(10, timeout=0.05)), None)
 
 
 # ---- the same user shrinking the file under a reader ----------------------------------------------------

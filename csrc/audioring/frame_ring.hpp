@@ -242,16 +242,12 @@ class FrameRing {
   // latest clear(), 0 before any. Frames before it were not recorded by the
   // current recording's producer. Monotonic. Load it after a window's
   // intact() check to know the window belongs to the recording it expects.
-  // A reader's header can be overwritten by another process of its user
-  // after attach() checked it: first() stays within what attach() accepts
-  // (0..kSharedMaxFrame), so that arithmetic on it stays defined.
   Frame first() const noexcept {
-    const Frame frame = first_->load(std::memory_order_acquire);
-    return read_only() ? std::clamp(frame, Frame{0}, kSharedMaxFrame) : frame;
+    return trusted(first_->load(std::memory_order_acquire));
   }
 
   // Frames published so far; frames [written() - capacity, written()) are readable.
-  Frame written() const noexcept { return control_->written.load(std::memory_order_acquire); }
+  Frame written() const noexcept { return trusted(control_->written.load(std::memory_order_acquire)); }
 
   // The address of frame `first`; frames [first, first + n) for n <= capacity
   // follow contiguously.
@@ -263,7 +259,7 @@ class FrameRing {
   // since it was published. Call after reading, as the top comment explains.
   bool intact(Frame first) const noexcept {
     acquire_fence(&control_->intent);
-    return control_->intent.load(std::memory_order_relaxed) - first <= capacity_;
+    return trusted(control_->intent.load(std::memory_order_relaxed)) - first <= capacity_;
   }
 
   // Copies frames [first, first + count) (count <= capacity, first + count <=
@@ -310,6 +306,16 @@ class FrameRing {
       b = r;
     }
     return a;
+  }
+
+  // A reader's header can be overwritten by another process of its user
+  // after attach() checked it: every counter a read-only ring loads stays
+  // within what attach() accepts (0..kSharedMaxFrame), so that frame
+  // arithmetic on it (intact(), windows, streams) stays defined. A forged
+  // counter can only make reads wrong (the same user can write the frames
+  // too), never undefined. The producer's own counters need no bound.
+  Frame trusted(Frame counter) const noexcept {
+    return read_only() ? std::clamp(counter, Frame{0}, kSharedMaxFrame) : counter;
   }
 
   Frame slot(Frame frame) const noexcept {

@@ -134,7 +134,9 @@ inline TimeAnchor recording_anchor(const CaptureCounters& capture, const Convert
                                    double input_rate) noexcept {
   const TimeAnchor device = capture.anchor();
   if (converter == nullptr || !device.valid) return device;
-  const auto device_offset = static_cast<double>(converter->anchor_in.load(std::memory_order_relaxed) - device.frame);
+  // In double: both counts may come from a header another process of the user overwrote (no signed overflow).
+  const double device_offset =
+      static_cast<double>(converter->anchor_in.load(std::memory_order_relaxed)) - static_cast<double>(device.frame);
   return {true, device.adc_time + device_offset / input_rate, converter->anchor_out.load(std::memory_order_relaxed)};
 }
 

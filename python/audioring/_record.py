@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import os
 import sys
-import threading
-import weakref
 from collections.abc import Sequence
 from typing import Callable, NoReturn, Optional, SupportsIndex, Union
 
@@ -17,9 +13,11 @@ from . import _core, _watch
 from ._clock import frame_time
 from ._errors import RecorderClosedError
 from ._pipeline import build_pipeline
+from ._process_hooks import forget_at_exit, release_at_exit
 from ._reader import FrameReader
 from ._settings import check_record_settings
 from ._stats import CaptureStats
+from ._transitions import Transition, Transitions
 from ._virtual import VirtualInput
 
 
@@ -154,9 +152,7 @@ class AudioRecord(_core.RecordReader, FrameReader):
         )
         self._channels, self._sampling_rate = settings.channels, settings.sampling_rate
         self._buffer_size, self._dtype, self._quality = settings.buffer_size, settings.dtype, settings.quality
-        self._lock = threading.Lock()  # orders start/stop/close between Python threads
-        self._owner: Optional[int] = None  # the thread inside start/stop/close (holding the lock)
-        self._deferred: list[str] = []  # calls a signal handler made on that thread meanwhile
+        self._transitions = Transitions()  # start/stop/close one at a time
         self._generation = _core.fork_generation()  # see _check_process()
         self._pipeline = pipeline = build_pipeline(settings)
         # What the lifecycle and the properties below use of it.
@@ -165,7 +161,7 @@ class AudioRecord(_core.RecordReader, FrameReader):
         self._attach(self._ring._core, self._buffer_size)  # the native read() reads this ring
         self._closed = False
         if self._source.driver != "virtual":  # a PortAudio stream, converted or not
-            _close_at_exit(self)
+            release_at_exit(self)
 
     # ---- the reference's API --------------------------------------------------
 
@@ -189,11 +185,11 @@ class AudioRecord(_core.RecordReader, FrameReader):
 
         Views read before are then judged not intact by :meth:`is_intact`.
         """
-        self._transition("start")
+        self._transition(Transition.START)
 
     def stop(self) -> None:
         """Stop recording. The frames recorded so far stay readable."""
-        self._transition("stop")
+        self._transition(Transition.STOP)
 
     # ---- what the reference lacks ---------------------------------------------
 
@@ -317,9 +313,8 @@ class AudioRecord(_core.RecordReader, FrameReader):
         the stream starts, stops or closes (on PulseAudio it then fails).
         """
         self._check_process("time")
-        # A signal handler inside this thread's start/stop/close holds the lock already: waiting would deadlock.
-        inside_transition = self._owner == threading.get_ident()
-        with contextlib.nullcontext() if inside_transition else self._lock:
+        # Inside this thread's own start/stop/close (a signal handler), waiting would deadlock: between() does not.
+        with self._transitions.between():
             self._check_open()
             return float(self._source.time)
 
@@ -351,7 +346,7 @@ class AudioRecord(_core.RecordReader, FrameReader):
             self._closed = True
             self._end_reads()
             return
-        self._transition("close")
+        self._transition(Transition.CLOSE)
 
     def __enter__(self) -> AudioRecord:
         self.start_recording()
@@ -403,40 +398,42 @@ class AudioRecord(_core.RecordReader, FrameReader):
 
     # ---- internals --------------------------------------------------------------
 
-    def _transition(self, call: str) -> None:
-        """Run ``call`` ('start', 'stop' or 'close') under the lock, or defer it if this thread holds it.
-
-        The lock is not re-entrant: the only way a thread calls in while it
-        holds the lock is a signal handler (or a finalizer) running inside
-        an earlier call. That call finishes first, then runs the deferred ones.
-        """
-        if call != "close":
-            self._check_process("stop" if call == "stop" else "start_recording")
-        if self._owner == threading.get_ident():
-            if call != "close":
+    def _transition(self, transition: Transition) -> None:
+        """Carry out ``transition``, after the checks its public method makes at once, even when it is deferred."""
+        if transition is not Transition.CLOSE:
+            self._check_process(transition.value)
+            if self._transitions.inside:  # deferred (a signal handler): a closed recorder still says so now
                 self._check_open()
-            self._deferred.append(call)
-            return
-        with self._lock:
-            self._owner = threading.get_ident()
-            try:
-                self._run(call)
-            finally:
-                try:
-                    while self._deferred:
-                        self._run(self._deferred.pop(0))
-                finally:
-                    self._owner = None
+        self._transitions(transition, self._run)
 
-    def _run(self, call: str) -> None:
-        if call == "close":
+    def _run(self, transition: Transition) -> None:
+        """One transition, with the transitions' lock held (`Transitions`)."""
+        if transition is Transition.CLOSE:
             self._close_locked()
             return
         self._check_open()
-        if call == "stop":
+        if transition is Transition.STOP:
             self._stop_locked()
         else:
             self._start_locked()
+
+    def _release_at_exit(self) -> None:
+        """At exit (`_process_hooks`): stop and release the device, unless another thread is in a transition.
+
+        Not marked closed, so that a daemon thread still iterating a stream
+        ends its loop quietly (the recording stopped) instead of dying with
+        `RecorderClosedError`. A recorder that another thread is starting or
+        stopping right now is left alone: its lock is not waited for.
+        """
+        if self._closed or self._generation != _core.fork_generation():
+            return
+        with self._transitions.unless_busy() as held:
+            if not held:
+                return
+            try:
+                self._stop_locked()  # waiting streams wake and end: no longer recording
+            finally:
+                self._source.close()  # idempotent: the recorder's own close() later does nothing more
 
     # Each step below leaves a true state if an exception stops it at any
     # point: `recording` asks the source, and the source's start and stop
@@ -481,7 +478,7 @@ class AudioRecord(_core.RecordReader, FrameReader):
             finally:
                 self._ring.close()  # unshares: the name is gone, attached readers' streams end
                 self._ring._core.interrupt()
-                _OPEN_AT_EXIT.discard(self)
+                forget_at_exit(self)
 
     # ---- FrameReader's hooks ------------------------------------------------------
 
@@ -529,45 +526,3 @@ class AudioRecord(_core.RecordReader, FrameReader):
                 f"the parent process (pid {os.getppid()}), whose ring memory the child shares; the child must "
                 "not record into it nor read it. Create the AudioRecord in the child process instead"
             )
-
-
-#: Recorders on PortAudio devices, closed at exit before sounddevice's exit handler.
-_OPEN_AT_EXIT: weakref.WeakSet[AudioRecord] = weakref.WeakSet()
-_exit_hook_registered = False
-
-
-def _close_at_exit(recorder: AudioRecord) -> None:
-    global _exit_hook_registered
-    _OPEN_AT_EXIT.add(recorder)
-    if not _exit_hook_registered:
-        # Registered after sounddevice's exit handler (sounddevice is imported
-        # by now), so it runs before it: atexit runs handlers last-in, first-out.
-        atexit.register(_close_recorders_at_exit)
-        _exit_hook_registered = True
-
-
-def _close_recorders_at_exit() -> None:
-    """At exit: release the devices of recorders still open, while PortAudio and every module still work.
-
-    Left to their finalizers, they would close during interpreter shutdown,
-    after ``Pa_Terminate``, with modules half torn down. The recorders are
-    stopped and their streams closed but not marked closed, so that a daemon
-    thread still iterating a stream ends its loop quietly (the recording
-    stopped) instead of dying with `RecorderClosedError`. A recorder that
-    another thread is starting or stopping right now is left alone (its lock
-    is not waited for), and nothing is printed: the process is exiting.
-    """
-    for recorder in list(_OPEN_AT_EXIT):
-        if recorder._closed or recorder._generation != _core.fork_generation():
-            continue
-        if not recorder._lock.acquire(blocking=False):
-            continue
-        try:
-            try:
-                recorder._stop_locked()  # waiting streams wake and end: no longer recording
-            finally:
-                recorder._source.close()  # idempotent: the recorder's own close() later does nothing more
-        except Exception:  # noqa: BLE001 - exiting: nothing to report to
-            pass
-        finally:
-            recorder._lock.release()

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import os
 import threading
 import time
 import weakref
@@ -266,16 +265,15 @@ _WATCHES: weakref.WeakKeyDictionary[_core.FrameRing, _Watch] = weakref.WeakKeyDi
 _WATCHES_LOCK = threading.Lock()
 
 
-def _forget_after_fork() -> None:
-    # The parent's watchers have no thread here, and a lock another thread
-    # held at the fork would never be released: start afresh.
+def forget_after_fork() -> None:
+    """In a forked child (`_process_hooks`): start afresh.
+
+    The parent's watchers have no thread here, and a lock another thread
+    held at the fork would never be released.
+    """
     global _WATCHES_LOCK
     _WATCHES_LOCK = threading.Lock()
     _WATCHES.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _watch_of(ring: _core.FrameRing) -> _Watch:
