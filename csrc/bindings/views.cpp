@@ -274,7 +274,8 @@ bool frames_argument(PyObject* value, const ReadStyle& style, Frame limit, Frame
   return false;
 }
 
-// `copy` as a bool (numpy's included), as audioring._validate.as_flag checks it.
+// `copy` as a bool (numpy's included), the one check of it: truthiness is not
+// enough (copy="no" would copy, and an array's truth raises an error that names nothing).
 bool flag_argument(PyObject* value, bool* out) {
   if (value == nullptr || value == Py_False) {
     *out = false;
@@ -535,18 +536,19 @@ py::array make_view(const std::shared_ptr<const FrameRing>& ring, const py::dtyp
   return py::reinterpret_steal<py::array>(array);
 }
 
+// The error a lapped read(copy=True) raises, set once by audioring._errors.
+void set_overrun_error(const py::object& type) {
+  if (!PyType_Check(type.ptr()) || !PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(type.ptr()),
+                                                       reinterpret_cast<PyTypeObject*>(PyExc_RuntimeError))) {
+    throw py::type_error("_set_overrun_error() needs a RuntimeError subclass");
+  }
+  Py_XDECREF(overrun_error);
+  overrun_error = type.inc_ref().ptr();  // kept for the life of the process
+}
+
 void register_views(py::module_& m) {
-  m.def(
-      "_set_overrun_error",
-      [](const py::object& type) {
-        if (!PyType_Check(type.ptr()) || !PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(type.ptr()),
-                                                             reinterpret_cast<PyTypeObject*>(PyExc_RuntimeError))) {
-          throw py::type_error("_set_overrun_error() needs a RuntimeError subclass");
-        }
-        Py_XDECREF(overrun_error);
-        overrun_error = type.inc_ref().ptr();  // kept for the life of the process
-      },
-      "_set_overrun_error(type): the error a lapped read(copy=True) raises: type(frames_lost, position, message).");
+  m.def("_set_overrun_error", &set_overrun_error,
+        "_set_overrun_error(type): the error a lapped read(copy=True) raises: type(frames_lost, position, message).");
   py::module_ numpy = py::module_::import("numpy");
   numpy_integer = py::object(numpy.attr("integer")).release().ptr();
   numpy_bool = py::object(numpy.attr("bool_")).release().ptr();
