@@ -239,39 +239,51 @@ struct ReadStyle {
 constexpr ReadStyle kRecordRead{"read", "size", true};
 constexpr ReadStyle kRingLatest{"latest", "frames", false};
 
-// The frame count argument in 1..limit, as audioring._validate.as_count
-// checks it (bools refused, anything with __index__ taken). Returns false
-// with TypeError/ValueError set.
+// audioring._validate.as_count, imported at first use (not at module init:
+// _validate imports this module). Kept for the life of the process.
+PyObject* as_count_function() {
+  static PyObject* function = nullptr;
+  if (function == nullptr) {
+    PyObject* validate = PyImport_ImportModule("audioring._validate");
+    if (validate == nullptr) return nullptr;
+    function = PyObject_GetAttrString(validate, "as_count");
+    Py_DECREF(validate);
+  }
+  return function;
+}
+
+// The frame count argument in 1..limit. Its rule (bools refused, anything
+// with __index__ taken, the messages) is audioring._validate.as_count's, the
+// one check of a count in the package: an int in range is taken here without
+// asking it (the common case, so a read makes no Python call), and so are the
+// reference's messages for an int out of range; anything else goes to as_count.
+// Returns false with TypeError/ValueError set.
 bool frames_argument(PyObject* value, const ReadStyle& style, Frame limit, Frame* out) {
-  if (PyBool_Check(value)) {
-    PyErr_Format(PyExc_TypeError, "%s must be an integer, got %R", style.argument, value);
-    return false;
-  }
-  PyObject* number = PyNumber_Index(value);
-  if (number == nullptr) {
-    if (!PyErr_ExceptionMatches(PyExc_TypeError)) return false;
-    PyErr_Clear();
-    PyErr_Format(PyExc_TypeError, "%s must be an integer, got %R", style.argument, value);
-    return false;
-  }
-  int overflow = 0;
-  const long long frames = PyLong_AsLongLongAndOverflow(number, &overflow);
-  const bool too_many = overflow > 0 || (overflow == 0 && frames > limit);
-  const bool too_few = overflow < 0 || (overflow == 0 && frames < 1);
-  if (!too_many && !too_few) {
+  if ((PyLong_Check(value) && !PyBool_Check(value)) || PyObject_IsInstance(value, numpy_integer) == 1) {
+    PyObject* number = PyNumber_Index(value);
+    if (number == nullptr) return false;
+    int overflow = 0;
+    const long long frames = PyLong_AsLongLongAndOverflow(number, &overflow);
     Py_DECREF(number);
-    *out = frames;
-    return true;
+    if (overflow == 0 && frames >= 1 && frames <= limit) {
+      *out = frames;
+      return true;
+    }
+    if (style.reference_messages) {
+      const bool too_many = overflow > 0 || (overflow == 0 && frames > limit);
+      PyErr_SetString(PyExc_ValueError,
+                      too_many ? "Cannot read more samples than the size of the buffer." : "Size must be positive.");
+      return false;
+    }
   }
-  if (style.reference_messages && (PyLong_Check(value) || PyObject_IsInstance(value, numpy_integer) == 1)) {
-    PyErr_SetString(PyExc_ValueError,
-                    too_many ? "Cannot read more samples than the size of the buffer." : "Size must be positive.");
-  } else {
-    PyErr_Format(PyExc_ValueError, "%s must be 1..%lld, got %S", style.argument, static_cast<long long>(limit),
-                 number);
-  }
-  Py_DECREF(number);
-  return false;
+  PyErr_Clear();  // a failed isinstance() above: as_count decides
+  PyObject* as_count = as_count_function();
+  if (as_count == nullptr) return false;
+  PyObject* counted = PyObject_CallFunction(as_count, "OsiL", value, style.argument, 1, static_cast<long long>(limit));
+  if (counted == nullptr) return false;
+  *out = PyLong_AsLongLong(counted);  // in 1..limit: as_count checked it
+  Py_DECREF(counted);
+  return true;
 }
 
 // `copy` as a bool (numpy's included), the one check of it: truthiness is not
