@@ -8,8 +8,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from typing import Callable, Optional, TypeVar
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Callable, Optional, TypeVar
 
 import numpy as np
 import pytest
@@ -45,9 +45,16 @@ class RampChecker:
         self.blocks = 0
         self.overruns = 0
         self.streams = 0
+        self.overwritten_in_use = 0  # blocks overwritten before the checker could copy them
 
-    def check_stream(self, blocks: Iterator[np.ndarray], start_frame: Callable[[np.ndarray], int]) -> None:
-        """Iterate ``blocks`` to its end, checking each block; an `OverrunError` is counted and iteration goes on."""
+    def check_stream(self, blocks: Iterator[np.ndarray], reader: Any) -> None:
+        """Iterate ``blocks`` of ``reader`` to their end, checking each; an `OverrunError` is counted and skipped.
+
+        A block is judged from a copy taken while ``reader.is_intact`` says no
+        newer write touched it: a zero-copy block may be overwritten once
+        handed out (then the stream's next block reports it), which is the
+        contract, not a foreign frame.
+        """
         self.streams += 1
         origin: Optional[tuple[int, int]] = None  # (frame number, counter) of the stream's first block
         while True:
@@ -58,7 +65,29 @@ class RampChecker:
             except OverrunError:
                 self.overruns += 1
                 continue
-            origin = self.check_block(block, start_frame(block), origin)
+            origin = self._check_handed_out(block, reader, origin)
+
+    async def check_astream(self, blocks: AsyncIterator[np.ndarray], reader: Any) -> None:
+        """`check_stream` for an `AsyncFrameStream`."""
+        self.streams += 1
+        origin: Optional[tuple[int, int]] = None
+        while True:
+            try:
+                block = await blocks.__anext__()
+            except StopAsyncIteration:
+                return
+            except OverrunError:
+                self.overruns += 1
+                continue
+            origin = self._check_handed_out(block, reader, origin)
+
+    def _check_handed_out(self, block: np.ndarray, reader: Any,
+                          origin: Optional[tuple[int, int]]) -> Optional[tuple[int, int]]:
+        copy = np.array(block)
+        if not reader.is_intact(block):
+            self.overwritten_in_use += 1
+            return origin
+        return self.check_block(copy, reader.start_frame(block), origin)
 
     def check_block(self, block: np.ndarray, frame: int, origin: Optional[tuple[int, int]]) -> tuple[int, int]:
         """Check one block at absolute ``frame`` against its stream's ``origin``; return the origin."""

@@ -27,7 +27,6 @@ import pytest
 
 from audioring import (
     AudioRecord,
-    OverrunError,
     ProducerLostError,
     RecorderClosedError,
     VirtualInput,
@@ -70,7 +69,7 @@ def _stream_until(reader, deadline: float, checker: RampChecker, rng: random.Ran
             time.sleep(0.001)
             continue
         try:
-            checker.check_stream(itertools.islice(blocks, rng.randint(1, 200)), reader.start_frame)
+            checker.check_stream(itertools.islice(blocks, rng.randint(1, 200)), reader)
         except (RecorderClosedError, TimeoutError):
             return  # closed under the stream (ProducerLostError is one), or a stopped producer
         if not reader.recording:
@@ -115,13 +114,8 @@ async def _astreams(rec: AudioRecord, checker: RampChecker, seed: int) -> None:
         except RuntimeError:
             await asyncio.sleep(0.001)
             continue
-        checker.streams += 1
-        origin = None
         try:
-            async for block in blocks:
-                origin = checker.check_block(block, rec.start_frame(block), origin)
-        except OverrunError:
-            checker.overruns += 1
+            await checker.check_astream(blocks, rec)
         except RecorderClosedError:
             return
 
@@ -151,7 +145,7 @@ def test_threads_restarting_stopping_and_closing_a_recorder_never_hand_out_forei
             assert not thread.is_alive(), "a reader did not end after close()"
         assert not errors, errors
     print(f"{recorders} recorders: {checker.blocks} blocks checked in {checker.streams} streams, "
-          f"{checker.overruns} overruns reported")
+          f"{checker.overruns} overruns reported, {checker.overwritten_in_use} blocks overwritten in use")
     assert checker.blocks > 0 and checker.streams > recorders
 
 
@@ -161,18 +155,7 @@ def _produce(name: str, seed: int, seconds: float, ready) -> None:
     rec = _ramp_recorder(rng, share=name)
     rec.start_recording()
     ready.set()
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        time.sleep(rng.uniform(0, 0.05))
-        choice = rng.random()
-        if choice < 0.4:
-            rec.stop()
-            rec.start_recording()
-        elif choice < 0.6:
-            rec.stop()
-        else:
-            rec.start_recording()
-    rec.close()
+    _live_randomly(rec, time.monotonic() + seconds, rng.randrange(2**32))
 
 
 def _read_until_the_producer_ends(name: str, life: float, checker: RampChecker, seed: int,

@@ -61,7 +61,7 @@ def test_streams_across_restarts_every_20_ms_hand_out_only_device_audio(reader):
                 blocks = source.stream(256, timeout=1.0)
             except RuntimeError:  # caught between a stop and a start
                 continue
-            checker.check_stream(blocks, source.start_frame)
+            checker.check_stream(blocks, source)
         restarter.join()
         if source is not rec:
             source.close()
@@ -83,13 +83,7 @@ def test_async_streams_across_restarts_hand_out_only_device_audio():
                     blocks = rec.astream(256, timeout=1.0)
                 except RuntimeError:
                     continue
-                checker.streams += 1
-                origin = None
-                try:
-                    async for block in blocks:
-                        origin = checker.check_block(block, rec.start_frame(block), origin)
-                except OverrunError:
-                    checker.overruns += 1
+                await checker.check_astream(blocks, rec)
 
         asyncio.run(consume())
         restarter.join()

@@ -179,7 +179,7 @@ def test_a_sigkilled_reader_costs_the_producer_and_other_readers_nothing():
 # ---- names, owners, files ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["", "x" * 65, "a/b", "/abs", "..", ".hidden", "nul\0byte", "café", "a b"])
+@pytest.mark.parametrize("name", ["", "x" * 65, "a/b", "/abs", "..", ".hidden", "nul\0byte", "café", "a b", "\udc80"])
 def test_bad_names_are_refused_naming_the_argument(name):
     with pytest.raises(ValueError, match=r"share must be 1\.\.64 characters"):
         Ring(1, 1024, share=name)
@@ -187,6 +187,16 @@ def test_bad_names_are_refused_naming_the_argument(name):
         AudioRecord(1, 16000, 1600, device=VirtualInput("sine"), share=name)
     with pytest.raises(ValueError, match=r"name must be 1\.\.64 characters"):
         attach(name)
+
+
+@pytest.mark.parametrize("name", ["", "x" * 65, "a/b", "..", ".hidden", "nul\0byte", "café", "a b"])
+def test_the_public_check_and_the_native_ring_refuse_a_name_in_the_same_words(name):
+    # One rule, one message: the Python check asks the native code that makes the file.
+    with pytest.raises(ValueError) as public:
+        Ring(1, 1024, share=name)
+    with pytest.raises(ValueError) as native:
+        audioring._core.FrameRing(1, 1024, np.dtype("float32"), share=name)
+    assert str(native.value) == str(public.value)
 
 
 @pytest.mark.parametrize("name", [None, 3, b"mic", ["mic"]])

@@ -29,16 +29,6 @@
 namespace audioring {
 namespace {
 
-constexpr std::size_t kMaxNameLength = 64;
-
-bool valid_name(const std::string& name) noexcept {
-  if (name.empty() || name.size() > kMaxNameLength || name[0] == '.') return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-           c == '-';
-  });
-}
-
 // `name` in quotes, bytes outside printable ASCII as \xNN (a bad name may hold anything).
 std::string quoted(const std::string& name) {
   std::string out = "'";
@@ -57,11 +47,17 @@ std::string quoted(const std::string& name) {
 
 }  // namespace
 
-void SharedRing::check_name(const std::string& name) {
+bool SharedRing::valid_name(std::string_view name) noexcept {
+  if (name.empty() || name.size() > kMaxNameLength || name[0] == '.') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+           c == '-';
+  });
+}
+
+void SharedRing::check_name(const std::string& name, const char* argument) {
   if (!valid_name(name)) {
-    throw std::invalid_argument("a shared name is 1 to " + std::to_string(kMaxNameLength) +
-                                " characters from A-Z, a-z, 0-9, '_', '.' and '-', not starting with '.'; got " +
-                                quoted(name));
+    throw std::invalid_argument(std::string(argument) + " must be " + kNameRule + ", got " + quoted(name));
   }
 }
 
@@ -748,7 +744,7 @@ std::vector<SharedRingInfo> list_shared(std::vector<std::string>* skipped) {
   for (const std::string& name : names) {
     const std::string path = object_path(name);
     try {
-      if (!valid_name(name)) {
+      if (!SharedRing::valid_name(name)) {
         throw SharedRingError(Reason::invalid, path + ": " + quoted(name) + " is not a valid shared name");
       }
       struct stat st {};

@@ -50,6 +50,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "audioring/fork_guard.hpp"
@@ -101,9 +102,15 @@ struct SharedRingInfo {
 
 class SharedRing {
  public:
-  // Throws std::invalid_argument unless `name` is 1..64 characters of
-  // [A-Za-z0-9_.-] not starting with '.'.
-  static void check_name(const std::string& name);
+  // The one rule for shared names (Python's _validate.as_share_name asks
+  // valid_name() through _core.check_share_name): 1..64 characters of
+  // [A-Za-z0-9_.-] not starting with '.', so a name is never a path.
+  static constexpr std::size_t kMaxNameLength = 64;
+  static constexpr const char* kNameRule =
+      "1..64 characters of letters A-Z a-z, digits, '_', '-' and '.' (not first)";
+  static bool valid_name(std::string_view name) noexcept;
+  // Throws std::invalid_argument("<argument> must be <kNameRule>, got '<name>'") unless valid_name(name).
+  static void check_name(const std::string& name, const char* argument = "a shared name");
 
   // Creates the shared object and its lock, or reclaims a stale one of that
   // name first; throws SharedRingError(in_use) if a live producer has it.

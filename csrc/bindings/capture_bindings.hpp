@@ -14,6 +14,8 @@ pybind11::dict stats_dict(const RecordingStats& stats);
 // (adc_time, frame), or None while the anchor is not valid.
 pybind11::object anchor_tuple(const TimeAnchor& anchor);
 
+// The enums and constants that Capture, Converter and VirtualDevice take.
+void register_capture_enums(pybind11::module_& m);
 void register_capture(pybind11::module_& m);
 
 }  // namespace audioring::bindings

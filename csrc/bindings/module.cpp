@@ -21,8 +21,10 @@ PYBIND11_MODULE(_core, m) {
   py::register_exception<audioring::MappingUnavailable>(m, "MappingUnavailable", PyExc_OSError);
 
   audioring::bindings::register_views(m);
+  audioring::bindings::register_ring_enums(m);
   audioring::bindings::register_ring(m);
   audioring::bindings::register_shared(m);
+  audioring::bindings::register_capture_enums(m);
   audioring::bindings::register_capture(m);
   audioring::bindings::register_watcher(m);
 }

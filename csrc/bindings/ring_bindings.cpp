@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bindings/capture_bindings.hpp"
+#include "bindings/shared_bindings.hpp"
 #include "bindings/views.hpp"
 
 namespace audioring::bindings {
@@ -39,7 +40,7 @@ std::shared_ptr<FrameRing> make_ring(std::int64_t channels, std::int64_t capacit
   if (!share) return std::make_shared<FrameRing>(columns * item, capacity, memory);
 
   const std::string& name = *share;
-  SharedRing::check_name(name);
+  check_share_name(py::str(name), "share");
   if (memory != MemoryRequest::best && memory != MemoryRequest::shm) {
     throw py::value_error("shared recording '" + name + "' is mirrored shared memory: memory must be best or shm "
                           "(mirrored=True or 'shm'), got " + to_string(memory));
@@ -61,15 +62,15 @@ std::shared_ptr<FrameRing> make_ring(std::int64_t channels, std::int64_t capacit
 }
 
 // Seconds (None = forever) to a deadline, saturating instead of overflowing.
-FrameRing::Clock::time_point deadline_after(const py::object& timeout) {
-  if (timeout.is_none()) return FrameRing::Clock::time_point::max();
-  const double seconds = timeout.cast<double>();
-  if (std::isnan(seconds) || seconds < 0) {
-    throw py::value_error("timeout must be None or a number >= 0, got " + py::repr(timeout).cast<std::string>());
-  }
-  if (seconds > 1e9) return FrameRing::Clock::time_point::max();
-  return FrameRing::Clock::now() +
-         std::chrono::duration_cast<FrameRing::Clock::duration>(std::chrono::duration<double>(seconds));
+// A public timeout is checked once, in Python (_validate.as_timeout: it names
+// the argument and takes every Python number, 10**400 included); callers of
+// this private method pass what is left of it. Here the arithmetic is only
+// kept defined: anything not above 0 (NaN included) is no wait.
+FrameRing::Clock::time_point deadline_after(std::optional<double> timeout) {
+  if (!timeout || *timeout > 1e9) return FrameRing::Clock::time_point::max();
+  const auto now = FrameRing::Clock::now();
+  if (!(*timeout > 0)) return now;
+  return now + std::chrono::duration_cast<FrameRing::Clock::duration>(std::chrono::duration<double>(*timeout));
 }
 
 // How long a wait sleeps without the GIL before it looks for signals: the
@@ -94,16 +95,6 @@ WaitStatus wait_interruptibly(const FrameRing& ring, Frame frame, FrameRing::Clo
     if (status != WaitStatus::timeout || slice_end >= deadline) return status;
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
   }
-}
-
-// The FrameRing behind `r`, which must be the producer's side of a shared ring.
-FrameRing& producer_of_shared(const PyFrameRing& r, const char* method) {
-  check_writable(*r.ring(), method);
-  if (r.ring()->shared() == nullptr) {
-    throw std::runtime_error(std::string(method) + "(): this ring is not shared (FrameRing(..., share=name))");
-  }
-  check_not_forked(*r.ring(), "this shared ring");
-  return *r.ring();
 }
 
 }  // namespace
@@ -148,7 +139,117 @@ py::array PyFrameRing::view(Frame start, Frame frames) const {
   return make_view(ring_, dtype_, channels_, start, frames);
 }
 
-void register_ring(py::module_& m) {
+void PyFrameRing::write(const py::array& block) {
+  check_writable(*ring_, "write");
+  check_not_forked(*ring_, "this Ring");
+  if (!py::detail::npy_api::get().PyArray_EquivTypes_(block.dtype().ptr(), dtype_.ptr())) {
+    throw py::type_error("block dtype must be " + py::str(dtype_).cast<std::string>() + ", got " +
+                         py::str(block.dtype()).cast<std::string>());
+  }
+  if (block.ndim() != 2 || block.shape(1) != channels_) {
+    throw py::value_error("block must have shape (frames, " + std::to_string(channels_) + "), got " +
+                          py::repr(py::getattr(block, "shape")).cast<std::string>());
+  }
+  if (!(block.flags() & py::array::c_style)) {
+    throw py::value_error("block must be C-contiguous (use numpy.ascontiguousarray)");
+  }
+  const auto bytes = static_cast<std::size_t>(block.nbytes());
+  const auto* from = static_cast<const std::byte*>(block.data());
+  const std::byte* memory = ring_->frame_address(0);
+  const std::size_t memory_bytes = 2 * static_cast<std::size_t>(ring_->capacity()) * ring_->frame_bytes();
+  if (from < memory + memory_bytes && memory < from + bytes) {
+    // A view of this very ring: the write would overwrite its own source
+    // (physically, through the mirror), so copy it first.
+    const std::vector<std::byte> copy(from, from + bytes);
+    ring_->write(copy.data(), block.shape(0));
+  } else {
+    ring_->write(from, block.shape(0));
+  }
+}
+
+py::array PyFrameRing::window(Frame start, Frame frames) const {
+  check_not_forked(*ring_, "this recorder's ring");
+  if (frames < 1 || frames > ring_->capacity()) {
+    throw py::value_error("frames must be in 1.." + std::to_string(ring_->capacity()) + ", got " +
+                          std::to_string(frames));
+  }
+  if (start + frames > ring_->written()) {
+    throw py::value_error("frames [" + std::to_string(start) + ", " + std::to_string(start + frames) +
+                          ") are not all written yet (written: " + std::to_string(ring_->written()) + ")");
+  }
+  return view(start, frames);
+}
+
+bool PyFrameRing::intact_from(Frame start) const {
+  check_not_forked(*ring_, "this recorder's ring");
+  return ring_->intact(start);
+}
+
+void PyFrameRing::clear() {
+  check_writable(*ring_, "clear");
+  check_not_forked(*ring_, "this Ring");
+  ring_->clear();
+}
+
+WaitStatus PyFrameRing::wait_for_frame(Frame frame, std::optional<double> timeout,
+                                       std::uint64_t interrupts_seen) const {
+  check_not_forked(*ring_, "this recorder's ring");
+  return wait_interruptibly(*ring_, frame, deadline_after(timeout), interrupts_seen);
+}
+
+py::object PyFrameRing::shared_name() const {
+  return ring_->shared() ? py::str(ring_->shared()->name()) : py::object(py::none());
+}
+
+FrameRing& PyFrameRing::producer_of_shared(const char* method) const {
+  check_writable(*ring_, method);
+  if (ring_->shared() == nullptr) {
+    throw std::runtime_error(std::string(method) + "(): this ring is not shared (FrameRing(..., share=name))");
+  }
+  check_not_forked(*ring_, "this shared ring");
+  return *ring_;
+}
+
+void PyFrameRing::set_state(SharedState state) const { producer_of_shared("set_state").set_state(state); }
+
+void PyFrameRing::unshare() const {
+  check_writable(*ring_, "unshare");
+  if (SharedRing* shared = ring_->shared()) shared->unshare();
+}
+
+py::object PyFrameRing::state() const {
+  return ring_->shared() ? py::cast(ring_->shared()->state()) : py::object(py::none());
+}
+
+py::object PyFrameRing::producer_pid() const {
+  return ring_->shared() ? py::cast(ring_->shared()->producer_pid()) : py::object(py::none());
+}
+
+bool PyFrameRing::producer_alive() const { return ring_->shared() ? ring_->shared()->producer_alive() : true; }
+
+py::object PyFrameRing::recording_stats() const {
+  const SharedRing* shared = ring_->shared();
+  if (shared == nullptr || !published(shared->header().recording)) return py::none();
+  return stats_dict(audioring::recording_stats(shared->header().recording));
+}
+
+py::object PyFrameRing::recording_anchor() const {
+  const SharedRing* shared = ring_->shared();
+  if (shared == nullptr || !published(shared->header().recording)) return py::none();
+  return anchor_tuple(audioring::recording_anchor(shared->header().recording));
+}
+
+bool PyFrameRing::converting() const {
+  return ring_->shared() != nullptr && conversion(ring_->shared()->header().recording) != nullptr;
+}
+
+double PyFrameRing::conversion_delay() const {
+  const SharedRing* shared = ring_->shared();
+  const ConverterCounters* counters = shared ? conversion(shared->header().recording) : nullptr;
+  return counters != nullptr ? counters->delay.load(std::memory_order_relaxed) : 0.0;
+}
+
+void register_ring_enums(py::module_& m) {
   py::enum_<MemoryRequest>(m, "MemoryRequest", "How a ring's memory is made: best tries memfd, shm, then plain.")
       .value("best", MemoryRequest::best)
       .value("memfd", MemoryRequest::memfd)
@@ -173,9 +274,11 @@ void register_ring(py::module_& m) {
         "is less), 0 if unknown.");
   m.def("fork_generation", &ForkGuard::current,
         "How many forks separate this process from the one that loaded the module (0 there).");
+}
 
-  py::class_<PyFrameRing>(m, "FrameRing",
-                          "Lock-free single-producer ring of interleaved frames (private: use audioring.Ring).")
+void register_ring(py::module_& m) {
+  using R = PyFrameRing;
+  py::class_<R>(m, "FrameRing", "Lock-free single-producer ring of interleaved frames (private: use audioring.Ring).")
       .def(py::init<std::int64_t, std::int64_t, const py::dtype&, MemoryRequest, const std::optional<std::string>&,
                     std::int64_t>(),
            py::arg("channels"), py::arg("capacity"), py::arg("dtype"), py::arg("memory") = MemoryRequest::best,
@@ -184,166 +287,57 @@ void register_ring(py::module_& m) {
            "processes (Linux; attach_ring(name) reads it), which this object produces; the name is unlinked "
            "by unshare() or when the ring and every array of it are gone. sampling_rate: recorded for "
            "readers (0 = unknown).")
-      .def_property_readonly("channels", &PyFrameRing::channels)
-      .def_property_readonly("dtype", &PyFrameRing::dtype)
-      .def_property_readonly("capacity", [](const PyFrameRing& r) { return r.ring()->capacity(); })
-      .def_property_readonly("memory", [](const PyFrameRing& r) { return r.ring()->memory_kind(); })
-      .def_property_readonly("mirrored", [](const PyFrameRing& r) { return r.ring()->mirrored(); })
-      .def_property_readonly("frames_written", [](const PyFrameRing& r) { return r.ring()->written(); })
-      .def_property_readonly(
-          "first_frame", [](const PyFrameRing& r) { return r.ring()->first(); },
-          "The current recording's first frame: one past the zeros of the latest clear() (0 before any). "
-          "Read it after intact_from() to know a window holds no cleared frames.")
-      .def(
-          "write",
-          [](PyFrameRing& r, const py::array& block) {
-            check_writable(*r.ring(), "write");
-            check_not_forked(*r.ring(), "this Ring");
-            if (!py::detail::npy_api::get().PyArray_EquivTypes_(block.dtype().ptr(), r.dtype().ptr())) {
-              throw py::type_error("block dtype must be " + py::str(r.dtype()).cast<std::string>() + ", got " +
-                                   py::str(block.dtype()).cast<std::string>());
-            }
-            if (block.ndim() != 2 || block.shape(1) != r.channels()) {
-              throw py::value_error("block must have shape (frames, " + std::to_string(r.channels()) +
-                                    "), got " + py::repr(py::getattr(block, "shape")).cast<std::string>());
-            }
-            if (!(block.flags() & py::array::c_style)) {
-              throw py::value_error("block must be C-contiguous (use numpy.ascontiguousarray)");
-            }
-            // The GIL stays held: it is what keeps Python writers to one at a time.
-            const auto bytes = static_cast<std::size_t>(block.nbytes());
-            const auto* from = static_cast<const std::byte*>(block.data());
-            const std::byte* memory = r.ring()->frame_address(0);
-            const std::size_t memory_bytes = 2 * static_cast<std::size_t>(r.ring()->capacity()) * r.ring()->frame_bytes();
-            if (from < memory + memory_bytes && memory < from + bytes) {
-              // A view of this very ring: the write would overwrite its own
-              // source (physically, through the mirror), so copy it first.
-              const std::vector<std::byte> copy(from, from + bytes);
-              r.ring()->write(copy.data(), block.shape(0));
-            } else {
-              r.ring()->write(from, block.shape(0));
-            }
-          },
-          py::arg("block"))
-      .def(
-          "window",
-          [](const PyFrameRing& r, Frame start, Frame frames) {
-            const FrameRing& ring = *r.ring();
-            check_not_forked(ring, "this recorder's ring");
-            if (frames < 1 || frames > ring.capacity()) {
-              throw py::value_error("frames must be in 1.." + std::to_string(ring.capacity()) + ", got " +
-                                    std::to_string(frames));
-            }
-            if (start + frames > ring.written()) {
-              throw py::value_error("frames [" + std::to_string(start) + ", " + std::to_string(start + frames) +
-                                    ") are not all written yet (written: " + std::to_string(ring.written()) + ")");
-            }
-            return r.view(start, frames);
-          },
-          py::arg("start"), py::arg("frames"),
-          "Zero-copy view of frames [start, start + frames); check is_intact() after using it.")
-      .def(
-          "intact_from",
-          [](const PyFrameRing& r, Frame start) {
-            check_not_forked(*r.ring(), "this recorder's ring");
-            return r.ring()->intact(start);
-          },
-          py::arg("start"), "Whether no frame at or after `start` has been overwritten.")
-      .def("clear",
-           // cppcheck-suppress constParameter ; clear() changes the ring, which r owns through a pointer
-           [](PyFrameRing& r) {
-             check_writable(*r.ring(), "clear");
-             check_not_forked(*r.ring(), "this Ring");
-             r.ring()->clear();
-           })
-      .def(
-          "wait_for_frame",
-          [](const PyFrameRing& r, Frame frame, const py::object& timeout, std::uint64_t interrupts_seen) {
-            check_not_forked(*r.ring(), "this recorder's ring");
-            return wait_interruptibly(*r.ring(), frame, deadline_after(timeout), interrupts_seen);
-          },
-          py::arg("frame"), py::arg("timeout"), py::arg("interrupts_seen"),
-          "Blocks, without the GIL, until frames_written >= frame; returns a WaitStatus (interrupted: "
-          "interrupt_count differs from interrupts_seen: interrupt() in this process or, for a shared ring, "
-          "a state change; an attached ring also once its producer is found gone, within 250 ms). Signal "
-          "handlers run within 20 ms while it waits; an exception they raise ends the wait.")
-      .def_property_readonly(
-          "forked", [](const PyFrameRing& r) { return r.ring()->forked(); },
-          "Whether this process is a forked child of the one that made the ring (the ring is then the parent's).")
-      .def_property_readonly("interrupt_count", [](const PyFrameRing& r) { return r.ring()->interrupts(); })
-      .def("interrupt", [](const PyFrameRing& r) { r.ring()->interrupt(); })
+      .def_property_readonly("channels", &R::channels)
+      .def_property_readonly("dtype", &R::dtype)
+      .def_property_readonly("capacity", &R::capacity)
+      .def_property_readonly("memory", &R::memory)
+      .def_property_readonly("mirrored", &R::mirrored)
+      .def_property_readonly("frames_written", &R::frames_written)
+      .def_property_readonly("first_frame", &R::first_frame,
+                             "The current recording's first frame: one past the zeros of the latest clear() (0 "
+                             "before any). Read it after intact_from() to know a window holds no cleared frames.")
+      .def("write", &R::write, py::arg("block"))
+      .def("window", &R::window, py::arg("start"), py::arg("frames"),
+           "Zero-copy view of frames [start, start + frames); check is_intact() after using it.")
+      .def("intact_from", &R::intact_from, py::arg("start"), "Whether no frame at or after `start` has been overwritten.")
+      .def("clear", &R::clear)
+      .def("wait_for_frame", &R::wait_for_frame, py::arg("frame"), py::arg("timeout"), py::arg("interrupts_seen"),
+           "Blocks, without the GIL, until frames_written >= frame; returns a WaitStatus (interrupted: "
+           "interrupt_count differs from interrupts_seen: interrupt() in this process or, for a shared ring, "
+           "a state change; an attached ring also once its producer is found gone, within 250 ms). Signal "
+           "handlers run within 20 ms while it waits; an exception they raise ends the wait. timeout: seconds "
+           "(None = forever), already checked by the caller.")
+      .def_property_readonly("forked", &R::forked,
+                             "Whether this process is a forked child of the one that made the ring (the ring is "
+                             "then the parent's).")
+      .def_property_readonly("interrupt_count", &R::interrupt_count)
+      .def("interrupt", &R::interrupt)
       // ---- sharing ----
-      .def_property_readonly(
-          "shared_name",
-          [](const PyFrameRing& r) -> py::object {
-            return r.ring()->shared() ? py::str(r.ring()->shared()->name()) : py::object(py::none());
-          },
-          "The name this ring is shared by (produced or attached), or None.")
-      .def_property_readonly(
-          "attached", [](const PyFrameRing& r) { return r.ring()->read_only(); },
-          "Whether this is a read-only view of another process's shared recording (attach_ring()).")
-      .def_property_readonly("sampling_rate", &PyFrameRing::sampling_rate, "Frames per second; 0 = unknown.")
-      .def(
-          "set_state",
-          [](const PyFrameRing& r, SharedState state) {
-            producer_of_shared(r, "set_state").set_state(state);
-          },
-          py::arg("state"), "Producer: store the recording's state and wake every waiter in every process.")
-      .def(
-          "unshare",
-          [](const PyFrameRing& r) {
-            check_writable(*r.ring(), "unshare");
-            if (SharedRing* shared = r.ring()->shared()) shared->unshare();
-          },
-          "Producer: unlink the shared name now (readers keep what they mapped and see the producer gone). "
-          "Idempotent; nothing for a ring that is not shared.")
-      .def_property_readonly(
-          "state",
-          [](const PyFrameRing& r) -> py::object {
-            return r.ring()->shared() ? py::cast(r.ring()->shared()->state()) : py::object(py::none());
-          },
-          "A shared recording's SharedState, or None.")
-      .def_property_readonly(
-          "producer_pid",
-          [](const PyFrameRing& r) -> py::object {
-            return r.ring()->shared() ? py::cast(r.ring()->shared()->producer_pid()) : py::object(py::none());
-          },
-          "The process that produces a shared recording, or None.")
-      .def(
-          "producer_alive",
-          [](const PyFrameRing& r) { return r.ring()->shared() ? r.ring()->shared()->producer_alive() : true; },
-          "Attached: whether the producer still holds the recording's lock and its process exists. Producer: "
-          "whether it still shares the name. A ring that is not shared: True.")
-      .def(
-          "recording_stats",
-          [](const PyFrameRing& r) -> py::object {
-            const SharedRing* shared = r.ring()->shared();
-            if (shared == nullptr || !published(shared->header().recording)) return py::none();
-            return stats_dict(recording_stats(shared->header().recording));
-          },
-          "A shared recording's stats() as its producer computes them, or None (no Capture counts there).")
-      .def(
-          "recording_anchor",
-          [](const PyFrameRing& r) -> py::object {
-            const SharedRing* shared = r.ring()->shared();
-            if (shared == nullptr || !published(shared->header().recording)) return py::none();
-            return anchor_tuple(recording_anchor(shared->header().recording));
-          },
-          "A shared recording's time anchor (adc_time, frame) as its producer computes it, or None.")
-      .def_property_readonly(
-          "converting",
-          [](const PyFrameRing& r) {
-            return r.ring()->shared() != nullptr && conversion(r.ring()->shared()->header().recording) != nullptr;
-          },
-          "Whether a shared recording converts its device's frames (a Converter counts in its header).")
-      .def_property_readonly(
-          "conversion_delay",
-          [](const PyFrameRing& r) {
-            const SharedRing* shared = r.ring()->shared();
-            const ConverterCounters* c = shared ? conversion(shared->header().recording) : nullptr;
-            return c != nullptr ? c->delay.load(std::memory_order_relaxed) : 0.0;
-          },
-          "A converting shared recording's resampler delay in output frames, as last measured; else 0.");
+      .def_property_readonly("shared_name", &R::shared_name,
+                             "The name this ring is shared by (produced or attached), or None.")
+      .def_property_readonly("attached", &R::attached,
+                             "Whether this is a read-only view of another process's shared recording (attach_ring()).")
+      .def_property_readonly("sampling_rate", &R::sampling_rate, "Frames per second; 0 = unknown.")
+      .def("set_state", &R::set_state, py::arg("state"),
+           "Producer: store the recording's state and wake every waiter in every process.")
+      .def("unshare", &R::unshare,
+           "Producer: unlink the shared name now (readers keep what they mapped and see the producer gone). "
+           "Idempotent; nothing for a ring that is not shared.")
+      .def_property_readonly("state", &R::state, "A shared recording's SharedState, or None.")
+      .def_property_readonly("producer_pid", &R::producer_pid, "The process that produces a shared recording, or None.")
+      .def("producer_alive", &R::producer_alive,
+           "Attached: whether the producer still holds the recording's lock and its process exists. Producer: "
+           "whether it still shares the name. A ring that is not shared: True.")
+      .def("recording_stats", &R::recording_stats,
+           "A shared recording's stats() as its producer computes them, or None (no Capture counts there).")
+      .def("recording_anchor", &R::recording_anchor,
+           "A shared recording's time anchor (adc_time, frame) as its producer computes it, or None.")
+      .def_property_readonly("converting", &R::converting,
+                             "Whether a shared recording converts its device's frames (a Converter counts in its "
+                             "header).")
+      .def_property_readonly("conversion_delay", &R::conversion_delay,
+                             "A converting shared recording's resampler delay in output frames, as last measured; "
+                             "else 0.");
 }
 
 }  // namespace audioring::bindings

@@ -36,7 +36,42 @@ class PyFrameRing {
   // base is a Window (bindings/views.hpp). Caller guarantees 0 < frames <= capacity.
   py::array view(FrameRing::Frame start, FrameRing::Frame frames) const;
 
+  // ---- the methods of audioring._core.FrameRing (docstrings at registration) ----
+  FrameRing::Frame capacity() const noexcept { return ring_->capacity(); }
+  MemoryKind memory() const noexcept { return ring_->memory_kind(); }
+  bool mirrored() const noexcept { return ring_->mirrored(); }
+  FrameRing::Frame frames_written() const noexcept { return ring_->written(); }
+  FrameRing::Frame first_frame() const noexcept { return ring_->first(); }
+  bool forked() const noexcept { return ring_->forked(); }
+  std::uint64_t interrupt_count() const noexcept { return ring_->interrupts(); }
+  void interrupt() const noexcept { ring_->interrupt(); }
+  bool attached() const noexcept { return ring_->read_only(); }
+
+  // Checks `block` (dtype, shape, C order) and writes it; a view of this very
+  // ring is copied first. Runs with the GIL held, which keeps Python writers
+  // to one at a time (FrameRing's single producer).
+  void write(const py::array& block);
+  py::array window(FrameRing::Frame start, FrameRing::Frame frames) const;
+  bool intact_from(FrameRing::Frame start) const;
+  void clear();
+  // `timeout` in seconds, None = forever: checked by the caller (see the definition).
+  WaitStatus wait_for_frame(FrameRing::Frame frame, std::optional<double> timeout, std::uint64_t interrupts_seen) const;
+
+  py::object shared_name() const;
+  void set_state(SharedState state) const;
+  void unshare() const;
+  py::object state() const;
+  py::object producer_pid() const;
+  bool producer_alive() const;
+  py::object recording_stats() const;
+  py::object recording_anchor() const;
+  bool converting() const;
+  double conversion_delay() const;
+
  private:
+  // The FrameRing, which must be the producer's side of a shared ring (`method` names the caller).
+  FrameRing& producer_of_shared(const char* method) const;
+
   std::shared_ptr<FrameRing> ring_;
   std::int64_t channels_;
   py::dtype dtype_;
@@ -51,6 +86,8 @@ void check_not_forked(const FrameRing& ring, const char* what);
 // shared recording (`method` needs its producer).
 void check_writable(const FrameRing& ring, const char* method);
 
+// The enums and module functions that FrameRing's methods take and return.
+void register_ring_enums(py::module_& m);
 void register_ring(py::module_& m);
 
 }  // namespace audioring::bindings

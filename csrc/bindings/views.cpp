@@ -239,42 +239,55 @@ struct ReadStyle {
 constexpr ReadStyle kRecordRead{"read", "size", true};
 constexpr ReadStyle kRingLatest{"latest", "frames", false};
 
-// The frame count argument in 1..limit, as audioring._validate.as_count
-// checks it (bools refused, anything with __index__ taken). Returns false
-// with TypeError/ValueError set.
-bool frames_argument(PyObject* value, const ReadStyle& style, Frame limit, Frame* out) {
-  if (PyBool_Check(value)) {
-    PyErr_Format(PyExc_TypeError, "%s must be an integer, got %R", style.argument, value);
-    return false;
+// audioring._validate.as_count, imported at first use (not at module init:
+// _validate imports this module). Kept for the life of the process.
+PyObject* as_count_function() {
+  static PyObject* function = nullptr;
+  if (function == nullptr) {
+    PyObject* validate = PyImport_ImportModule("audioring._validate");
+    if (validate == nullptr) return nullptr;
+    function = PyObject_GetAttrString(validate, "as_count");
+    Py_DECREF(validate);
   }
-  PyObject* number = PyNumber_Index(value);
-  if (number == nullptr) {
-    if (!PyErr_ExceptionMatches(PyExc_TypeError)) return false;
-    PyErr_Clear();
-    PyErr_Format(PyExc_TypeError, "%s must be an integer, got %R", style.argument, value);
-    return false;
-  }
-  int overflow = 0;
-  const long long frames = PyLong_AsLongLongAndOverflow(number, &overflow);
-  const bool too_many = overflow > 0 || (overflow == 0 && frames > limit);
-  const bool too_few = overflow < 0 || (overflow == 0 && frames < 1);
-  if (!too_many && !too_few) {
-    Py_DECREF(number);
-    *out = frames;
-    return true;
-  }
-  if (style.reference_messages && (PyLong_Check(value) || PyObject_IsInstance(value, numpy_integer) == 1)) {
-    PyErr_SetString(PyExc_ValueError,
-                    too_many ? "Cannot read more samples than the size of the buffer." : "Size must be positive.");
-  } else {
-    PyErr_Format(PyExc_ValueError, "%s must be 1..%lld, got %S", style.argument, static_cast<long long>(limit),
-                 number);
-  }
-  Py_DECREF(number);
-  return false;
+  return function;
 }
 
-// `copy` as a bool (numpy's included), as audioring._validate.as_flag checks it.
+// The frame count argument in 1..limit. Its rule (bools refused, anything
+// with __index__ taken, the messages) is audioring._validate.as_count's, the
+// one check of a count in the package: an int in range is taken here without
+// asking it (the common case, so a read makes no Python call), and so are the
+// reference's messages for an int out of range; anything else goes to as_count.
+// Returns false with TypeError/ValueError set.
+bool frames_argument(PyObject* value, const ReadStyle& style, Frame limit, Frame* out) {
+  if ((PyLong_Check(value) && !PyBool_Check(value)) || PyObject_IsInstance(value, numpy_integer) == 1) {
+    PyObject* number = PyNumber_Index(value);
+    if (number == nullptr) return false;
+    int overflow = 0;
+    const long long frames = PyLong_AsLongLongAndOverflow(number, &overflow);
+    Py_DECREF(number);
+    if (overflow == 0 && frames >= 1 && frames <= limit) {
+      *out = frames;
+      return true;
+    }
+    if (style.reference_messages) {
+      const bool too_many = overflow > 0 || (overflow == 0 && frames > limit);
+      PyErr_SetString(PyExc_ValueError,
+                      too_many ? "Cannot read more samples than the size of the buffer." : "Size must be positive.");
+      return false;
+    }
+  }
+  PyErr_Clear();  // a failed isinstance() above: as_count decides
+  PyObject* as_count = as_count_function();
+  if (as_count == nullptr) return false;
+  PyObject* counted = PyObject_CallFunction(as_count, "OsiL", value, style.argument, 1, static_cast<long long>(limit));
+  if (counted == nullptr) return false;
+  *out = PyLong_AsLongLong(counted);  // in 1..limit: as_count checked it
+  Py_DECREF(counted);
+  return true;
+}
+
+// `copy` as a bool (numpy's included), the one check of it: truthiness is not
+// enough (copy="no" would copy, and an array's truth raises an error that names nothing).
 bool flag_argument(PyObject* value, bool* out) {
   if (value == nullptr || value == Py_False) {
     *out = false;
@@ -535,18 +548,19 @@ py::array make_view(const std::shared_ptr<const FrameRing>& ring, const py::dtyp
   return py::reinterpret_steal<py::array>(array);
 }
 
+// The error a lapped read(copy=True) raises, set once by audioring._errors.
+void set_overrun_error(const py::object& type) {
+  if (!PyType_Check(type.ptr()) || !PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(type.ptr()),
+                                                       reinterpret_cast<PyTypeObject*>(PyExc_RuntimeError))) {
+    throw py::type_error("_set_overrun_error() needs a RuntimeError subclass");
+  }
+  Py_XDECREF(overrun_error);
+  overrun_error = type.inc_ref().ptr();  // kept for the life of the process
+}
+
 void register_views(py::module_& m) {
-  m.def(
-      "_set_overrun_error",
-      [](const py::object& type) {
-        if (!PyType_Check(type.ptr()) || !PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(type.ptr()),
-                                                             reinterpret_cast<PyTypeObject*>(PyExc_RuntimeError))) {
-          throw py::type_error("_set_overrun_error() needs a RuntimeError subclass");
-        }
-        Py_XDECREF(overrun_error);
-        overrun_error = type.inc_ref().ptr();  // kept for the life of the process
-      },
-      "_set_overrun_error(type): the error a lapped read(copy=True) raises: type(frames_lost, position, message).");
+  m.def("_set_overrun_error", &set_overrun_error,
+        "_set_overrun_error(type): the error a lapped read(copy=True) raises: type(frames_lost, position, message).");
   py::module_ numpy = py::module_::import("numpy");
   numpy_integer = py::object(numpy.attr("integer")).release().ptr();
   numpy_bool = py::object(numpy.attr("bool_")).release().ptr();

@@ -7,10 +7,22 @@
 #include "bindings/ring_bindings.hpp"
 
 namespace audioring::bindings {
+namespace {
+
+using Bell = FrameWatcher::Bell;
+
+std::shared_ptr<FrameWatcher> make_watcher(const PyFrameRing& ring) {
+  // It waits on the ring as wait_for_frame() does: the same process rule.
+  check_not_forked(*ring.ring(), "this ring");
+  return std::make_shared<FrameWatcher>(ring.ring());
+}
+
+FrameRing::Frame bell_frames_written(const Bell& bell) { return bell.ring()->written(); }
+std::uint64_t bell_interrupt_count(const Bell& bell) { return bell.ring()->interrupts(); }
+
+}  // namespace
 
 void register_watcher(py::module_& m) {
-  using Bell = FrameWatcher::Bell;
-
   // Every method holds the GIL only for a short lock (never while the
   // watcher's thread waits): the thread needs neither the GIL nor Python.
   py::class_<Bell, std::shared_ptr<Bell>>(
@@ -23,17 +35,12 @@ void register_watcher(py::module_& m) {
       .def("clear", &Bell::clear, "Make the descriptor unreadable until the next ring (call before looking).")
       .def("close", &Bell::close, "Leave the watcher and close the descriptor (stop watching it first).")
       .def_property_readonly("watcher_closed", &Bell::watcher_closed)
-      .def_property_readonly("frames_written", [](const Bell& b) { return b.ring()->written(); })
-      .def_property_readonly("interrupt_count", [](const Bell& b) { return b.ring()->interrupts(); });
+      .def_property_readonly("frames_written", &bell_frames_written)
+      .def_property_readonly("interrupt_count", &bell_interrupt_count);
 
   py::class_<FrameWatcher, std::shared_ptr<FrameWatcher>>(
       m, "FrameWatcher", "A native thread that rings event loops' bells when a ring's frames arrive.")
-      .def(py::init([](const PyFrameRing& ring) {
-             // It waits on the ring as wait_for_frame() does: the same process rule.
-             check_not_forked(*ring.ring(), "this ring");
-             return std::make_shared<FrameWatcher>(ring.ring());
-           }),
-           py::arg("ring"))
+      .def(py::init(&make_watcher), py::arg("ring"))
       .def("bell", &FrameWatcher::bell, "A new bell (its own descriptor) for one event loop.")
       .def("close", &FrameWatcher::close, py::call_guard<py::gil_scoped_release>(),
            "Ring every bell, stop the thread and join it.")

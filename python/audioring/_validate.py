@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from typing import NamedTuple, Optional, Union
 
 import numpy as np
 
+from . import _core
 from ._formats import SAMPLE_DTYPES
 
 #: Upper bound on sampling rates, well past any device (PulseAudio allows 384 kHz).
@@ -62,22 +62,6 @@ def as_count(value: object, name: str, low: int = 1, high: int | None = None) ->
         allowed = f"{low}..{high}" if high is not None else f">= {low}"
         raise ValueError(f"{name} must be {allowed}, got {number}")
     return number
-
-
-def as_flag(value: object, name: str) -> bool:
-    """Return ``value`` as a bool if it is one (numpy's included), or raise naming ``name``.
-
-    Truthiness is not enough: ``copy="no"`` would copy, and an array's raises
-    an error that names nothing.
-
-    Raises
-    ------
-    TypeError
-        If ``value`` is not True or False.
-    """
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
 
 
 def as_timeout(timeout: object) -> float:
@@ -191,28 +175,23 @@ def as_mapping(mapping: object, channels: int) -> Optional[list[int]]:
     return numbers
 
 
-#: What a shared recording's name may hold: it becomes part of a file name, so never a path.
-SHARE_NAME_CHARACTERS = "letters A-Z a-z, digits, '_', '-' and '.' (not first)"
-SHARE_NAME_MAX = 64
-_SHARE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
-
-
 def as_share_name(name: object, argument: str = "share") -> str:
     """``name`` if it can name a shared recording, or an error naming ``argument``.
+
+    The rule itself (1..64 characters of letters, digits, ``_``, ``-`` and
+    ``.``, not ``.`` first: a name becomes part of a file name, so never a
+    path) is checked natively, by the code that makes and attaches shared
+    rings, so that the two can never disagree.
 
     Raises
     ------
     TypeError
         If ``name`` is not a str.
     ValueError
-        If it is empty, longer than `SHARE_NAME_MAX` characters, or holds a
-        character outside `SHARE_NAME_CHARACTERS` (a ``/``, ``..`` at the
+        If it breaks the rule (empty, too long, a ``/``, ``..`` at the
         start, a NUL, anything non-ASCII).
     """
     if not isinstance(name, str):
         raise TypeError(f"{argument} must be a str naming the shared recording, got {name!r}")
-    if not _SHARE_NAME.fullmatch(name):
-        raise ValueError(
-            f"{argument} must be 1..{SHARE_NAME_MAX} characters of {SHARE_NAME_CHARACTERS}, got {name!r}"
-        )
+    _core.check_share_name(name, argument)
     return name

@@ -201,7 +201,7 @@ void test_names() {
     try {
       SharedRing::check_name(bad);
     } catch (const std::invalid_argument& error) {
-      CHECK_MSG(std::strstr(error.what(), "1 to 64") != nullptr && std::strstr(error.what(), "A-Z") != nullptr,
+      CHECK_MSG(std::strstr(error.what(), "1..64") != nullptr && std::strstr(error.what(), "A-Z") != nullptr,
                 "message: %s", error.what());
     }
   }
