@@ -789,6 +789,8 @@ ended, consumers = [], []
 if mode != "stopped":
     rec.start_recording()
 if mode == "cycle":  # collected only by the final garbage collection
+    import gc
+    gc.disable()  # (which runs even so) not by one that any allocation from here on may start
     class Holder:
         pass
     holder = Holder()

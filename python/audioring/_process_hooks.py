@@ -12,9 +12,11 @@ In a forked child (``os.register_at_fork``): the asyncio watchers of the
 parent (`_watch`) are forgotten, since their threads did not fork and a lock
 another thread held at the fork would never be released.
 
-The PortAudio source keeps its own two hooks next to the host-API facts
-they depend on (``_sources/portaudio.py``): lost JACK streams abandoned at
-exit, and PortAudio left alone at exit in forked children.
+The PortAudio source registers its own exit hook through
+`before_portaudio_exits` (lost JACK streams abandoned before
+``Pa_Terminate``), and keeps its fork hook (PortAudio left alone at exit in
+forked children) next to the host-API facts it depends on
+(``_sources/portaudio.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import atexit
 import os
 import weakref
-from typing import Protocol
+from typing import Callable, Protocol
 
 from . import _watch
 
@@ -33,16 +35,25 @@ class _Releasable(Protocol):
 
 #: Recorders on PortAudio devices, released at exit before sounddevice's exit handler runs.
 _OPEN_AT_EXIT: weakref.WeakSet[_Releasable] = weakref.WeakSet()
-_exit_hook_registered = False
+#: The exit hooks registered so far (each once, however often asked for).
+_AT_EXIT: set[Callable[[], None]] = set()
+
+
+def before_portaudio_exits(hook: Callable[[], None]) -> None:
+    """Run ``hook`` at exit, before sounddevice's exit handler terminates PortAudio; once, however often asked.
+
+    Call it once sounddevice is imported (a PortAudio stream exists), so
+    that the hook is registered after sounddevice's handler and runs before it.
+    """
+    if hook not in _AT_EXIT:
+        atexit.register(hook)
+        _AT_EXIT.add(hook)
 
 
 def release_at_exit(recorder: _Releasable) -> None:
     """Have ``recorder`` release its device at exit, before PortAudio terminates, unless it is closed by then."""
-    global _exit_hook_registered
     _OPEN_AT_EXIT.add(recorder)
-    if not _exit_hook_registered:
-        atexit.register(_release_recorders)
-        _exit_hook_registered = True
+    before_portaudio_exits(_release_recorders)
 
 
 def forget_at_exit(recorder: _Releasable) -> None:

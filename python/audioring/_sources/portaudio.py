@@ -52,6 +52,7 @@ from types import ModuleType
 from typing import Any, Callable, Optional, Union
 
 from .. import _core, _devices
+from .._process_hooks import before_portaudio_exits
 
 #: PortAudio error codes that mean "this device does not take this value".
 PA_INVALID_CHANNEL_COUNT = -9998
@@ -66,7 +67,6 @@ _ABANDONED: list[tuple[Any, _core.Capture]] = []
 
 #: Open sources on JACK, checked at exit (see _abandon_lost_jack_streams).
 _JACK_SOURCES: weakref.WeakSet[PortAudioSource] = weakref.WeakSet()
-_jack_exit_hook_registered = False
 
 
 class PortAudioSource:
@@ -258,13 +258,8 @@ def _abandon(sd: ModuleType, stream: Any, capture: _core.Capture) -> None:
 
 
 def _watch_jack_source(source: PortAudioSource) -> None:
-    global _jack_exit_hook_registered
     _JACK_SOURCES.add(source)
-    if not _jack_exit_hook_registered:
-        # Registered after sounddevice's exit handler (sounddevice is imported
-        # by now), so it runs before it: atexit runs handlers last-in, first-out.
-        atexit.register(_abandon_lost_jack_streams)
-        _jack_exit_hook_registered = True
+    before_portaudio_exits(_abandon_lost_jack_streams)
 
 
 def _abandon_lost_jack_streams() -> None:
