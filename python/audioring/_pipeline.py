@@ -180,7 +180,7 @@ def _open_converting(s: RecordSettings, plan: DevicePlan, ring: Ring, device_fra
         device_capture, ring._core, float(plan.rate), float(s.sampling_rate), plan.channels, plan.mapping,
         sample_format(s.dtype.name), _core.Quality.__members__[s.quality.replace(" ", "_")],
     )
-    source = ConvertingSource(_open_device(s, plan, device_capture, np.dtype("float32")), converter, plan)
+    source = ConvertingSource(_open_device(s, plan, device_capture, np.dtype("float32")), converter)
     return Pipeline(plan, ring, source, converter, converter, device_ring, device_capture)
 
 

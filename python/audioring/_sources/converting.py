@@ -9,7 +9,7 @@ the ring users read.
 from __future__ import annotations
 
 from .. import _core
-from .base import DevicePlan, Source
+from .base import Source
 
 
 class ConvertingSource:
@@ -21,10 +21,9 @@ class ConvertingSource:
     ends with the conversion of every frame the device delivered).
     """
 
-    def __init__(self, device: Source, converter: _core.Converter, plan: DevicePlan) -> None:
+    def __init__(self, device: Source, converter: _core.Converter) -> None:
         self._device = device
         self._converter = converter
-        self.plan = plan
 
     @property
     def name(self) -> str:
