@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from types import ModuleType
 
 #: Report order. Names are also the keys in the JSON and the --cases choices.
-CASE_NAMES = ("callback", "read", "stall", "capacity", "e2e", "ring_write", "convert", "share", "asyncio")
+CASE_NAMES = ("callback", "read", "stall", "capacity", "e2e", "ring_write", "convert", "share", "asyncio", "disk")
 
 
 def load(names: Iterable[str] = CASE_NAMES) -> dict[str, ModuleType]:
