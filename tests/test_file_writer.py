@@ -317,9 +317,10 @@ def test_outputs_that_cannot_be_written_are_refused_before_anything_is_recorded(
 
 def test_bad_arguments_name_the_argument_and_a_format_that_fits(tmp_path: Path) -> None:
     wide = Ring(channels=64, capacity=4096, dtype="int32", sampling_rate=RATE)
-    with pytest.raises(ValueError, match="FLAC holds at most 8 channels, got 64; use 'wav' or 'rf64'"):
+    with pytest.raises(ValueError, match="FLAC holds at most 8 channels, got 64; use format='wav' or format='rf64'"):
         wide.record_to(tmp_path / "take.flac")
-    with pytest.raises(ValueError, match=r"FLAC holds at most 24 bits.*use 'wav' or 'rf64'.*subtype='PCM_24'"):
+    with pytest.raises(ValueError, match=r"FLAC holds at most 24 bits.*use format='wav' or format='rf64'.*"
+                                         r"subtype='PCM_24'"):
         Ring(channels=2, capacity=4096, dtype="int32", sampling_rate=RATE).record_to(tmp_path / "take.flac")
     with pytest.raises(ValueError, match="cannot tell the format from"):
         wide.record_to(tmp_path / "take.mp3")
@@ -333,7 +334,8 @@ def test_bad_arguments_name_the_argument_and_a_format_that_fits(tmp_path: Path) 
         wide.record_to(tmp_path / "take.wav", split=1.5)
     with pytest.raises(ValueError, match="split must be at least one frame"):
         wide.record_to(tmp_path / "take.wav", split="1B")
-    with pytest.raises(ValueError, match=r"AU file holds at most .* frames .*format='wav'"):
+    with pytest.raises(ValueError, match=r"AU file holds at most .* s of this audio \(4 GiB\); give frames= or a "
+                                         r"split within that, or use format='wav'"):
         wide.record_to(tmp_path / "take.au")
     with pytest.raises(ValueError, match="frames must be"):
         wide.record_to(tmp_path / "take.wav", frames=0)

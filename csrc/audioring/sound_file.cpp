@@ -41,7 +41,7 @@ LocalTime local_time(double unix_seconds, int rate) {
 }  // namespace
 
 SoundFile::SoundFile(const SoundFileSpec& spec)
-    : path_(spec.fd >= 0 ? "fd " + std::to_string(spec.fd) : spec.path),
+    : path_(spec.path.empty() ? "fd " + std::to_string(spec.fd) : spec.path),
       samples_(spec.samples),
       channels_(spec.channels),
       max_frames_per_write_(spec.max_frames_per_write) {

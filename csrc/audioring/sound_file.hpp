@@ -32,7 +32,7 @@ class FileError : public std::runtime_error {
 };
 
 struct SoundFileSpec {
-  std::string path;  // the file to create (replacing one that exists), when fd < 0
+  std::string path;  // the file to create (replacing one that exists), when fd < 0; else how messages name fd
   int fd = -1;       // >= 0: write to this open descriptor instead (a pipe, stdout)
   bool close_fd = false;  // close `fd` once the file is closed (not if opening fails: the caller still owns it)
   std::string format;   // a name of file_formats()

@@ -29,6 +29,34 @@ _SPLIT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*$")
 
 
 @dataclasses.dataclass(frozen=True)
+class Spelling:
+    """How refusals name the arguments and advise a format: Python's keywords or the command line's options."""
+
+    format: str = "format"
+    subtype: str = "subtype"
+    split: str = "split"
+    #: Too many channels, or samples too wide: for Python the format is what to change.
+    channels: str = "format"
+    dtype: str = "format"
+    option_style: bool = False
+
+    def use(self, fmt: str) -> str:
+        """How to ask for format ``fmt``."""
+        return f"--format {fmt}" if self.option_style else f"format='{fmt}'"
+
+    def use_subtype(self, subtype: str) -> str:
+        """How to ask for subtype ``subtype``."""
+        return f"--subtype {subtype}" if self.option_style else f"subtype='{subtype}'"
+
+
+#: record_to()'s keywords.
+PYTHON = Spelling()
+#: The command line's options (``audioring record``).
+COMMAND_LINE = Spelling("argument --format", "argument --subtype", "argument --split", "argument --channels",
+                        "argument --dtype", option_style=True)
+
+
+@dataclasses.dataclass(frozen=True)
 class FileChoice:
     """A format and subtype checked for a recording of ``channels`` of ``dtype``."""
 
@@ -61,51 +89,61 @@ def format_from_path(path: str) -> Optional[str]:
 
 
 def choose(path: str, fmt: Optional[str], subtype: Optional[str], dtype: str, channels: int,
-           argument: str = "format") -> FileChoice:
+           spelling: Spelling = PYTHON) -> FileChoice:
     """Check ``fmt`` (default: from ``path``'s suffix) and ``subtype`` (default: lossless for ``dtype``).
-
-    ``argument`` names the format argument in messages (``format``, or the
-    command line's ``--format``); the subtype's is derived from it.
 
     Raises
     ------
     ValueError
-        Naming the argument, what was asked and a choice that fits.
+        Naming the argument (as ``spelling`` spells it), what was asked and a choice that fits.
     """
-    subtype_argument = argument.replace("format", "subtype")
     if fmt is None:
         fmt = format_from_path(path)
         if fmt is None:
-            raise ValueError(f"{argument}: cannot tell the format from {path!r}: name the file "
-                             f"{', '.join('*.' + name for name in FORMATS)}, or give {argument}")
+            raise ValueError(f"{spelling.format}: cannot tell the format from {path!r}: name the file "
+                             f"{', '.join('*.' + name for name in FORMATS)}, or give {spelling.use('FORMAT')}")
     elif not isinstance(fmt, str) or fmt.lower() not in FORMATS:
-        raise ValueError(f"{argument} must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        raise ValueError(f"{spelling.format} must be one of {', '.join(FORMATS)}, got {fmt!r}")
     fmt = fmt.lower()
     info = FORMATS[fmt]
     if info["max_channels"] and channels > info["max_channels"]:
-        raise ValueError(f"{argument}: {fmt.upper()} holds at most {info['max_channels']} channels, got {channels}; "
-                         f"use {_fitting(channels, dtype)}")
+        raise ValueError(f"{spelling.channels}: {fmt.upper()} holds at most {info['max_channels']} channels, got "
+                         f"{channels}; use {_fitting(channels, dtype, spelling)}")
     if subtype is None:
         subtype = info["default_subtypes"][dtype]
         if subtype is None:
-            raise ValueError(f"{argument}: {fmt.upper()} holds at most 24 bits, so {dtype} samples would lose "
-                             f"their low 8 bits; use {_fitting(channels, dtype)}, or give {subtype_argument}="
-                             f"'PCM_24' to keep the top 24 bits")
+            raise ValueError(f"{spelling.dtype}: {fmt.upper()} holds at most 24 bits, so {dtype} samples would lose "
+                             f"their low 8 bits; use {_fitting(channels, dtype, spelling)}, or "
+                             f"{spelling.use_subtype('PCM_24')} to keep the top 24 bits")
     elif not isinstance(subtype, str) or subtype.upper() not in info["subtypes"]:
-        raise ValueError(f"{subtype_argument} for {fmt.upper()} must be one of {', '.join(info['subtypes'])}, "
+        raise ValueError(f"{spelling.subtype} for {fmt.upper()} must be one of {', '.join(info['subtypes'])}, "
                          f"got {subtype!r}")
     return FileChoice(fmt, subtype.upper(), channels, dtype)
 
 
-def _fitting(channels: int, dtype: str) -> str:
+def _fitting(channels: int, dtype: str, spelling: Spelling) -> str:
     """Formats that take any length of ``channels`` of ``dtype`` losslessly, for advice."""
     fitting = [name for name, info in FORMATS.items()
                if not info["streams"] and (not info["max_channels"] or channels <= info["max_channels"])
                and info["default_subtypes"][dtype] is not None]
-    return " or ".join(f"'{name}'" for name in fitting[:2])  # 'wav' (RF64 past 4 GiB) first
+    return " or ".join(spelling.use(name) for name in fitting[:2])  # 'wav' (RF64 past 4 GiB) first
 
 
-def split_frames(split: object, choice: FileChoice, rate: int, argument: str = "split") -> int:
+def longest_file(choice: FileChoice, total: Optional[int], split: int, rate: int, spelling: Spelling = PYTHON,
+                 duration: str = "frames=") -> None:
+    """Refuse a file longer than the format holds (AU: 4 GiB); ``total`` None or ``split`` 0: no end.
+
+    ``duration`` names how the length was asked for (``frames=``, ``--seconds``).
+    """
+    limit = choice.max_frames
+    longest = split or total or 0
+    if limit is not None and not 0 < longest <= limit:
+        raise ValueError(f"{spelling.format}: a {choice.format.upper()} file holds at most {limit / rate:.0f} s of "
+                         f"this audio (4 GiB); give {duration} or a split within that, or use "
+                         f"{spelling.use('wav')} (RF64 past 4 GiB)")
+
+
+def split_frames(split: object, choice: FileChoice, rate: int, spelling: Spelling = PYTHON) -> int:
     """Frames per part for ``split``: frames (an int), or a duration or size (``"1h"``, ``"90s"``, ``"2GiB"``).
 
     A size counts the audio data of a part (before compression, for FLAC).
@@ -113,8 +151,9 @@ def split_frames(split: object, choice: FileChoice, rate: int, argument: str = "
     Raises
     ------
     TypeError, ValueError
-        Naming ``argument``, for anything else, or a split shorter than a frame.
+        Naming the argument, for anything else, or a split shorter than a frame.
     """
+    argument = spelling.split
     if isinstance(split, bool) or not isinstance(split, (int, str)):
         raise TypeError(f"{argument} must be frames (an int) or a string such as '1h', '30min', '90s' or '2GiB', "
                         f"got {split!r}")
@@ -124,11 +163,7 @@ def split_frames(split: object, choice: FileChoice, rate: int, argument: str = "
         frames = _parse_split(split, choice, rate, argument)
     if frames < 1:
         raise ValueError(f"{argument} must be at least one frame, got {split!r}")
-    limit = choice.max_frames
-    if limit is not None and frames > limit:
-        raise ValueError(f"{argument}: a {choice.format.upper()} file holds at most {limit} frames "
-                         f"({limit / rate:.0f} s) of this audio, got {split!r}; split smaller, or use "
-                         f"{_fitting(choice.channels, choice.dtype)}")
+    longest_file(choice, None, frames, rate, spelling)
     return frames
 
 

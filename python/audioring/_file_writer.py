@@ -18,10 +18,10 @@ import weakref
 from typing import NamedTuple, Optional, Union
 
 from . import _core
-from ._file_formats import FileChoice, choose, split_frames
+from ._file_formats import PYTHON, FileChoice, Spelling, choose, longest_file, split_frames
 from ._validate import MAX_FRAME_NUMBER, as_count, as_frame_number, as_timeout
 
-PathArg = Union[str, "os.PathLike[str]"]
+PathArg = Union[str, "os.PathLike[str]", int]
 
 
 class Gap(NamedTuple):
@@ -210,47 +210,52 @@ class FileWriter:
 
 def open_writer(ring: _core.FrameRing, path: PathArg, *, fmt: Optional[str], subtype: Optional[str],
                 split: object, start: object, frames: object, pending: bool = False,
-                fd: Optional[int] = None) -> FileWriter:
+                spelling: Spelling = PYTHON, name: Optional[str] = None) -> FileWriter:
     """Check ``record_to``'s arguments against ``ring`` and start a writer on it.
 
-    ``fd``: write to this open descriptor (a pipe; the command line's stdout
-    and FIFOs) instead of creating ``path``, which then only names it.
-    ``pending``: the ring's first recording has not begun (a shared producer
-    not started yet); the writer begins with it.
+    ``path`` may be an open descriptor (a pipe, stdout: ``fmt`` must stream;
+    it stays open), named ``name`` in messages. ``pending``: the ring's first
+    recording has not begun (a shared producer not started yet); the writer
+    begins with it. ``spelling``: how refusals name the arguments.
     """
-    name = os.fspath(path) if fd is None else str(path)
-    if not isinstance(name, str):
-        raise TypeError(f"path must be a str or os.PathLike of str, got {path!r}")
+    fd: Optional[int] = None
+    if isinstance(path, int) and not isinstance(path, bool):
+        fd, label = path, name or f"fd {path}"
+    else:
+        label = os.fspath(path)  # type: ignore[arg-type]
+        if not isinstance(label, str):
+            raise TypeError(f"path must be a str, an os.PathLike of str or a file descriptor, got {path!r}")
     rate = int(ring.sampling_rate)
     if rate <= 0:
         raise ValueError("record_to() needs the ring's sampling_rate: make the Ring with sampling_rate=")
     dtype = ring.dtype.name
-    choice = choose(name, fmt, subtype, dtype, int(ring.channels))
-    part_frames = 0 if split is None else split_frames(split, choice, rate)
-    total = -1 if frames is None else as_count(frames, "frames", 1, MAX_FRAME_NUMBER)
+    if fd is not None and fmt is None:
+        raise ValueError(f"{spelling.format}: give the format to write to a file descriptor ({label})")
+    choice = choose(label, fmt, subtype, dtype, int(ring.channels), spelling)
+    part_frames = 0 if split is None else split_frames(split, choice, rate, spelling)
+    total = None if frames is None else as_count(frames, "frames", 1, MAX_FRAME_NUMBER)
     first = _start_frame(ring, start)
-    target_fd, close_fd = (fd, False) if fd is not None else (_fifo_descriptor(name, choice), True)
-    if target_fd >= 0 and part_frames:
-        raise ValueError("split: a pipe cannot be split into files; leave split out")
-    limit = choice.max_frames
-    longest = part_frames or total  # frames in the largest file; -1: no end
-    if limit is not None and target_fd < 0 and not 0 < longest <= limit:
-        raise ValueError(f"format: a {choice.format.upper()} file holds at most {limit} frames "
-                         f"({limit / rate:.0f} s) of this audio: give frames= or split= within that, or use "
-                         f"format='wav' (RF64 past 4 GiB)")
-    stem, suffix = os.path.splitext(name)
-    gap_log = None if target_fd >= 0 else stem + ".gaps.csv"
+    close_fd = fd is None
+    if fd is None:
+        fd = _fifo_descriptor(label, choice)
+    if fd >= 0 and part_frames:
+        raise ValueError(f"{spelling.split}: a pipe cannot be split into files; leave it out")
+    if fd < 0:
+        longest_file(choice, total, part_frames, rate, spelling,
+                     "--seconds" if spelling.option_style else "frames=")
+    stem, suffix = os.path.splitext(label)
+    gap_log = None if fd >= 0 else stem + ".gaps.csv"
     # Wall-clock time of the first frame, for the files' timestamps (bext's time reference).
     start_time = float("nan") if pending else time.time() - (ring.frames_written - first) / rate
     try:
         native = _core.FileWriter(
-            ring, path=name, fd=target_fd, close_fd=close_fd, format=choice.format, subtype=choice.subtype,
-            samples=_core.SampleFormat.__members__[dtype], rate=rate, start=first, frames=total,
-            split_frames=part_frames, part_prefix=stem + "-", part_suffix=suffix, pending=pending,
-            gap_log=gap_log or "", start_time=start_time)
+            ring, path=label, fd=fd, close_fd=close_fd and fd >= 0, format=choice.format, subtype=choice.subtype,
+            samples=_core.SampleFormat.__members__[dtype], rate=rate, start=first,
+            frames=-1 if total is None else total, split_frames=part_frames, part_prefix=stem + "-",
+            part_suffix=suffix, pending=pending, gap_log=gap_log or "", start_time=start_time)
     except BaseException:
-        if close_fd and target_fd >= 0:
-            os.close(target_fd)
+        if close_fd and fd >= 0:
+            os.close(fd)  # a FIFO opened here: the writer never took it
         raise
     return FileWriter(native, ring, choice, rate, gap_log)
 
