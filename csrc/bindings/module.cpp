@@ -8,6 +8,7 @@
 #include "bindings/shared_bindings.hpp"
 #include "bindings/views.hpp"
 #include "bindings/watcher_bindings.hpp"
+#include "bindings/writer_bindings.hpp"
 
 namespace py = pybind11;
 
@@ -27,4 +28,5 @@ PYBIND11_MODULE(_core, m) {
   audioring::bindings::register_capture_enums(m);
   audioring::bindings::register_capture(m);
   audioring::bindings::register_watcher(m);
+  audioring::bindings::register_writer(m);
 }

@@ -16,6 +16,9 @@ CaptureStats
     The capture callback's counters (``AudioRecord.stats``).
 FrameStream
     The iterator ``AudioRecord.stream()`` and ``Ring.stream()`` return.
+FileWriter, Gap
+    What ``record_to()`` returns: a recording written into audio files by a
+    native thread, and the gaps it had to fill with silence.
 AsyncFrameStream
     The async iterator ``AudioRecord.astream()`` and ``Ring.astream()`` return.
 OverrunError
@@ -39,6 +42,7 @@ except ImportError as error:  # pragma: no cover - only on a broken install
 
 from ._astream import AsyncFrameStream
 from ._errors import OverrunError, ProducerLostError, RecorderClosedError
+from ._file_writer import FileWriter, Gap
 from ._record import AudioRecord
 from ._ring import Ring
 from ._shared import SharedInfo, SharedRecording, attach, shared
@@ -52,7 +56,9 @@ __all__ = [
     "AsyncFrameStream",
     "AudioRecord",
     "CaptureStats",
+    "FileWriter",
     "FrameStream",
+    "Gap",
     "OverrunError",
     "ProducerLostError",
     "RecorderClosedError",

@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 from . import _core, _watch
 from ._astream import AsyncFrameStream
+from ._file_writer import FileWriter, PathArg, finish_writers, open_writer
 from ._stream import FrameStream
 from ._validate import MAX_FRAME_NUMBER, as_count, as_stream_args, as_timeout
 
@@ -172,6 +173,68 @@ class FrameReader:
         [0, 1600, 3200]
         """
         return AsyncFrameStream(self.stream(blocksize, hop=hop, timeout=timeout, start=start))
+
+    def record_to(
+        self,
+        path: PathArg,
+        *,
+        format: Optional[str] = None,
+        subtype: Optional[str] = None,
+        split: Optional[object] = None,
+        start: Optional[int] = None,
+        frames: Optional[int] = None,
+    ) -> FileWriter:
+        """Write the recording into an audio file (or split parts) from a native thread; returns a `FileWriter`.
+
+        The thread drains the ring with libsndfile and never needs the GIL,
+        so Python may stall for as long as the ring holds without losing a
+        frame. Frames lost anyway (the disk fell more than a ring behind) are
+        written as silence of their exact length and listed (`FileWriter.gaps`).
+        The writer ends with the recording (see `FileWriter`), at ``frames``,
+        or at its ``close()``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file, replaced if it exists. A FIFO takes ``au`` or ``raw``.
+        format : str, optional
+            ``wav`` (the default for ``*.wav``: WAVE_FORMAT_EXTENSIBLE, turning
+            into RF64 by itself past 4 GiB), ``rf64``, ``w64``, ``caf``, ``flac``
+            (at most 8 channels and 24 bits), ``au`` or ``raw`` (default: from
+            ``path``'s suffix). WAV and RF64 carry a Broadcast WAV ``bext``
+            chunk: the first frame's date, time and samples since midnight.
+        subtype : str, optional
+            libsndfile's sample type (``PCM_16``, ``PCM_24``, ``PCM_32``,
+            ``FLOAT``, ...); default: the one that keeps this recording's samples exactly.
+        split : int or str, optional
+            Start a new file every so many frames, or every ``"1h"``,
+            ``"30min"``, ``"90s"``, or ``"2GiB"`` of audio data: ``take-0001.wav``,
+            ``take-0002.wav``, ... that join into exactly the recording.
+        start : int, optional
+            Absolute frame to start from (default: ``frames_written``, now). It
+            may lie in the past as far as the ring holds this recording (pre-roll).
+        frames : int, optional
+            Frames to write in all, >= 1 (default: until the recording ends or ``close()``).
+
+        Raises
+        ------
+        ValueError
+            For a format, subtype, split or start the recording cannot use,
+            naming one that fits.
+        OSError
+            If the file cannot be created (with the operating system's reason).
+        RuntimeError
+            If an `AudioRecord` is not recording.
+        """
+        self._check_readable("record_to")
+        self._check_recording("record_to")
+        writer = open_writer(self._reader_ring, path, fmt=format, subtype=subtype, split=split, start=start,
+                             frames=frames, pending=self._stream_pending())
+        return writer
+
+    def _finish_writers(self) -> None:
+        """The producer stopped or the reader closed: writers of this ring write what was recorded, then end."""
+        finish_writers(self._reader_ring)
 
     async def wait_frames(self, frames: int, timeout: Optional[float] = None) -> int:
         """Wait, in asyncio, until the current recording holds ``frames`` frames; return how many it holds.

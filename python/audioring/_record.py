@@ -460,6 +460,7 @@ class AudioRecord(_core.RecordReader, FrameReader):
             if self._ring.shared_name is not None:
                 self._ring._core.set_state(_core.SharedState.stopped)  # readers' streams drain and end
             self._ring._core.interrupt()  # waiting streams drain and end
+            self._finish_writers()  # file writers write everything recorded, then close
 
     def _close_locked(self) -> None:
         # Closed before the stop: the stop wakes waiting streams, and one that

@@ -241,6 +241,7 @@ class Ring(_core.RingReader, FrameReader):
             self._core.unshare()
         self._core.interrupt()  # waiting streams find it closed and end
         _watch.close(self._core)  # asyncio waits too
+        self._finish_writers()  # file writers write everything written, then close
 
     def __enter__(self) -> Ring:
         return self

@@ -295,6 +295,7 @@ class SharedRecording(_core.RecordReader, FrameReader):
         self._close(self._closed_message)  # the native reads refuse from now on
         self._ring.interrupt()
         _watch.close(self._ring)  # asyncio waits end too
+        self._finish_writers()  # file writers write what was recorded, then close
 
     def __enter__(self) -> SharedRecording:
         return self
