@@ -6,7 +6,7 @@ one ramp client (``harness/ramp.py``, ``unit`` encoding: it survives int32)
 feeding each recorder's first and last input (not all: a connection per
 channel would change JACK's graph 256 times as each recording starts), and side by side, one after another, on
 each filesystem and at each width, each recorder in its own process for
-`seconds` (full: 60 s; quick: 2 s at 64 channels):
+`seconds` (full: 60 s; quick: 1.5 s at 64 channels, on tmpfs alone):
 
 * **jack_capture** (C, a disk thread; the anchor), as packaged:
   ``jack_capture -c N -b 32 -d SECONDS -f wav -mc`` (``-mc``: it connects
@@ -20,7 +20,7 @@ each filesystem and at each width, each recorder in its own process for
   int32 blocks into an RF64 file, counting its callback's overflow flags;
 * **audioring** ``AudioRecord.record_to`` from Python, with a 1 s ring, while
   the main thread holds the GIL (sleeping in one C call, ``harness/gil.py``)
-  for 2.5 s (quick: 1.5 s) from 30 % of the recording on;
+  for 2.5 s (quick: 1.2 s) from 30 % of the recording on;
 * **audioring** ``record`` (the command line: ``python -m audioring record OUT
   -d JACK-DEVICE -c N -r 192000 -t int32 --seconds S``).
 
@@ -42,9 +42,9 @@ The limits, on the same filesystems: ``dd if=/dev/zero bs=1M`` of the widest
 recording's size, with ``conv=fdatasync`` (buffered, as the recorders write,
 then flushed) and with ``oflag=direct``. And audioring's file writer alone, as
 fast as it goes: a shared ``Ring`` filled beforehand with the ramp (256 ch,
-10 s; quick: 1 s), read by ``attach()`` and written out by ``record_to(path,
-start=<its oldest frame>)`` then ``close()`` (which writes everything recorded
-up to now): audio bytes over the time ``record_to`` + ``close`` took.
+10 s; quick: 0.5 s), read by ``attach()`` and written out by ``record_to(path,
+start=<its oldest frame>, frames=<all>)``: audio bytes over the time from that
+call to the writer's end (``wait()``).
 
 Disk space: a 60 s recording at 256 ch is 11.8 GB. Each filesystem is checked
 before it is used (free space, and memory for tmpfs); one that is short is
@@ -81,10 +81,13 @@ __all__ = ["TITLE", "chart", "markdown", "run", "targets", "worker"]
 RATE = 192000
 PERIOD = 1024
 SAMPLE_BYTES = 4  # int32
-#: Per mode: channel counts, seconds per recording, the GIL hold in the record_to run, the writer-alone drain.
+#: Per mode: filesystems, channel counts, seconds per recording, the GIL hold in the record_to run (longer than
+#: its ring), the writer-alone drain. Quick: a smoke run of every recorder and limit (about 15 s of the
+#: whole quick run's 2 minutes), on tmpfs alone.
 PLAN = {
-    "full": {"widths": (64, 128, 256), "seconds": 60.0, "hold_s": 2.5, "drain_seconds": 10.0},
-    "quick": {"widths": (64,), "seconds": 2.0, "hold_s": 1.5, "drain_seconds": 1.0},
+    "full": {"filesystems": ("disk", "tmpfs"), "widths": (64, 128, 256), "seconds": 60.0, "hold_s": 2.5,
+             "drain_seconds": 10.0},
+    "quick": {"filesystems": ("tmpfs",), "widths": (64,), "seconds": 1.5, "hold_s": 1.2, "drain_seconds": 0.5},
 }
 RING_S = 1.0  # record_to's ring: shorter than the GIL hold, so only a writer that needs no GIL keeps up
 HOLD_AT = 0.3  # the hold starts at this fraction of the recording
@@ -124,25 +127,23 @@ def _record_to(spec: dict) -> dict:
     rec = AudioRecord(spec["channels"], RATE, int(RING_S * RATE), device=spec["device"], dtype="int32")
     try:
         rec.start_recording()
-        lag_samples = []
+        lags = []
         held = None
-        with rec.record_to(spec["path"]) as writer:
+        with rec.record_to(spec["path"], frames=spec["frames"]) as writer:
             started = time.monotonic()
-            while writer.frames < spec["frames"] and writer.error is None:
+            while not writer.wait(timeout=0.02):
                 if held is None and time.monotonic() - started >= spec["hold_at_s"]:
                     before = time.perf_counter()
                     hold()  # ONE C call holding the GIL: the writer must go on without it
                     held = time.perf_counter() - before
-                lag_samples.append(writer.lag)
-                time.sleep(0.02)
-            writer.close()
+                lags.append(writer.lag)
             result = {
-                "frames_written": writer.frames, "files": [str(f) for f in writer.files],
-                "gaps": [list(gap) for gap in writer.gaps], "writer_error": writer.error,
-                "lag_max_frames": max(lag_samples, default=0), "held_s": held,
+                "frames_written": writer.frames, "files": writer.files, "gaps": [list(gap) for gap in writer.gaps],
+                "writer_frames_lost": writer.frames_lost, "writer_error": writer.error, "writer_end": writer.end,
+                "lag_max_frames": max(lags, default=0), "held_s": held,
             }
-        rec.stop()
         result["overflow_flags"] = rec.overflows
+        rec.stop()
         return result
     finally:
         rec.close()
@@ -171,13 +172,13 @@ def _drain(spec: dict) -> dict:
             start = reader.first_frame
             cpu = time.process_time()
             began = time.perf_counter()
-            writer = reader.record_to(spec["path"], start=start)
-            writer.close()  # writes everything recorded up to now, then closes
-            took = time.perf_counter() - began
-            cpu = time.process_time() - cpu
+            with reader.record_to(spec["path"], start=start, frames=total) as writer:
+                done = writer.wait(timeout=600)
+                took = time.perf_counter() - began
+                cpu = time.process_time() - cpu
             return {"frames_in_ring": ring.frames_written - start, "frames_written": writer.frames,
-                    "files": [str(f) for f in writer.files], "gaps": [list(gap) for gap in writer.gaps],
-                    "writer_error": writer.error, "seconds": took, "cpu_s": cpu}
+                    "files": writer.files, "gaps": [list(gap) for gap in writer.gaps], "writer_error": writer.error,
+                    "writer_end": writer.end, "finished": done, "seconds": took, "cpu_s": cpu}
         finally:
             reader.close()
 
@@ -202,9 +203,10 @@ def _memory_available() -> int:
     return 0
 
 
-def _filesystems() -> list:
-    """(name, directory) of the real disk and the tmpfs, in report order."""
-    return [("disk", Path(os.environ.get(DISK_DIR_VARIABLE, "/var/tmp"))), ("tmpfs", Path("/dev/shm"))]
+def _filesystems(names: tuple) -> list:
+    """(name, directory) of the real disk and the tmpfs, in report order, of those named."""
+    every = [("disk", Path(os.environ.get(DISK_DIR_VARIABLE, "/var/tmp"))), ("tmpfs", Path("/dev/shm"))]
+    return [(name, directory) for name, directory in every if name in names]
 
 
 def _space_refusal(name: str, info: dict, needed: int) -> Optional[str]:
@@ -453,7 +455,8 @@ def run(ctx: RunContext) -> dict:
     for recorder, reason in unavailable.items():
         ctx.log(f"  disk: {recorder}: not run: {reason}")
     result: dict = {"rate": RATE, "period": PERIOD, "dtype": "int32", "ring_s": RING_S, "hold_at": HOLD_AT, **plan,
-                    "widths": list(plan["widths"]), "recorders": list(RECORDERS), "unavailable": unavailable}
+                    "filesystems": list(plan["filesystems"]), "widths": list(plan["widths"]),
+                    "recorders": list(RECORDERS), "unavailable": unavailable}
     with contextlib.ExitStack() as stack:
         server = _server(stack, ctx, max(plan["widths"]), result)
         result["jackd_scheduling"] = scheduling(server.pid)
@@ -463,6 +466,6 @@ def run(ctx: RunContext) -> dict:
         ramp = stack.enter_context(RampSource(server.name, server.env, Path(server.directory) / "ramp.log",
                                               target="PortAudio,jack_capture", encoding="unit", ports="edges"))
         result["variants"] = [_variant(name, base, ctx, server, ramp, device["device"], unavailable)
-                              for name, base in _filesystems()]
+                              for name, base in _filesystems(plan["filesystems"])]
         result["ramp_restarts"] = ramp.restarts
     return result

@@ -50,7 +50,7 @@ def _not_judged(result: dict, recorder: str, variant: Optional[dict]) -> Optiona
     if recorder in result.get("unavailable", {}):
         return f"not run: {result['unavailable'][recorder]}"
     if variant is None:
-        return "not run"
+        return f"not measured in this run (filesystems: {', '.join(result.get('filesystems', []))})"
     if "refused" in variant:
         return f"{variant['name']} refused: {variant['refused']}"
     if result["seconds"] < TARGET_SECONDS or TARGET_CHANNELS not in result["widths"]:
@@ -157,6 +157,10 @@ def _notes(run: dict) -> str:
     if run["recorder"] == "sd_recipe":
         notes.append(f"queue ≤ {run.get('largest_queue_blocks')} blocks")
     check = run.get("check", {})
+    glitches = check.get("ramp", {}).get("source_glitches")
+    if glitches:
+        notes.append(f"the ramp's source missed {glitches} JACK cycle(s) "
+                     f"({check['ramp']['source_glitch_frames']:,} frames repeated by JACK, not counted)")
     formats = sorted({f"{f['format']} {f['subtype']}" for f in check.get("files", [])})
     if formats:
         notes.append(f"{len(check['files'])} file{'' if len(check['files']) == 1 else 's'} ({', '.join(formats)})")
@@ -172,9 +176,9 @@ def _row(run: dict, rate: int) -> str:
     ramp = run["check"]["ramp"]
     lost = ramp.get("frames_lost")
     lost_text = "?" if lost is None else f"**{lost:,}**" + (f" ({lost / rate:.3g} s)" if lost else "")
-    silence = ramp.get("silence_inside_frames", 0)
-    shift = ramp.get("timeline_shift_frames", 0)
-    marked = f"{silence:,} silent" + (f", timeline off by {shift:,}" if shift else "")
+    marked = f"{ramp['silence_inside_frames']:,} silent, {ramp['dropped_frames']:,} dropped"
+    if ramp.get("repeated_frames"):
+        marked += f", {ramp['repeated_frames']:,} twice"
     jack = run["jack"]
     return (head + f"{lost_text} | {marked} | {_flags_cell(run)} | {jack['process_errors']} ({jack['driver_late']}) | "
             f"{100 * run['cpu_fraction']:.1f}% | {run.get('throughput_mb_s', 0):,.0f} | {_notes(run)} |")
@@ -200,11 +204,12 @@ def markdown(result: dict) -> list:
     lines = [
         f"{result['server']}, dummy driver at {rate // 1000} kHz, period {result['period']}; every recorder records "
         f"{result['dtype']} for {result['seconds']:g} s, in its own process, one after another; a separate JACK "
-        "client feeds a frame-clock ramp into every input. **Frames lost** are read from the files (the ramp's "
-        "jumps, channel 0; the last channel checked against it): the same way for every recorder, silence written "
-        "in place of lost frames counted as lost (and shown: \"silent\"; \"timeline off\" when the file is shorter "
-        "than the time it spans). Flags: the paInputOverflow flags the recorder counted; for jack_capture, the "
-        "JACK xruns and its own overruns (buffer full: silence written) it printed. JACK missed: cycles jackd "
+        "client feeds a frame-clock ramp into each recorder's first and last input. **Frames lost** are read from "
+        "the files (channel 0's ramp; the last channel checked against it): the same way for every recorder. In "
+        "the file: lost frames written as silence of their length (\"silent\": the timeline stays true) and "
+        "frames simply missing (\"dropped\": everything after comes early); both count as lost. Flags: the "
+        "paInputOverflow flags the recorder counted; for jack_capture, the JACK xruns and its own overruns "
+        "(buffer full: silence written) it printed. JACK missed: cycles jackd "
         "logged as missed during the run (in parentheses: those where jackd's own dummy driver woke late, which "
         "every client misses alike). CPU: the process's user + system time, all threads, per second of audio, "
         "from when its files held 1 MiB to its exit (start-up left out, closing the file counted); 100% = one "
