@@ -54,6 +54,17 @@ def test_a_source_that_repeats_a_period_is_not_the_recorders_loss(harness):
     assert report["frames_lost"] == 100 and report["repeated_frames"] == 0
 
 
+def test_a_source_late_twice_in_a_row_then_a_drop_right_after(harness):
+    ramp, files = harness
+    values = _clock(ramp, 0, 10 * PERIOD)
+    values[3 * PERIOD:4 * PERIOD] = values[2 * PERIOD:3 * PERIOD]
+    values[4 * PERIOD:5 * PERIOD] = values[2 * PERIOD:3 * PERIOD]  # the same stale output, once more
+    values = np.concatenate([values[:5 * PERIOD], values[5 * PERIOD + 300:]])  # and the recorder drops 300
+    report = files.ramp_report(values)
+    assert report["source_glitches"] == 1 and report["source_glitch_frames"] == 2 * PERIOD
+    assert report["frames_lost"] == report["dropped_frames"] == 300 and report["repeated_frames"] == 0
+
+
 def test_frames_recorded_twice_are_repeats(harness):
     ramp, files = harness
     values = np.concatenate([_clock(ramp, 0, 4 * PERIOD), _clock(ramp, 3 * PERIOD, 20 * PERIOD)])

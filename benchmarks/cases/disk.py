@@ -129,19 +129,23 @@ def _record_to(spec: dict) -> dict:
         rec.start_recording()
         lags = []
         held = None
-        with rec.record_to(spec["path"], frames=spec["frames"]) as writer:
-            started = time.monotonic()
-            while not writer.wait(timeout=0.02):
-                if held is None and time.monotonic() - started >= spec["hold_at_s"]:
-                    before = time.perf_counter()
-                    hold()  # ONE C call holding the GIL: the writer must go on without it
-                    held = time.perf_counter() - before
-                lags.append(writer.lag)
-            result = {
-                "frames_written": writer.frames, "files": writer.files, "gaps": [list(gap) for gap in writer.gaps],
-                "writer_frames_lost": writer.frames_lost, "writer_error": writer.error, "writer_end": writer.end,
-                "lag_max_frames": max(lags, default=0), "held_s": held,
-            }
+        writer = rec.record_to(spec["path"], frames=spec["frames"])
+        started = time.monotonic()
+        while not writer.wait(timeout=0.02):
+            if held is None and time.monotonic() - started >= spec["hold_at_s"]:
+                before = time.perf_counter()
+                hold()  # ONE C call holding the GIL: the writer must go on without it
+                held = time.perf_counter() - before
+            lags.append(writer.lag)
+        result = {
+            "frames_written": writer.frames, "files": writer.files, "gaps": [list(gap) for gap in writer.gaps],
+            "writer_frames_lost": writer.frames_lost, "writer_error": writer.error, "writer_end": writer.end,
+            "lag_max_frames": max(lags, default=0), "held_s": held,
+        }
+        try:
+            writer.close()
+        except OSError:
+            pass  # its error is in the result (writer_error), with the files as far as they were written
         result["overflow_flags"] = rec.overflows
         rec.stop()
         return result
@@ -244,8 +248,9 @@ def _delete(paths: list) -> None:
 def _jack_capture_parts(path: Path) -> list:
     """The files of one jack_capture recording: `path`, then the parts it went on in at WAV's 4 GiB."""
     numbered = []
-    for candidate in path.parent.glob(path.name + ".*"):
-        match = re.fullmatch(re.escape(path.name) + r"\.(\d+)\.wav", candidate.name)
+    # Named base.NN.wav, the base with or without its .wav (versions differ): nothing else is in the directory.
+    for candidate in path.parent.glob(path.stem + "*.wav"):
+        match = re.fullmatch(re.escape(path.stem) + r"(?:\.wav)?\.(\d+)\.wav", candidate.name)
         if match:
             numbered.append((int(match.group(1)), candidate))
     return [path] + [p for _, p in sorted(numbered)] if path.exists() else [p for _, p in sorted(numbered)]

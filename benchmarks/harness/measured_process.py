@@ -100,8 +100,9 @@ def run_measured(command: Sequence[str], *, directory: Path, timeout: float, log
     if timed_out:
         result["error"] = f"still running after {timeout:.0f} s: killed"
     if began is None or cpu_at_start is None:
+        said = (result["stderr_tail"].strip().splitlines() or ["nothing on stderr"])[-1]
         result.setdefault("error", f"never wrote {START_BYTES} bytes into {directory} (exit status "
-                                   f"{proc.returncode})")
+                                   f"{proc.returncode}; its last line: {said[-400:]})")
         return result
     result.update(wall_s=ended - began, cpu_s=result["cpu_total_s"] - cpu_at_start, writing_s=grew_at - began,
                   bytes_written_measured=size - bytes_at_start)

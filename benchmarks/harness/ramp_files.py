@@ -52,10 +52,6 @@ def _read_edges(path: Path) -> tuple:
     return info, (np.concatenate(first) if first else empty), (np.concatenate(last) if last else empty)
 
 
-#: How many runs of frames on one clock offset a glitch of the ramp's source may last before it is not one.
-GLITCH_RUNS = 8
-
-
 def _signed(step: int) -> int:
     """A difference of ramp values, modulo the ramp, as the signed step it is (within half the ramp)."""
     step %= UNIT_MODULO
@@ -67,10 +63,11 @@ def ramp_report(values: np.ndarray) -> dict:
 
     Each non-silent frame's offset (ramp value minus its position in the file) stays constant while nothing is
     lost. A recorder that drops frames moves it forward for good (`dropped_frames`); one that writes silence
-    instead keeps it (`silence_inside_frames`); both are lost. A step back that returns to the offset it left
-    within a few runs is the ramp's source missing JACK cycles (JACK then repeats its last output), not the
-    recorder: `source_glitch_frames`, not lost. A step back that stays is frames recorded twice
-    (`repeated_frames`).
+    instead keeps it (`silence_inside_frames`); both are lost. A stretch that is an exact copy of the frames just
+    before it (its offset back by exactly its own length, or by the stretches of copies before it plus its own)
+    is the ramp's source missing JACK cycles, when JACK repeats the source's last output: `source_glitch_frames`,
+    not the recorder's, and the offset after it is compared with the one before it, so a drop right after is
+    still counted. Any other step back is frames recorded twice (`repeated_frames`).
     """
     nonzero = np.flatnonzero(values)
     if len(nonzero) < 2:
@@ -79,26 +76,23 @@ def ramp_report(values: np.ndarray) -> dict:
     starts = np.concatenate([[0], np.flatnonzero(np.diff(offsets)) + 1])
     run_offsets = offsets[starts].tolist()
     run_lengths = np.diff(np.concatenate([starts, [len(offsets)]])).tolist()
-    dropped = repeated = glitch_frames = glitches = 0
-    largest = 0
+    dropped = repeated = glitch_frames = glitches = largest = 0
     current = run_offsets[0]
-    index = 1
-    while index < len(run_offsets):
-        step = _signed(run_offsets[index] - current)
-        back = run_offsets[index + 1:index + 1 + GLITCH_RUNS]
-        if step < 0 and current in back:  # the source repeated itself, then went on on the clock
-            end = index + 1 + back.index(current)
-            glitches += 1
-            glitch_frames += sum(run_lengths[index:end])
-            index = end + 1
+    copies = 0  # frames of the copies in a row just before this run
+    for offset, length in zip(run_offsets[1:], run_lengths[1:]):
+        step = _signed(offset - current)
+        if step == -(copies + length):  # a copy of the `length` frames before it
+            glitches += copies == 0
+            glitch_frames += length
+            copies += length
             continue
+        copies = 0
         if step > 0:
             dropped += step
             largest = max(largest, step)
         else:
             repeated -= step
-        current = run_offsets[index]
-        index += 1
+        current = offset
     checked = int(nonzero[-1] - nonzero[0] + 1)  # leading and trailing silence left out (before the ramp came)
     silence = checked - len(nonzero)
     return {
