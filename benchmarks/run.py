@@ -10,7 +10,7 @@ module's docstring); the harness they share is ``harness/``.
 
 Usage::
 
-    python benchmarks/run.py                  # full run, about 15 minutes
+    python benchmarks/run.py                  # full run, about 45 minutes (the disk case about 27)
     python benchmarks/run.py --quick          # under 2 minutes: fewer and shorter runs
     python benchmarks/run.py --cases read,stall
     python benchmarks/run.py --from-json benchmarks/results/bench.json   # re-render Markdown and charts

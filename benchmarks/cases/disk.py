@@ -406,6 +406,11 @@ def _variant(name: str, base: Path, ctx: RunContext, server, ramp: RampSource, d
              unavailable: dict) -> dict:
     plan = PLAN[ctx.mode]
     widest = max(plan["widths"]) * SAMPLE_BYTES * int(plan["seconds"] * RATE)
+    if not base.is_dir():
+        refusal = (f"{base} is not a directory" + (f" (from {DISK_DIR_VARIABLE})" if name == "disk" and
+                                                   DISK_DIR_VARIABLE in os.environ else ""))
+        ctx.log(f"  disk: {name}: refused: {refusal}")
+        return {"name": name, "directory": str(base), "runs": [], "dd": [], "refused": refusal}
     variant: dict = {"name": name, **_fs_info(base), "runs": [], "dd": []}
     refusal = _space_refusal(name, variant, widest)
     if refusal:
