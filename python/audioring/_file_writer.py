@@ -241,8 +241,7 @@ def open_writer(ring: _core.FrameRing, path: PathArg, *, fmt: Optional[str], sub
     if fd >= 0 and part_frames:
         raise ValueError(f"{spelling.split}: a pipe cannot be split into files; leave it out")
     if fd < 0:
-        longest_file(choice, total, part_frames, rate, spelling,
-                     "--seconds" if spelling.option_style else "frames=")
+        longest_file(choice, total, part_frames, rate, spelling)
     stem, suffix = os.path.splitext(label)
     gap_log = None if fd >= 0 else stem + ".gaps.csv"
     # Wall-clock time of the first frame, for the files' timestamps (bext's time reference).
