@@ -426,3 +426,26 @@ def test_ctrl_c_interrupts_a_wait_for_the_writer(tmp_path: Path) -> None:
     assert proc.wait(timeout=10) == 0
     proc.stdout.close()
     assert soundfile.info(str(tmp_path / "w.wav")).frames > 0
+
+
+def test_a_reader_of_a_producer_not_started_yet_writes_its_first_recording_from_its_first_frame(
+        tmp_path: Path) -> None:
+    name = f"pending-{os.getpid()}"
+    rec = AudioRecord(2, RATE, RATE, device=VirtualInput("ramp", speed=10), dtype="int32", share=name)
+    try:
+        mic = attach(name)  # before the producer starts (entering `with rec` would start it)
+        writer = mic.record_to(tmp_path / "pending.wav")
+        time.sleep(0.1)
+        assert writer.frames == 0 and writer.end == "running"
+        rec.start_recording()
+        time.sleep(0.3)
+        rec.stop()
+        assert writer.wait(timeout=10.0)
+        assert writer.start == rec.first_frame
+        mic.close()
+    finally:
+        rec.close()
+    frames = joined(writer, 2, "int32")
+    assert writer.end == "producer_stopped" and len(frames) == writer.frames > 0
+    assert counters(frames)[0] == 0  # the device's first frame
+    assert_ramp(frames, "int32")
