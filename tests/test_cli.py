@@ -7,6 +7,7 @@ an environment where PortAudio sees no input device at all.
 
 from __future__ import annotations
 
+import io
 import os
 import pty
 import re
@@ -136,7 +137,7 @@ def test_out_without_a_known_suffix_needs_format(tmp_path, no_device_env):
     result = run_cli("record", str(tmp_path / "out.mp3"), "--device", "virtual", env=no_device_env)
     assert result.returncode == 2
     assert "argument --format: cannot tell the format from" in result.stderr
-    assert "--format {wav,flac,au}" in result.stderr
+    assert "--format {wav,rf64,w64,caf,flac,au,raw}" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -203,39 +204,47 @@ def test_virtual_ramp_arrives_as_consecutive_frame_counters(tmp_path, no_device_
     assert (steps == 1).all(), f"frames missing or repeated at {np.flatnonzero(steps != 1)[:10]}"
 
 
-# A stall in writing the file (a slow disk, say) longer than the ring holds:
-# the recording must go on, report the gap exactly and never write damaged frames.
-STALLED_WRITE = """
-import runpy, time
-import soundfile
+# A stall in writing the file longer than the ring holds (here a pipe whose reader pauses for 3 s,
+# as a slow disk would): the recording must go on, write the lost frames as silence of exactly
+# their length, list the gap, keep every other frame at its true position, and exit with 3.
+SHORT_RING = """
+import runpy
 import audioring.cli.capture
 audioring.cli.capture.RING_SECONDS = 0.5  # with the default 1 s headroom: the ring holds 1.5 s
-original, calls = soundfile.SoundFile.write, []
-def write(self, data):
-    calls.append(len(data))
-    if len(calls) == 5:
-        time.sleep(3.0)
-    return original(self, data)
-soundfile.SoundFile.write = write
 runpy.run_module("audioring", run_name="__main__", alter_sys=True)
 """
 
 
-def test_frames_lost_to_a_stalled_writer_are_counted_exactly(tmp_path, no_device_env):
-    out = tmp_path / "stalled.wav"
-    cmd = [sys.executable, "-W", "error", "-c", STALLED_WRITE, "record", str(out), "--device", "virtual:ramp",
-           "--dtype", "int32", "--rate", "48000", "--seconds", "2"]
-    result = subprocess.run(cmd, env=no_device_env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    lost = int(summary(result.stdout)["frames lost"])
+def test_frames_lost_to_a_stalled_writer_are_written_as_silence_listed_and_exit_3(no_device_env):
+    cmd = [sys.executable, "-W", "error", "-c", SHORT_RING, "record", "-", "--format", "au", "--device",
+           "virtual:ramp", "--dtype", "int32", "--rate", "48000", "--seconds", "4"]
+    proc = subprocess.Popen(cmd, env=no_device_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        head = proc.stdout.read(65536)
+        time.sleep(3.0)  # the reader stalls; the writer blocks in write(); the device goes on
+        data = head + proc.stdout.read()
+        stderr = proc.stderr.read().decode()
+        assert proc.wait(timeout=30) == 3, stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    lost = int(summary(stderr)["frames lost"])
     assert lost > 48000  # more than a second of the 3 s stall
-    assert summary(result.stdout)["frames written"] == "96000"
-    counters = sf.read(str(out), dtype="int32")[0][:, 0].astype(np.int64)
-    assert len(counters) == 96000
-    steps = np.diff(counters) % 2**32
-    gaps = np.flatnonzero(steps != 1)
-    assert gaps.tolist() == [5 * 4800 - 1], "one gap, after the 5 blocks written before the stall"
-    assert steps[gaps[0]] == lost + 1
+    assert summary(stderr)["frames written"] == "192000"
+    counters = sf.read(io.BytesIO(data), dtype="int32")[0][:, 0].astype(np.int64)
+    assert len(counters) == 192000
+    silent = np.flatnonzero(counters == 0)[1:]  # frame 0 holds the ramp's 0
+    gap_line = summary(stderr)["gaps"]
+    length, first, at = re.fullmatch(r"1: (\d+) frames at frame (\d+) \(([0-9.]+) s\)", gap_line).groups()
+    length, first = int(length), int(first)
+    assert float(at) == pytest.approx(first / 48000, abs=0.001)
+    assert length == lost and silent.tolist() == list(range(first, first + lost))
+    kept = np.ones(len(counters), dtype=bool)
+    kept[first:first + lost] = False
+    assert np.array_equal(counters[kept], np.flatnonzero(kept)), "a frame away from its true position"
 
 
 def test_virtual_sine_per_channel(tmp_path, no_device_env):

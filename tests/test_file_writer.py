@@ -8,6 +8,7 @@ format and split boundary, the exact position and length of every gap.
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -334,8 +335,8 @@ def test_bad_arguments_name_the_argument_and_a_format_that_fits(tmp_path: Path) 
         wide.record_to(tmp_path / "take.wav", split=1.5)
     with pytest.raises(ValueError, match="split must be at least one frame"):
         wide.record_to(tmp_path / "take.wav", split="1B")
-    with pytest.raises(ValueError, match=r"AU file holds at most .* s of this audio \(4 GiB\); give frames= or a "
-                                         r"split within that, or use format='wav'"):
+    with pytest.raises(ValueError, match=r"AU file holds at most .* s of this audio \(4 GiB\) and the recording has "
+                                         r"no end: give frames= or a split within that, or use format='wav'"):
         wide.record_to(tmp_path / "take.au")
     with pytest.raises(ValueError, match="frames must be"):
         wide.record_to(tmp_path / "take.wav", frames=0)
@@ -380,3 +381,71 @@ def test_many_writers_on_one_recording_in_threads(tmp_path: Path) -> None:
     for writer in writers:
         assert writer.gaps == []
         assert_ramp(joined(writer, 2, "int16"), "int16")
+
+
+def test_a_killed_process_leaves_a_file_whose_header_misses_at_most_a_second(tmp_path: Path) -> None:
+    script = (
+        "import sys, time\n"
+        "from audioring import AudioRecord, VirtualInput\n"
+        "rec = AudioRecord(2, 48000, 48000, device=VirtualInput('ramp'), dtype='int32')\n"
+        "rec.start_recording()\n"
+        "writer = rec.record_to(sys.argv[1])\n"
+        "print('writing', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    path = tmp_path / "killed.wav"
+    proc = subprocess.Popen([sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "writing\n"
+    time.sleep(2.6)
+    proc.kill()
+    proc.wait()
+    proc.stdout.close()
+    frames = soundfile.read(str(path), dtype="int32", always_2d=True)[0]
+    assert len(frames) >= RATE  # 2.6 s recorded; the header is updated about once a second
+    assert_ramp(frames, "int32")
+
+
+def test_ctrl_c_interrupts_a_wait_for_the_writer(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from audioring import AudioRecord, VirtualInput\n"
+        "with AudioRecord(1, 48000, 48000, device=VirtualInput('sine'), dtype='int16') as rec:\n"
+        "    writer = rec.record_to(sys.argv[1])\n"
+        "    print('waiting', flush=True)\n"
+        "    try:\n"
+        "        writer.wait()\n"
+        "    except KeyboardInterrupt:\n"
+        "        print('interrupted', writer.end, flush=True)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "w.wav")], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline() == "waiting\n"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    assert proc.stdout.readline() == "interrupted running\n"
+    assert proc.wait(timeout=10) == 0
+    proc.stdout.close()
+    assert soundfile.info(str(tmp_path / "w.wav")).frames > 0
+
+
+def test_a_reader_of_a_producer_not_started_yet_writes_its_first_recording_from_its_first_frame(
+        tmp_path: Path) -> None:
+    name = f"pending-{os.getpid()}"
+    rec = AudioRecord(2, RATE, RATE, device=VirtualInput("ramp", speed=10), dtype="int32", share=name)
+    try:
+        mic = attach(name)  # before the producer starts (entering `with rec` would start it)
+        writer = mic.record_to(tmp_path / "pending.wav")
+        time.sleep(0.1)
+        assert writer.frames == 0 and writer.end == "running"
+        rec.start_recording()
+        time.sleep(0.3)
+        rec.stop()
+        assert writer.wait(timeout=10.0)
+        assert writer.start == rec.first_frame
+        mic.close()
+    finally:
+        rec.close()
+    frames = joined(writer, 2, "int32")
+    assert writer.end == "producer_stopped" and len(frames) == writer.frames > 0
+    assert counters(frames)[0] == 0  # the device's first frame
+    assert_ramp(frames, "int32")

@@ -229,6 +229,10 @@ bool FileWriter::put(const void* frames, std::int64_t count) noexcept {
     const std::int64_t put_frames = file_->frames() - before;
     part_frames_ += put_frames;
     written_.fetch_add(put_frames, std::memory_order_release);
+    if (part_frames_ - header_frames_ >= config_.file.rate) {  // about once a second of audio
+      file_->update_header();
+      header_frames_ = part_frames_;
+    }
     if (!ok) {
       set_error(file_->error());
       close_part();
@@ -255,6 +259,7 @@ bool FileWriter::open_part() noexcept {
     return false;
   }
   part_frames_ = 0;
+  header_frames_ = 0;
   std::lock_guard<std::mutex> lock(mutex_);
   files_.push_back(file_->path());
   return true;

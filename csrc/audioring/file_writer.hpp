@@ -132,6 +132,7 @@ class FileWriter {
   FrameRing::Frame pos_ = 0;          // next ring frame to write
   std::int64_t part_ = 0;             // the current part's number (1-based once split)
   std::int64_t part_frames_ = 0;      // frames in the current part
+  std::int64_t header_frames_ = 0;    // frames its header described at the last update
   std::unique_ptr<SoundFile> file_;   // the current part, or null once closed
   std::vector<unsigned char> block_;  // chunk_ frames copied out of the ring
   std::FILE* gap_log_ = nullptr;

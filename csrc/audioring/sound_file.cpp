@@ -47,6 +47,7 @@ SoundFile::SoundFile(const SoundFileSpec& spec)
       max_frames_per_write_(spec.max_frames_per_write) {
   if (channels_ < 1 || max_frames_per_write_ < 1) throw std::invalid_argument("channels and max_frames_per_write must be >= 1");
   const FileFormatInfo& format = file_format(spec.format);
+  streams_ = format.streams;
   SF_INFO info{};
   info.samplerate = spec.rate;
   info.channels = spec.channels;
@@ -151,6 +152,10 @@ bool SoundFile::write(const void* frames, std::int64_t count) noexcept {
     return false;
   }
   return true;
+}
+
+void SoundFile::update_header() noexcept {
+  if (file_ != nullptr && error_.empty() && !streams_) sf_command(file_, SFC_UPDATE_HEADER_NOW, nullptr, 0);
 }
 
 bool SoundFile::close() noexcept {

@@ -62,6 +62,10 @@ class SoundFile {
   bool write(const void* frames, std::int64_t count) noexcept;
   // Frames in the file so far.
   std::int64_t frames() const noexcept { return frames_; }
+  // Rewrites the header to describe every frame written so far (a seekable
+  // file only), so that a process killed mid-recording leaves a file whose
+  // header misses at most what came after the last update.
+  void update_header() noexcept;
   // Completes the header and closes the file (its descriptor, unless given);
   // returns false if that failed (see error()). Idempotent.
   bool close() noexcept;
@@ -77,6 +81,7 @@ class SoundFile {
   sf_private_tag* file_ = nullptr;
   int owned_fd_ = -1;  // closed with the file: the one it created, or a given one with close_fd
   SampleFormat samples_;
+  bool streams_ = false;  // a format written as a stream (no header to update)
   int channels_;
   std::int64_t max_frames_per_write_;
   std::int64_t frames_ = 0;

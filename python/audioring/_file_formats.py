@@ -35,6 +35,9 @@ class Spelling:
     format: str = "format"
     subtype: str = "subtype"
     split: str = "split"
+    #: The recording's length: how a refusal names it, and how to ask for it.
+    length: str = "frames"
+    ask_length: str = "frames="
     #: Too many channels, or samples too wide: for Python the format is what to change.
     channels: str = "format"
     dtype: str = "format"
@@ -52,8 +55,8 @@ class Spelling:
 #: record_to()'s keywords.
 PYTHON = Spelling()
 #: The command line's options (``audioring record``).
-COMMAND_LINE = Spelling("argument --format", "argument --subtype", "argument --split", "argument --channels",
-                        "argument --dtype", option_style=True)
+COMMAND_LINE = Spelling("argument --format", "argument --subtype", "argument --split", "argument --seconds",
+                        "--seconds", "argument --channels", "argument --dtype", option_style=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,18 +132,21 @@ def _fitting(channels: int, dtype: str, spelling: Spelling) -> str:
     return " or ".join(spelling.use(name) for name in fitting[:2])  # 'wav' (RF64 past 4 GiB) first
 
 
-def longest_file(choice: FileChoice, total: Optional[int], split: int, rate: int, spelling: Spelling = PYTHON,
-                 duration: str = "frames=") -> None:
-    """Refuse a file longer than the format holds (AU: 4 GiB); ``total`` None or ``split`` 0: no end.
-
-    ``duration`` names how the length was asked for (``frames=``, ``--seconds``).
-    """
+def longest_file(choice: FileChoice, total: Optional[int], split: int, rate: int,
+                 spelling: Spelling = PYTHON) -> None:
+    """Refuse a file longer than the format holds (AU: 4 GiB); ``total`` None and ``split`` 0: no end."""
     limit = choice.max_frames
-    longest = split or total or 0
-    if limit is not None and not 0 < longest <= limit:
-        raise ValueError(f"{spelling.format}: a {choice.format.upper()} file holds at most {limit / rate:.0f} s of "
-                         f"this audio (4 GiB); give {duration} or a split within that, or use "
-                         f"{spelling.use('wav')} (RF64 past 4 GiB)")
+    if limit is None:
+        return
+    holds = f"a {choice.format.upper()} file holds at most {limit / rate:.0f} s of this audio (4 GiB)"
+    instead = f"or use {spelling.use('wav')} (RF64 past 4 GiB)"
+    if split > limit:
+        raise ValueError(f"{spelling.split}: {holds}; split smaller, {instead}")
+    if not split and total is None:
+        raise ValueError(f"{spelling.format}: {holds} and the recording has no end: give {spelling.ask_length} "
+                         f"or a split within that, {instead}")
+    if not split and total is not None and total > limit:
+        raise ValueError(f"{spelling.length}: {holds}; record less, split, {instead}")
 
 
 def split_frames(split: object, choice: FileChoice, rate: int, spelling: Spelling = PYTHON) -> int:

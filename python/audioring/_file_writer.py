@@ -162,10 +162,10 @@ class FileWriter:
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Wait until the writer ends by itself (``frames`` written, the recording ended); return whether it did.
 
-        The GIL is released meanwhile.
+        The GIL is released meanwhile; signal handlers run (Ctrl-C interrupts the wait).
         """
-        limit = -1.0 if timeout is None else as_timeout(timeout)
-        return bool(self._native.wait(limit))
+        limit = None if timeout is None else as_timeout(timeout)
+        return _wait(self._native, limit)
 
     def finish(self) -> None:
         """Write what is recorded up to now, then end; returns at once (`wait` for the end)."""
@@ -190,7 +190,7 @@ class FileWriter:
             if self._native.forked:
                 return  # the thread is the parent's
             self.finish()
-            self._native.wait(-1.0)
+            _wait(self._native, None)
         if raise_error and self.error:
             raise OSError(self.error)
 
@@ -206,6 +206,21 @@ class FileWriter:
         where = files[0] if len(files) == 1 else f"{len(files)} files from {files[0]!r}" if files else "?"
         return (f"<FileWriter {where!r} {self.format} {self.subtype} frames={self.frames} "
                 f"lost={self.frames_lost} {self.end}>")
+
+
+#: The longest a wait sleeps without the GIL before signal handlers get to run.
+_SIGNAL_SLICE_S = 0.05
+
+
+def _wait(native: _core.FileWriter, timeout: Optional[float]) -> bool:
+    """Wait for the writer's end in slices, so that Python runs signal handlers between them."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = _SIGNAL_SLICE_S if deadline is None else min(_SIGNAL_SLICE_S, deadline - time.monotonic())
+        if native.wait(max(0.0, left)):
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
 
 
 def open_writer(ring: _core.FrameRing, path: PathArg, *, fmt: Optional[str], subtype: Optional[str],
@@ -241,8 +256,7 @@ def open_writer(ring: _core.FrameRing, path: PathArg, *, fmt: Optional[str], sub
     if fd >= 0 and part_frames:
         raise ValueError(f"{spelling.split}: a pipe cannot be split into files; leave it out")
     if fd < 0:
-        longest_file(choice, total, part_frames, rate, spelling,
-                     "--seconds" if spelling.option_style else "frames=")
+        longest_file(choice, total, part_frames, rate, spelling)
     stem, suffix = os.path.splitext(label)
     gap_log = None if fd >= 0 else stem + ".gaps.csv"
     # Wall-clock time of the first frame, for the files' timestamps (bext's time reference).

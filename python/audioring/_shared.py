@@ -327,11 +327,14 @@ class SharedRecording(_core.RecordReader, FrameReader):
         # A producer sets its state before it lets go of the recording, so one
         # that is gone while the state still says recording died.
         if not self._ring.producer_alive() and self._ring.state == _core.SharedState.recording:
-            raise ProducerLostError(
-                f"the process sharing {self._name!r} (pid {self._ring.producer_pid}) died; "
-                "the frames read so far stay valid"
-            )
+            raise ProducerLostError(self._producer_died)
         return True
+
+    @property
+    def _producer_died(self) -> str:
+        """What a reader says when the producer died (also a file writer's end, ``producer_lost``)."""
+        return (f"the process sharing {self._name!r} (pid {self._ring.producer_pid}) died; "
+                "the frames read so far stay valid")
 
     def _check_open(self) -> None:
         if self._closed:

@@ -87,7 +87,7 @@ class Display(Protocol):
     def levels(self) -> Levels:
         """The peak levels of the blocks passed to `update` so far."""
 
-    def update(self, frames: int, block: np.ndarray, overflows: int, lost: int) -> None:
+    def update(self, frames: int, block: np.ndarray, overflows: int, lost: int, lag: Optional[int] = None) -> None:
         """Take in ``block``, the last one the output got.
 
         Parameters
@@ -98,6 +98,8 @@ class Display(Protocol):
             ``(frames, channels)`` samples of the capture's dtype.
         overflows, lost : int
             The recorder's input overflows and the frames lost so far.
+        lag : int, optional
+            Frames recorded but not yet written (a file writer's), shown when given.
         """
 
     def close(self) -> None:
@@ -136,7 +138,7 @@ class PlainDisplay:
         self._stream, self._interval = stream, interval
         self._next = time.monotonic() + interval
 
-    def update(self, frames: int, block: np.ndarray, overflows: int, lost: int) -> None:
+    def update(self, frames: int, block: np.ndarray, overflows: int, lost: int, lag: Optional[int] = None) -> None:
         """Take in a block; print a line if ``interval`` has passed."""
         self.levels.add(block)
         now = time.monotonic()
@@ -145,7 +147,8 @@ class PlainDisplay:
             of = "" if self._total is None else f" of {self._total / self._rate:.1f}"
             print(
                 f"audioring: {self._title}: {frames / self._rate:.1f}{of} s, "
-                f"peak dBFS {format_db(self.levels.recent())}, overflows {overflows}, frames lost {lost}",
+                f"peak dBFS {format_db(self.levels.recent())}, overflows {overflows}, frames lost {lost}"
+                + ("" if lag is None else f", writer lag {lag / self._rate:.2f} s"),
                 file=self._stream, flush=True,
             )
 
@@ -174,7 +177,7 @@ class RichDisplay:
         self._live = Live(self._render(), console=Console(stderr=True), refresh_per_second=10)
         self._live.start()
 
-    def update(self, frames: int, block: np.ndarray, overflows: int, lost: int) -> None:
+    def update(self, frames: int, block: np.ndarray, overflows: int, lost: int, lag: Optional[int] = None) -> None:
         """Take in a block and redraw."""
         self.levels.add(block)
         self._shown = self.levels.recent()
@@ -185,7 +188,8 @@ class RichDisplay:
             clock += "  (Ctrl-C stops)"
         self._progress.update(self._task, completed=frames, clock=clock)
         warn = "bold red" if overflows or lost else "dim"
-        self._stats = f"[{warn}]overflows {overflows}   frames lost {lost}[/]"
+        behind = "" if lag is None else f"   writer lag {lag / self._rate:.2f} s"
+        self._stats = f"[{warn}]overflows {overflows}   frames lost {lost}{behind}[/]"
         self._live.update(self._render())
 
     def close(self) -> None:

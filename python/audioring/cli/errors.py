@@ -12,3 +12,8 @@ class UsageError(Exception):
 
 class CliError(Exception):
     """A failure while running (file not writable, device failed, ...): exit status 1."""
+
+
+#: ``record``'s exit status when the file is complete but not lossless: frames were lost (written
+#: as silence of their length and listed) or the device reported input overflows.
+EXIT_LOST = 3

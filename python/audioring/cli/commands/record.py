@@ -1,18 +1,21 @@
-"""``audioring record OUT``: record losslessly into a WAV, FLAC or AU file (or stdout), written as the audio arrives."""
+"""``audioring record OUT``: record losslessly into audio files (or stdout), written by a native thread."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import Optional
 
-import numpy as np
-
+from ... import FileWriter, SharedRecording
+from ..._file_formats import COMMAND_LINE, FileChoice, choose, longest_file, split_frames
+from ..._file_writer import open_writer
 from ..._formats import SAMPLE_DTYPES
 from .. import capture, output
 from ..capture import Recording
 from ..display import notice
-from ..errors import CliError, UsageError
+from ..errors import EXIT_LOST, CliError, UsageError
+from ..file_writing import print_summary, write_until_done
 from ..inputs import choose_input, start_recorder
 from ..options import CaptureOptions, add_capture_options, seconds
 from ..parser import Command
@@ -23,129 +26,149 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The capture options, then the command's own."""
     add_capture_options(parser)
     parser.add_argument("out", metavar="OUT",
-                        help="output file, *.wav, *.flac or *.au (replaced if it exists); - for stdout, where a "
-                             "pipe takes --format au only (the summary then goes to stderr)")
+                        help=f"output file, *.{', *.'.join(output.FORMATS)} (replaced if it exists); - for stdout, "
+                             "where a pipe takes --format au or raw only (the summary then goes to stderr)")
     parser.add_argument("--seconds", "-s", type=seconds, metavar="S",
                         help="duration; the file gets exactly round(S * rate) frames (default: until Ctrl-C)")
     parser.add_argument("--dtype", "-t", choices=SAMPLE_DTYPES,
-                        help="sample format (default: float32, or the shared recording's with --from). In the "
-                             "file: float32 -> WAV/AU float, FLAC 24-bit; int32 -> WAV/AU 32-bit (not FLAC); "
-                             "int16 -> 16-bit; int8, uint8 -> 8-bit")
-    parser.add_argument("--format", "-f", choices=output.FORMATS, help="file format (default: from OUT's suffix)")
+                        help="sample format (default: float32, or the shared recording's with --from); the file "
+                             "keeps every sample exactly (FLAC: float32 as 24-bit PCM clipped to full scale, and "
+                             "int32 only with --subtype PCM_24)")
+    parser.add_argument("--format", "-f", choices=output.FORMATS,
+                        help="file format (default: from OUT's suffix); wav turns into RF64 by itself past 4 GiB")
+    parser.add_argument("--subtype", metavar="SUBTYPE",
+                        help="libsndfile's sample type in the file: PCM_16, PCM_24, PCM_32, FLOAT, ... "
+                             "(default: the one that keeps --dtype exactly)")
+    parser.add_argument("--split", metavar="SIZE",
+                        help="start a new file every SIZE of audio: a duration (90s, 30min, 1h) or a size (2GiB, "
+                             "500MB); the parts OUT-0001.wav, OUT-0002.wav, ... join into exactly the recording")
+    parser.add_argument("--buffer-seconds", type=seconds, metavar="S",
+                        help="seconds of audio the ring holds for the writer: how long the disk may stall before "
+                             f"frames are lost (default: {capture.RING_SECONDS:g}; with --from, the producer's ring "
+                             "is the buffer: set it with `audioring serve --ring-seconds`)")
     add_from_option(parser)
 
 
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What ``record`` writes, checked before any device opens: format, parts, length, target."""
+
+    choice: FileChoice
+    split: int  # frames per part; 0: one file
+    total: Optional[int]  # frames in all; None: until Ctrl-C
+    target: output.Target
+
+
 def run(args: argparse.Namespace) -> int:
-    """Record into ``args.out``, then print the file and the summary on stdout.
+    """Record into ``args.out``, then print the file and the summary on stdout (stderr when OUT is stdout).
 
     Every argument is checked, and the output found writable (a FIFO
     opened, stdout found fit for the format), before the recorder starts:
     a bad command line never leaves a file behind. With ``--from NAME``
     the frames come from a shared recording, from the newest frame on.
+
+    Returns 0, or `EXIT_LOST` if any frame was lost on the way (a gap in the
+    file, or input overflows the device reported).
     """
-    fmt = output.file_format(args.out, args.format)
     if args.from_name is not None:
-        return _record_shared(args, fmt)
+        return _record_shared(args)
     dtype = args.dtype or "float32"
     inp = choose_input(CaptureOptions.from_args(args), notice)
-    subtype = output.subtype(fmt, dtype, inp.channels)
-    output.import_soundfile()
-    target = output.open_target(args.out, fmt)
+    plan = _plan(args, dtype, inp.channels, inp.rate)
     try:
-        total = _total(args, fmt, subtype, inp.channels, inp.rate, target)
         # capture.RING_SECONDS is read now, not at import, so that tests can shorten it.
-        rec, inp = start_recorder(inp, dtype, capture.RING_SECONDS, notice)
+        buffer = args.buffer_seconds or capture.RING_SECONDS
+        rec, inp = start_recorder(inp, dtype, buffer, notice)
     except BaseException:
-        target.close()
+        plan.target.close()
         raise
     notice(f"recording from {inp.name} with the {rec.driver} driver: {inp.channels} ch, {inp.rate} Hz, "
-           f"{dtype} -> {target.label} ({fmt.upper()} {output.subtype(fmt, dtype, inp.channels)}) "
-           f"{capture.until_text(total, inp.rate)}")
-    return _write(rec, target, fmt, subtype, total, start=None)
+           f"{dtype} -> {_described(plan)} {capture.until_text(plan.total, inp.rate)}")
+    return _write(rec, plan, start=rec.first_frame)  # every frame of the recording just started
 
 
-def _record_shared(args: argparse.Namespace, fmt: str) -> int:
+def _record_shared(args: argparse.Namespace) -> int:
+    if args.buffer_seconds is not None:
+        raise UsageError("argument --buffer-seconds: with --from the shared recording's ring is the buffer; "
+                         "its producer sets it (`audioring serve NAME --ring-seconds S`)")
     mic = open_shared(args)
-    target: Optional[output.Target] = None
+    plan: Optional[Plan] = None
     try:
         if args.dtype is not None and args.dtype != mic.dtype.name:
             raise UsageError(f"argument --dtype: {args.from_name!r} is shared as {mic.dtype.name}, got {args.dtype}")
-        subtype = output.subtype(fmt, mic.dtype.name, mic.channels)
-        output.import_soundfile()
-        target = output.open_target(args.out, fmt)
-        total = _total(args, fmt, subtype, mic.channels, mic.sampling_rate, target)
+        plan = _plan(args, mic.dtype.name, mic.channels, mic.sampling_rate)
         start = mic.frames_written  # from now on: a slice of the recording without gaps
     except BaseException:
         mic.close()
-        if target is not None:
-            target.close()
+        if plan is not None:
+            plan.target.close()
         raise
     notice(f"recording from the shared recording {mic.name!r} (pid {mic.producer_pid}): {mic.channels} ch, "
-           f"{mic.sampling_rate} Hz, {mic.dtype.name} -> {target.label} ({fmt.upper()} {subtype}) "
-           f"{capture.until_text(total, mic.sampling_rate)}")
-    return _write(mic, target, fmt, subtype, total, start=start)
+           f"{mic.sampling_rate} Hz, {mic.dtype.name} -> {_described(plan)} "
+           f"{capture.until_text(plan.total, mic.sampling_rate)}")
+    return _write(mic, plan, start=start)
 
 
-def _total(args: argparse.Namespace, fmt: str, subtype: str, channels: int, rate: int,
-           target: output.Target) -> Optional[int]:
-    """Frames ``--seconds`` asks for (None: until Ctrl-C), refused if the file format cannot hold them."""
+def _plan(args: argparse.Namespace, dtype: str, channels: int, rate: int) -> Plan:
+    """The checked plan; the target is opened last, so a refusal before it leaves nothing open."""
+    fmt = output.file_format(args.out, args.format)
     total = None if args.seconds is None else max(1, round(args.seconds * rate))
-    limit = output.max_frames(fmt, subtype, channels, target.streaming)
-    if total is not None and limit is not None and total > limit:
-        raise UsageError(f"argument --seconds: a {fmt.upper()} file holds at most {limit / rate:.0f} s "
-                         f"of this audio (4 GiB); use --format flac or record less")
-    return total
-
-
-def _write(rec: Recording, target: output.Target, fmt: str, subtype: str, total: Optional[int],
-           start: Optional[int]) -> int:
-    channels, rate = rec.channels, rec.sampling_rate
     try:
-        out = output.open_output(target, fmt, subtype, channels, rate)
-    except BaseException:
+        choice = choose(args.out, fmt, args.subtype, dtype, channels, COMMAND_LINE)
+        split = 0 if args.split is None else split_frames(args.split, choice, rate, COMMAND_LINE)
+        if args.out != output.STDOUT and split == 0:
+            longest_file(choice, total, 0, rate, COMMAND_LINE)
+    except (TypeError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    target = output.open_target(args.out, choice.format)
+    if split and target.fd is not None:
+        target.close()
+        raise UsageError("argument --split: a pipe cannot be split into files; leave --split out")
+    return Plan(choice, split, total, target)
+
+
+def _described(plan: Plan) -> str:
+    """The output as the opening notice names it: ``take.wav (WAV PCM_32, split every 3600 s)``."""
+    split = "" if not plan.split else f", a new file every {plan.split} frames"
+    return f"{plan.target.label} ({plan.choice.format.upper()} {plan.choice.subtype}{split})"
+
+
+def _write(rec: Recording, plan: Plan, start: int) -> int:
+    # A shared recording's counters run from its producer's start: only what they gain from here on counts.
+    overflows_before = rec.overflows if isinstance(rec, SharedRecording) else 0
+    target = plan.target
+    try:
+        writer: FileWriter = open_writer(
+            rec._reader_ring, target.path if target.fd is None else target.fd, fmt=plan.choice.format,
+            subtype=plan.choice.subtype, split=plan.split or None, start=start, frames=plan.total,
+            spelling=COMMAND_LINE, name=target.label)
+    except (OSError, ValueError) as error:
         rec.close()
         target.close()
-        raise
-    limit = output.max_frames(fmt, subtype, channels, target.streaming)
-
-    def write(block: np.ndarray) -> None:
-        try:
-            out.write(output.file_samples(block, subtype))
-        except (OSError, RuntimeError) as error:  # soundfile.LibsndfileError is a RuntimeError
-            if target.reader_gone():  # libsndfile only says "System error."
-                raise capture.OutputError(f"cannot write {target.name}: its reader closed the pipe") from None
-            raise capture.OutputError(f"cannot write {target.name}: {error}") from None
-
+        raise CliError(str(error)) from None  # the OS's reason, naming the file
     try:
-        result = capture.capture(rec, f"REC {target.label}", total, limit, write, flush=out.flush, start=start)
+        result = write_until_done(rec, writer, target, f"REC {target.label}", plan.total, overflows_before)
     finally:
-        closing = _close(out, target)
+        target.close()
     # With the audio on stdout, the results go to stderr.
     results = sys.stderr if target.path == output.STDOUT else sys.stdout
-    print(f"file: {target.label} ({fmt.upper()} {subtype}, {channels} ch, {rate} Hz)", file=results)
-    capture.print_summary(result, rate, frames_label="frames written", file=results)
-    if result.failure or closing:
-        raise CliError(result.failure or closing)
-    return 0
-
-
-def _close(out: output.AudioFile, target: output.Target) -> Optional[str]:
-    """Close the output (its header completed), then the target; what went wrong, or None."""
-    try:
-        try:
-            out.close()
-        finally:
-            target.close()
-    except (OSError, RuntimeError) as error:
-        return f"cannot complete {target.name}: {error}"
-    return None
+    files = result.files
+    shown = target.label if len(files) <= 1 else f"{files[0]} .. {files[-1]} ({len(files)} files)"
+    print(f"file: {shown} ({plan.choice.format.upper()} {plan.choice.subtype}, {rec.channels} ch, "
+          f"{rec.sampling_rate} Hz)", file=results)
+    print_summary(result, rec.sampling_rate, writer.gap_log if result.gaps else None, file=results)
+    if result.failure:
+        raise CliError(result.failure)
+    return EXIT_LOST if result.frames_lost or result.overflows else 0
 
 
 COMMAND = Command(
     name="record",
-    help="record to a WAV, FLAC or AU file",
-    description="Record losslessly to a WAV, FLAC or AU file (or stdout), written as it arrives. "
-                "Ctrl-C ends the recording with a complete file.",
+    help="record to an audio file (WAV/RF64, W64, CAF, FLAC, AU, raw)",
+    description="Record losslessly to an audio file (or split parts, or stdout), written by a native thread as "
+                "the audio arrives. Ctrl-C or SIGTERM ends the recording with complete files. Exit status: 0, or "
+                f"{EXIT_LOST} if any frame was lost (a gap written as silence and listed, or input overflows), 1 on "
+                "an error (the files hold every frame written before it), 2 for a bad command line.",
     run=run,
     add_arguments=add_arguments,
 )
