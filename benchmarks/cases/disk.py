@@ -22,7 +22,8 @@ each filesystem and at each width, each recorder in its own process for
   the main thread holds the GIL (sleeping in one C call, ``harness/gil.py``)
   for 2.5 s (quick: 1.2 s) from 30 % of the recording on;
 * **audioring** ``record`` (the command line: ``python -m audioring record OUT
-  -d JACK-DEVICE -c N -r 192000 -t int32 --seconds S``).
+  -d JACK-DEVICE -c N -r 192000 -t int32 --seconds S``, its ring at the
+  default ``--buffer-seconds``; its own summary's ``overflows:`` line read).
 
 The audioring rows need ``record_to`` (issue 20's writer); an audioring without
 it is said so in the report, and those rows are left out.
