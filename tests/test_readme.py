@@ -95,15 +95,27 @@ def _check_output(args: list[str], result: subprocess.CompletedProcess[str], cwd
         # "with --seconds S the file holds exactly round(S * rate) frames".
         import soundfile
 
-        info = soundfile.info(str(cwd / args[1]))
-        said = re.search(r"^file: (\S+) \(\w+ \w+, (\d+) ch, (\d+) Hz\)$", out, flags=re.M)
-        assert said and said.group(1) == args[1], out
-        assert (info.channels, info.samplerate) == (int(said.group(2)), int(said.group(3))), (info, out)
+        if _option(args, "--split") is None:
+            infos = [soundfile.info(str(cwd / args[1]))]
+            said = re.search(r"^file: (\S+) \(\w+ \w+, (\d+) ch, (\d+) Hz\)$", out, flags=re.M)
+            assert said and said.group(1) == args[1], out
+        else:  # "writes take-0001.wav, take-0002.wav, ... that join into exactly the recording"
+            stem, suffix = os.path.splitext(args[1])
+            parts = sorted(cwd.glob(f"{stem}-*{suffix}"))
+            infos = [soundfile.info(str(part)) for part in parts]
+            said = re.search(r"^file: \S+ \.\. \S+ \((\d+) files\) \(\w+ \w+, (\d+) ch, (\d+) Hz\)$", out,
+                             flags=re.M)
+            assert said and int(said.group(1)) == len(parts) > 1, out
+            assert [p.name for p in parts] == [f"{stem}-{k:04d}{suffix}" for k in range(1, len(parts) + 1)]
+        info = infos[0]
+        frames = sum(i.frames for i in infos)
+        channels, rate = int(said.group(said.lastindex - 1)), int(said.group(said.lastindex))
+        assert (info.channels, info.samplerate) == (channels, rate), (info, out)
         for option, value in (("-c", info.channels), ("-r", info.samplerate)):
             wanted = _option(args, option, {"-c": "--channels", "-r": "--rate"}[option])
             assert wanted is None or int(wanted) == value, (option, wanted, info)
-        assert seconds is not None and info.frames == round(float(seconds) * info.samplerate), (info, out)
-        assert re.search(rf"^frames written: {info.frames}$", out, flags=re.M), out
+        assert seconds is not None and frames == round(float(seconds) * info.samplerate), (info, out)
+        assert re.search(rf"^frames written: {frames}$", out, flags=re.M), out
         assert re.search(r"^overflows: \d+$", out, flags=re.M) and re.search(r"^frames lost: 0$", out, flags=re.M), out
         if _option(args, "--device-rate") is not None:
             assert f"device runs at {_option(args, '--device-rate')} Hz; converting to {info.samplerate} Hz" in err, err
