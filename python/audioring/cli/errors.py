@@ -15,5 +15,5 @@ class CliError(Exception):
 
 
 #: ``record``'s exit status when the file is complete but not lossless: frames were lost (written
-#: as silence of their length and listed) or the device reported input overflows.
+#: as silence of their length and listed).
 EXIT_LOST = 3
