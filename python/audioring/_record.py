@@ -112,7 +112,7 @@ class AudioRecord(_core.RecordReader, FrameReader, CaptureReport):
     Processes: a recorder belongs to the process that made it. In a forked
     child (``os.fork``, multiprocessing's ``fork`` start method) it never
     writes into the parent's ring: `start_recording`, `stop`, `stream`,
-    `read`, `is_intact` and `start_frame` raise `RuntimeError` (create the
+    `read`, `is_intact` and `frame_of` raise `RuntimeError` (create the
     recorder in the child), and `close` (or garbage collection) there only
     marks the child's copy closed, releasing nothing of the parent's. A
     recorder cannot be pickled or copied (`TypeError`): create one in each
@@ -267,7 +267,7 @@ class AudioRecord(_core.RecordReader, FrameReader, CaptureReport):
 
     @property
     def first_frame(self) -> int:
-        """Absolute frame number of the current recording's first frame (see :meth:`start_frame`).
+        """Absolute frame number of the current recording's first frame (a view's: :meth:`frame_of`).
 
         Frames before it are the zeros :meth:`start_recording` wrote (or an
         earlier recording's): `stream` never reaches back past it.
