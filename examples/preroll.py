@@ -35,7 +35,7 @@ def next_onset(rec: AudioRecord, start: int, end: int | None, threshold: float) 
     """The frame number of the first onset at or after frame ``start`` (None: none before frame ``end``)."""
     was_loud = True  # a sound already going on when listening starts is not an onset
     for block in rec.stream(rec.sampling_rate // 100, start=start, timeout=2.0):  # 10 ms blocks
-        first = rec.start_frame(block)
+        first = rec.frame_of(block)
         if end is not None and first >= end:
             return None
         loud = np.abs(block).max(axis=1) >= threshold

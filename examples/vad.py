@@ -39,7 +39,7 @@ def speech_segments(rec: AudioRecord, vad: webrtcvad.Vad, seconds: float | None)
     start = end = None
     speech = quiet = 0
     for frame in rec.stream(FRAME, timeout=2.0):  # every 30 ms frame once, in order
-        first = rec.start_frame(frame)
+        first = rec.frame_of(frame)
         if vad.is_speech(frame.tobytes(), RATE):
             start = first if start is None else start
             end, speech, quiet = first + FRAME, speech + 1, 0

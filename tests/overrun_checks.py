@@ -23,7 +23,7 @@ class Delivery:
     """A block as the consumer got it: where it starts, a copy, and whether the copy is good."""
 
     def __init__(self, rec: AudioRecord, block: np.ndarray) -> None:
-        self.start = rec.start_frame(block)
+        self.start = rec.frame_of(block)
         self.counters = ramp(block)  # a copy...
         self.valid = rec.is_intact(block)  # ...taken before the block could be overwritten
 

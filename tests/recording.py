@@ -87,7 +87,7 @@ class RampChecker:
         if not reader.is_intact(block):
             self.overwritten_in_use += 1
             return origin
-        return self.check_block(copy, reader.start_frame(block), origin)
+        return self.check_block(copy, reader.frame_of(block), origin)
 
     def check_block(self, block: np.ndarray, frame: int, origin: Optional[tuple[int, int]]) -> tuple[int, int]:
         """Check one block at absolute ``frame`` against its stream's ``origin``; return the origin."""

@@ -88,7 +88,7 @@ def sample_latest_windows(name: str, results: Queue, ready: Event) -> None:
             while mic.recording:
                 n = rng.randint(1, mic.buffer_size)
                 view = mic.read(n)
-                start = mic.start_frame(view)
+                start = mic.frame_of(view)
                 values = view[:, 0].astype(np.int64)
                 # Frame f of the recording holds f - first_frame (the ramp counts from the
                 # start); the frames before it are the zeros start_recording() cleared.

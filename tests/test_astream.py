@@ -179,7 +179,7 @@ def test_a_converting_recorder_streams_its_converted_frames():
         starts = []
         async for block in rec.astream(480, timeout=2):
             assert block.shape == (480, 1) and block.dtype == np.int16
-            starts.append(rec.start_frame(block))
+            starts.append(rec.frame_of(block))
             if len(starts) == 50:
                 break
         return starts
@@ -383,7 +383,7 @@ def test_astream_takes_any_timeout_and_start():
             with pytest.raises(OverrunError) as info:
                 await past.__anext__()
             assert info.value.frames_lost == info.value.position - rec.first_frame
-            assert rec.start_frame(await past.__anext__()) == info.value.position
+            assert rec.frame_of(await past.__anext__()) == info.value.position
 
         run(main())
 

@@ -160,7 +160,7 @@ def test_time_at_names_when_the_converted_frame_reached_the_adc():
         wait_for_frames(rec, rate)
         first = rec.first_frame
         view = rec.read(rate // 2)
-        start = rec.start_frame(view)
+        start = rec.frame_of(view)
         block = view[:, 0].astype(np.float64)
         assert rec.is_intact(view)
         device_adc, device_frame = rec._pipeline.device_capture.anchor()
@@ -264,7 +264,7 @@ def convert_through_a_gil_stall(rate: int, blocksize: int, stall: float) -> dict
     def consume() -> None:
         try:
             for block in rec.stream(blocksize, timeout=stall + 5):
-                starts.append(rec.start_frame(block))
+                starts.append(rec.frame_of(block))
         except BaseException as error:  # noqa: BLE001 - reported by the test
             failure.append(error)
 

@@ -402,11 +402,13 @@ if pid == 0:
     refused = {}
     for name, call in {
         "read": lambda: rec.read(10), "read_copy": lambda: rec.read(10, copy=True),
-        "is_intact": lambda: rec.is_intact(view), "start_frame": lambda: rec.start_frame(view),
+        "is_intact": lambda: rec.is_intact(view), "frame_of": lambda: rec.frame_of(view),
+        "start_frame": lambda: rec.start_frame(view),
         "stream": lambda: rec.stream(10), "time": lambda: rec.time,
         "start_recording": rec.start_recording, "stop": rec.stop,
         "ring.write": lambda: ring.write(block), "ring.clear": ring.clear, "ring.latest": lambda: ring.latest(5),
-        "ring.is_intact": lambda: ring.is_intact(ring_view), "ring.start_frame": lambda: ring.start_frame(ring_view),
+        "ring.is_intact": lambda: ring.is_intact(ring_view), "ring.frame_of": lambda: ring.frame_of(ring_view),
+        "ring.start_frame": lambda: ring.start_frame(ring_view),
     }.items():
         try:
             call()
@@ -602,7 +604,8 @@ def shared_stream():  # several threads on one stream: a clear error or a block
 calls = {
     "start_recording": rec.start_recording, "stop": rec.stop,
     "read": lambda: rec.read(100), "read_copy": lambda: rec.read(100, copy=True),
-    "is_intact": lambda: rec.is_intact(rec.read(50)[10:]), "start_frame": lambda: rec.start_frame(rec.read(5)),
+    "is_intact": lambda: rec.is_intact(rec.read(50)[10:]), "frame_of": lambda: rec.frame_of(rec.read(5)),
+    "start_frame": lambda: rec.start_frame(rec.read(5)),
     "properties": lambda: (rec.recording, rec.closed, rec.stats, rec.frames_written, rec.first_frame,
                            rec.latency, rec.device, rec.driver, repr(rec)),
     "time": lambda: rec.time, "time_at": lambda: rec.time_at(rec.first_frame),

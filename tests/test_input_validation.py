@@ -392,7 +392,7 @@ def test_copy_must_be_a_bool(ramp_record, copy):
     assert_still_records(ramp_record, 512)
 
 
-# ---- read(), time_at(), is_intact(), start_frame() ---------------------------------------------------
+# ---- read(), time_at(), is_intact(), frame_of() ------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -432,10 +432,10 @@ def test_time_at_names_the_bad_frame(ramp_record, frame, error):
     assert math.isfinite(ramp_record.time_at(2**62))  # the extremes of the range are fine
 
 
-def test_is_intact_and_start_frame_check_their_array(ramp_record):
+def test_is_intact_and_frame_of_check_their_array(ramp_record):
     other = AudioRecord(2, RATE, 4800, dtype="int32", device=VirtualInput("ramp"))
     view = ramp_record.read(1000)
-    start = ramp_record.start_frame(view)
+    start = ramp_record.frame_of(view)
     refused = {
         "a copy": view.copy(),
         "read(copy=True)": ramp_record.read(1000, copy=True),
@@ -444,7 +444,7 @@ def test_is_intact_and_start_frame_check_their_array(ramp_record):
         "numpy zeros": np.zeros((1000, 2), np.int32),
         "a float64 cast": view.astype(np.float64),
     }
-    for method in (ramp_record.is_intact, ramp_record.start_frame):
+    for method in (ramp_record.is_intact, ramp_record.frame_of, ramp_record.start_frame):
         for what, array in refused.items():
             try:
                 method(array)
@@ -456,15 +456,15 @@ def test_is_intact_and_start_frame_check_their_array(ramp_record):
             with pytest.raises(TypeError, match="array must be a numpy.ndarray"):
                 method(value)
     # Views of its own views, of any layout and dtype, are accepted.
-    assert ramp_record.start_frame(view[::3]) == start
-    assert ramp_record.start_frame(view[10:, 1]) == start + 10
-    assert ramp_record.start_frame(view.T) == start
-    assert ramp_record.start_frame(view.view(np.uint8)) == start
-    assert ramp_record.start_frame(view[::-1]) == start + 999  # reversed: its first row is the last frame
+    assert ramp_record.frame_of(view[::3]) == start
+    assert ramp_record.frame_of(view[10:, 1]) == start + 10
+    assert ramp_record.frame_of(view.T) == start
+    assert ramp_record.frame_of(view.view(np.uint8)) == start
+    assert ramp_record.frame_of(view[::-1]) == start + 999  # reversed: its first row is the last frame
     # A closed recorder still judges its views.
     view_of_other = other.read(10)
     other.close()
-    assert other.is_intact(view_of_other) and other.start_frame(view_of_other) == other.frames_written - 10
+    assert other.is_intact(view_of_other) and other.frame_of(view_of_other) == other.frames_written - 10
     assert_still_records(ramp_record, 512)
 
 
@@ -585,7 +585,7 @@ def test_stream_start_outside_the_ring_says_so(ramp_record):
         next(past)
     assert info.value.frames_lost == info.value.position - ramp_record.first_frame
     block = next(past)
-    assert ramp_record.start_frame(block) == info.value.position
+    assert ramp_record.frame_of(block) == info.value.position
 
 
 # ---- hypothesis: random values of random types for every parameter ----------------------------------
@@ -694,7 +694,7 @@ def test_fuzz_ring(argument: str, value: object, block: object, frames: object, 
         ring.latest(frames, copy=copy)  # type: ignore[arg-type]
     except Exception as error:  # noqa: BLE001 - judged right here
         assert_documented(error, (ValueError, TypeError), ("frames", "copy"))
-    for check in (ring.is_intact, ring.start_frame):
+    for check in (ring.is_intact, ring.frame_of, ring.start_frame):
         try:
             check(block)  # type: ignore[arg-type]
         except Exception as error:  # noqa: BLE001 - judged right here
@@ -704,7 +704,7 @@ def test_fuzz_ring(argument: str, value: object, block: object, frames: object, 
 
 
 @FUZZ
-@given(method=st.sampled_from(["read", "time_at", "is_intact", "start_frame", "stream"]),
+@given(method=st.sampled_from(["read", "time_at", "is_intact", "frame_of", "start_frame", "stream"]),
        first=ANYTHING, second=ANYTHING, third=ANYTHING, fourth=ANYTHING)
 def test_fuzz_record_methods(ramp_record: AudioRecord, method: str, first: object, second: object,
                              third: object, fourth: object) -> None:
@@ -715,7 +715,7 @@ def test_fuzz_record_methods(ramp_record: AudioRecord, method: str, first: objec
         call, names = (lambda: rec.read(first, copy=second)), ("size", "copy")  # type: ignore[arg-type]
     elif method == "time_at":
         call, names = (lambda: rec.time_at(first)), ("frame",)  # type: ignore[arg-type]
-    elif method in ("is_intact", "start_frame"):
+    elif method in ("is_intact", "frame_of", "start_frame"):
         call, names = (lambda: getattr(rec, method)(first)), ("array",)
     else:
         call, names = (lambda: rec.stream(first, hop=second, timeout=third, start=fourth)), (  # type: ignore[arg-type]
@@ -736,7 +736,7 @@ def test_fuzz_record_methods(ramp_record: AudioRecord, method: str, first: objec
                 pass
             else:
                 assert block.shape == (stream.blocksize, 2)
-                assert rec.start_frame(block) == stream.position - stream.hop
+                assert rec.frame_of(block) == stream.position - stream.hop
 
 
 def test_recorder_survived_the_fuzzing(ramp_record):

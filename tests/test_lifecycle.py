@@ -467,7 +467,7 @@ def test_read_from_many_threads_on_pulse(tone_on_pulse):
                 a = rec.read(rng.randint(1, RATE))
                 rec.read(rng.randint(1, RATE), copy=True)
                 b = rec.read(rng.randint(1, RATE))
-                a_start, b_start = rec.start_frame(a), rec.start_frame(b)
+                a_start, b_start = rec.frame_of(a), rec.frame_of(b)
                 a_copy, b_copy = a.copy(), b.copy()
                 if rec.is_intact(a) and rec.is_intact(b):
                     assert a_start + len(a) <= b_start + len(b)  # b was read later

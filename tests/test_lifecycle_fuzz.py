@@ -52,8 +52,8 @@ def _check_read(reader, checker: RampChecker, rng: random.Random) -> None:
     """read(): a window judged intact, at or after the first frame read after that, is the recording's audio."""
     view = reader.read(rng.randint(2, reader.buffer_size))
     copy = np.array(view)
-    if reader.is_intact(view) and reader.start_frame(view) >= reader.first_frame:
-        checker.check_block(copy, reader.start_frame(view), None)
+    if reader.is_intact(view) and reader.frame_of(view) >= reader.first_frame:
+        checker.check_block(copy, reader.frame_of(view), None)
 
 
 def _stream_until(reader, deadline: float, checker: RampChecker, rng: random.Random, ended) -> None:

@@ -223,7 +223,9 @@ def test_without_a_cgroup_the_converter_buffers_count_in_the_check():
 
 # ---- a forked child's close ---------------------------------------------------------------------------
 
-REFUSED_IN_A_CHILD = ("write", "clear", "latest", "is_intact", "start_frame", "stream", "astream", "wait_frames")
+REFUSED_IN_A_CHILD = (
+    "write", "clear", "latest", "is_intact", "frame_of", "start_frame", "stream", "astream", "wait_frames",
+)
 
 
 def in_forked_child(body) -> dict:
@@ -263,7 +265,8 @@ def test_closing_a_parents_ring_in_a_forked_child_releases_nothing_of_the_parent
         calls = {
             "write": lambda: ring.write(np.zeros((1, 1), "int16")), "clear": ring.clear,
             "latest": lambda: ring.latest(1), "is_intact": lambda: ring.is_intact(view),
-            "start_frame": lambda: ring.start_frame(view), "stream": lambda: ring.stream(4),
+            "frame_of": lambda: ring.frame_of(view), "start_frame": lambda: ring.start_frame(view),
+            "stream": lambda: ring.stream(4),
             "astream": lambda: ring.astream(4), "wait_frames": lambda: asyncio.run(ring.wait_frames(100, 0.1)),
         }
         refused = {}

@@ -9,10 +9,12 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sounddevice as sd
 
-from audioring import AudioRecord
+from audioring import AudioRecord, VirtualInput
+from audioring._sources import as_device
 
 PACKAGE = Path(__file__).resolve().parent.parent / "python" / "audioring"
 
@@ -104,3 +106,15 @@ def test_a_portaudio_device_is_looked_up_once_per_recorder(pulse_server, monkeyp
     with AudioRecord(1, 16000, 1600, device="pulse", device_rate=device_rate) as rec:
         assert rec.converting == (device_rate is not None)
     assert lookups == ["pulse"]
+
+
+@pytest.mark.parametrize(
+    ("device", "portaudio"),
+    [(None, True), (0, True), (np.int64(0), True), ("pulse", True), (VirtualInput("sine"), False)],
+    ids=["default", "index", "numpy-index", "name", "virtual"],
+)
+def test_a_resolved_device_says_whether_it_opens_through_portaudio(device, portaudio):
+    # What the CLI asks before falling back from a failing device: the device
+    # resolved as AudioRecord resolves it answers, not a second isinstance.
+    # Nothing is looked up to answer (no sound server is running here).
+    assert as_device(device).portaudio is portaudio

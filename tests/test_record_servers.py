@@ -98,7 +98,7 @@ def record_through_a_gil_stall(device: int, driver: str, stall: float) -> dict:
     def consume() -> None:
         try:
             for block in rec.stream(blocksize, timeout=stall + 5):
-                starts.append(rec.start_frame(block))
+                starts.append(rec.frame_of(block))
         except BaseException as error:  # noqa: BLE001 - reported by the test
             failure.append(error)
 

@@ -115,11 +115,11 @@ def test_views_outlive_the_recorder():
     np.testing.assert_array_equal(view, expected)
 
 
-def test_start_frame_and_time_at(sine_record):
+def test_frame_of_and_time_at(sine_record):
     sine_record.start_recording()
     wait_for_frames(sine_record, RATE // 4, timeout=5.0)
     view = sine_record.read(1000)
-    first = sine_record.start_frame(view)
+    first = sine_record.frame_of(view)
     assert first == sine_record.frames_written - 1000
     assert sine_record.time_at(first + RATE) - sine_record.time_at(first) == pytest.approx(1.0)
     # The virtual device reports its steady clock: the newest frame is recent.

@@ -191,7 +191,7 @@ def test_a_reader_that_streams_before_the_producers_first_start_waits_for_that_r
             rec.start_recording()
             reader.join(10)
             assert len(got) == 3
-            assert [mic.start_frame(b) for b in got] == [rec.first_frame + 160 * i for i in range(3)]
+            assert [mic.frame_of(b) for b in got] == [rec.first_frame + 160 * i for i in range(3)]
             counters = np.concatenate([ramp_counter(b) for b in got])
             assert (np.diff(counters) == 1).all()
     finally:

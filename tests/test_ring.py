@@ -1,6 +1,6 @@
 """Tests of the public `audioring.Ring`.
 
-- A hypothesis state machine checks write / latest / is_intact / start_frame /
+- A hypothesis state machine checks write / latest / is_intact / frame_of /
   frames_written / clear against a plain numpy model, for every sample format
   and every memory path.
 - Zero-copy proofs: shared memory, read-only arrays, the native window base,
@@ -163,7 +163,7 @@ class RingMachine(RuleBasedStateMachine):
         assert view.shape == (frames, self.ring.channels)
         assert view.dtype == self.ring.dtype
         assert view.flags.c_contiguous and not view.flags.writeable and not view.flags.owndata
-        assert self.ring.start_frame(view) == start
+        assert self.ring.frame_of(view) == start
         assert self.ring.is_intact(view)
         np.testing.assert_array_equal(view, self.model.frames(start, frames))
         self.views = [*self.views[-(self.MAX_VIEWS - 1) :], (view, start)]
@@ -194,7 +194,7 @@ class RingMachine(RuleBasedStateMachine):
     @invariant()
     def views_agree(self) -> None:
         for view, start in self.views:
-            assert self.ring.start_frame(view) == start
+            assert self.ring.frame_of(view) == start
             intact = self.ring.is_intact(view)
             assert intact == self.model.intact(start), (start, self.model.written, self.model.capacity)
             if intact:
@@ -237,7 +237,7 @@ def test_fresh_ring_reads_zeros_then_partial_history(dtype: str, mirrored: objec
         np.testing.assert_array_equal(latest[:3], 0)
         np.testing.assert_array_equal(latest[3:], block)
     view = ring.latest(capacity)
-    assert ring.start_frame(view) == 5 - capacity  # frames never written have negative numbers
+    assert ring.frame_of(view) == 5 - capacity  # frames never written have negative numbers
     assert ring.is_intact(view)
 
 
@@ -253,7 +253,7 @@ def test_block_longer_than_capacity_keeps_latest_frames(dtype: str, mirrored: ob
     assert ring.frames_written == 7 + 3 * capacity + 11
     for copy in (False, True):
         np.testing.assert_array_equal(ring.latest(capacity, copy=copy), block[-capacity:])
-    assert ring.start_frame(ring.latest(capacity)) == 7 + 2 * capacity + 11
+    assert ring.frame_of(ring.latest(capacity)) == 7 + 2 * capacity + 11
 
 
 @pytest.mark.parametrize("mirrored", memory_params())
@@ -298,7 +298,7 @@ def test_is_intact_boundary_is_exactly_capacity(mirrored: object) -> None:
     np.testing.assert_array_equal(view, 5)
     ring.write(np.zeros((1, 1), np.uint8))  # one more overwrites frame 6
     assert not ring.is_intact(view)
-    assert ring.start_frame(view) == 6
+    assert ring.frame_of(view) == 6
 
 
 # ---------------------------------------------------------------------------
@@ -397,7 +397,7 @@ def test_view_base_is_native_window(mirrored: object) -> None:
     assert not isinstance(base, np.ndarray)
     assert type(base).__name__ == "Window"
     assert type(base).__module__ == "audioring._core"
-    assert base.start == ring.start_frame(view) == 30
+    assert base.start == ring.frame_of(view) == 30
     assert not view.flags.owndata
     with pytest.raises(AttributeError):
         base.start = 0
@@ -418,7 +418,7 @@ def test_view_across_wrap_point_is_one_contiguous_array(channels: int, dtype: st
         model.write(block)
     for frames in (8, 20, capacity // 2, capacity):  # all of these start before the wrap point and end after it
         view = ring.latest(frames)
-        assert ring.start_frame(view) % capacity + frames > capacity  # it does cross the wrap point
+        assert ring.frame_of(view) % capacity + frames > capacity  # it does cross the wrap point
         assert view.shape == (frames, channels)
         assert view.flags.c_contiguous
         assert view.strides == (channels * item, item)
@@ -462,7 +462,7 @@ def test_copy_is_owned_and_writeable(mirrored: object) -> None:
     with pytest.raises(ValueError, match="zero-copy"):
         ring.is_intact(copy)
     with pytest.raises(ValueError, match="zero-copy"):
-        ring.start_frame(copy)
+        ring.frame_of(copy)
     del ring
     gc.collect()
     np.testing.assert_array_equal(view, block)
@@ -495,7 +495,7 @@ def test_concurrent_writer_never_yields_torn_reads() -> None:
         while time.monotonic() < deadline:
             frames = int(rng.integers(1, capacity + 1))
             view = ring.latest(frames)
-            start = ring.start_frame(view)
+            start = ring.frame_of(view)
             snapshot = view.copy()
             if ring.is_intact(view):
                 expected = (np.arange(start + 1, start + frames + 1) % 2**31).astype(np.int32)
@@ -775,10 +775,10 @@ def test_copy_is_keyword_only(ring: Ring) -> None:
         ring.latest(3, True)  # type: ignore[misc]
 
 
-# -- is_intact / start_frame ----------------------------------------------------
+# -- is_intact / frame_of --------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["is_intact", "start_frame"])
+@pytest.mark.parametrize("method", ["is_intact", "frame_of", "start_frame"])
 @pytest.mark.parametrize(
     "make",
     [
@@ -806,7 +806,7 @@ def test_foreign_arrays_are_refused(ring: Ring, method: str, make) -> None:  # t
     assert_works(ring)
 
 
-@pytest.mark.parametrize("method", ["is_intact", "start_frame"])
+@pytest.mark.parametrize("method", ["is_intact", "frame_of", "start_frame"])
 @pytest.mark.parametrize("array", [None, [[1, 1]], 5, "view", b"\x00\x00"], ids=repr)
 def test_non_arrays_are_refused(ring: Ring, method: str, array: object) -> None:
     with pytest.raises(TypeError, match="^array must be a numpy.ndarray, got"):
@@ -835,15 +835,15 @@ SLICES = [
 
 @pytest.mark.parametrize("mirrored", memory_params())
 @pytest.mark.parametrize(("take", "offset"), SLICES)
-def test_start_frame_of_slices(mirrored: object, take, offset: int) -> None:  # type: ignore[no-untyped-def]
+def test_frame_of_slices(mirrored: object, take, offset: int) -> None:  # type: ignore[no-untyped-def]
     ring = Ring(2, 1, "int16", mirrored=mirrored)
     capacity = ring.capacity
     ring.write(np.ones((capacity + 30, 2), np.int16))  # frames_written = capacity + 30: view crosses the wrap
     view = ring.latest(20)
-    start = ring.start_frame(view)
+    start = ring.frame_of(view)
     assert start == capacity + 10
     part = take(view)
-    assert ring.start_frame(part) == start + offset
+    assert ring.frame_of(part) == start + offset
     assert ring.is_intact(part)
 
 

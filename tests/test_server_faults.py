@@ -89,7 +89,7 @@ starts, failure, last_block = [], {}, [time.monotonic()]
 def consume():
     try:
         for b in rec.stream(block, timeout=timeout):
-            starts.append(rec.start_frame(b))
+            starts.append(rec.frame_of(b))
             last_block[0] = time.monotonic()
     except BaseException as error:
         failure.update(type=type(error).__name__, message=str(error), at=time.monotonic())
@@ -100,7 +100,7 @@ if args["state"] == "recording":
     consumer.start()
 wait(lambda: rec.frames_recorded >= rate // 2, 10, "half a second of audio")
 view = rec.read(rate // 4)
-snapshot_start, snapshot = rec.start_frame(view), view.copy()
+snapshot_start, snapshot = rec.frame_of(view), view.copy()
 assert rec.is_intact(view)
 report["signal_level"] = float(np.abs(snapshot).max())
 if args["state"] == "stopped":
@@ -127,7 +127,7 @@ time.sleep(0.3)
 report["frozen"] = rec.frames_written == written  # nothing arrives from a dead server
 
 after = rec.read(rate)
-after_start = rec.start_frame(after)
+after_start = rec.frame_of(after)
 low, high = max(snapshot_start, after_start), min(snapshot_start + len(snapshot), after_start + len(after))
 report["overlap"] = high - low
 report["read_matches"] = bool(np.array_equal(snapshot[low - snapshot_start:high - snapshot_start],

@@ -400,7 +400,7 @@ def _attach_forged(data: bytes) -> None:
         with mic:  # a header that passed every check must be readable without a crash
             view = mic.read(min(mic.capacity, 4096))
             mic.is_intact(view)
-            mic.start_frame(view)
+            mic.frame_of(view)
             try:
                 mic.read(min(mic.capacity, 4096), copy=True)
             except audioring.OverrunError:

@@ -1,4 +1,4 @@
-"""is_intact and start_frame judge every view numpy can make of a zero-copy array.
+"""is_intact and frame_of judge every view numpy can make of a zero-copy array.
 
 Each sample names its frame (channel 0 holds the frame number f, channel 1
 holds -f - 1), so the frames a view covers can be read off its own values
@@ -8,6 +8,8 @@ transposing made it.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -81,7 +83,7 @@ def test_every_view_is_judged_by_the_frames_it_covers(read: int, ops: list[tuple
     covered = frames_in(view)
     if covered.size:
         # The first element's frame is the start frame, for every shape.
-        assert ring.start_frame(view) == int(covered.flat[0])
+        assert ring.frame_of(view) == int(covered.flat[0])
     expected_before = view.copy()
     assert ring.is_intact(view)
 
@@ -108,8 +110,8 @@ def test_channel_slices_and_dtype_views_are_judged() -> None:
     view = ring.latest(100)
     second_channel = view[:, 1]
     as_bytes = view.view(np.uint8)
-    assert ring.start_frame(second_channel) == CAPACITY - 100
-    assert ring.start_frame(as_bytes) == CAPACITY - 100
+    assert ring.frame_of(second_channel) == CAPACITY - 100
+    assert ring.frame_of(as_bytes) == CAPACITY - 100
     assert ring.is_intact(second_channel) and ring.is_intact(as_bytes)
     ring.write(frame_block(CAPACITY, CAPACITY - 100 + 1))  # overwrites the view's first frame
     assert not ring.is_intact(second_channel) and not ring.is_intact(as_bytes)
@@ -124,7 +126,7 @@ def test_views_reaching_outside_their_window_are_refused() -> None:
     before = as_strided(view[5:], shape=(10, 2), strides=(-view.strides[0], view.strides[1]))
     huge = as_strided(view, shape=(3, 2), strides=(2**62, 4))
     for outside in (beyond, before, huge):
-        for judge in (ring.is_intact, ring.start_frame):
+        for judge in (ring.is_intact, ring.frame_of, ring.start_frame):
             with pytest.raises(ValueError, match="cannot be judged|not returned by a zero-copy read"):
                 judge(outside)
 
@@ -135,7 +137,7 @@ def test_empty_views_are_judged_within_their_window() -> None:
     ring = numbered_ring()
     view = ring.latest(10)
     for empty in (view[10:], view[3:3], view[:0, :], view[::-1][10:]):
-        assert CAPACITY - 10 <= ring.start_frame(empty) <= CAPACITY
+        assert CAPACITY - 10 <= ring.frame_of(empty) <= CAPACITY
         assert ring.is_intact(empty)
 
 
@@ -155,7 +157,34 @@ def test_recorder_reads_are_native_views_with_the_same_judgement() -> None:
     view = rec.read(4000)
     assert type(view.base).__name__ == "Window" and not view.flags.writeable
     np.testing.assert_array_equal(view[::-1, 0], np.arange(3999, -1, -1))
-    assert rec.start_frame(view[::-1]) == rec.start_frame(view) + 3999
+    assert rec.frame_of(view[::-1]) == rec.frame_of(view) + 3999
     assert rec.is_intact(view[::-1]) and rec.is_intact(view[::7])
     rec.close()
     assert rec.is_intact(view)  # judging outlives the recorder, as reading does
+
+
+@settings(max_examples=100, deadline=None)
+@given(read=st.integers(1, CAPACITY), ops=index_ops())
+def test_start_frame_is_frame_of_under_its_first_name(read: int, ops: list[tuple[str, object]]) -> None:
+    # start_frame is kept for code written against it: for every view (and
+    # every refusal) it says what frame_of says, and its docstring says so.
+    ring = numbered_ring()
+    view = apply(ring.latest(read), ops)
+    assert ring.start_frame(view) == ring.frame_of(view)
+    for refused in (view.copy(), None):
+        with pytest.raises((TypeError, ValueError)) as new:
+            ring.frame_of(refused)
+        with pytest.raises(type(new.value), match=f"^{re.escape(str(new.value))}$"):
+            ring.start_frame(refused)
+
+
+def test_a_recorder_has_start_frame_as_frame_of_too() -> None:
+    rec = AudioRecord(1, 8000, 8000, device=VirtualInput("ramp", realtime=False, frames=800), dtype="int32")
+    with rec:
+        while rec.frames_recorded < 800:
+            pass
+        view = rec.read(800)[100:]
+        # The ramp holds each frame's number, counted from the recording's first frame.
+        assert rec.start_frame(view) == rec.frame_of(view) == rec.first_frame + int(view[0, 0])
+    for reader in (AudioRecord, Ring):
+        assert "frame_of" in (reader.start_frame.__doc__ or "")

@@ -149,7 +149,7 @@ async def _latency(spec: dict, device: int) -> dict:
             stop_at = time.monotonic() + WARMUP_S + seconds
             async for block in rec.astream(PERIOD, timeout=5):
                 now = time.monotonic_ns()
-                received.append((rec.start_frame(block) + PERIOD - rec.first_frame, now))
+                received.append((rec.frame_of(block) + PERIOD - rec.first_frame, now))
                 if spec["recipe"] == "audioring_other" and "switched_at_block" not in extra and \
                         _watcher_to_sched_other():
                     extra["switched_at_block"] = len(received)  # within the warm-up

@@ -1,3 +1,7 @@
-"""The reports of cases whose rendering lives apart from their measuring: ``reports.<case>`` has the case's
-``TITLE``, ``targets(result)``, ``markdown(result)`` and ``chart(result, path, stamp)``, read from the stored
-result alone (``cases/__init__.py`` says what each does); the case module re-exports them."""
+"""The reports of the cases whose report is large enough to stand apart: one module per case, named as it.
+
+A report module holds a case's ``TITLE``, ``targets``, ``markdown`` and ``chart`` (see
+``cases/__init__.py``), reading only the stored result, and the case module
+imports and offers them as its own, so ``run.py`` sees one interface per
+case. Measuring stays in ``cases/``; report modules import ``harness`` only.
+"""

@@ -398,14 +398,20 @@ PyObject* reader_is_intact(PyObject* self, PyObject* array) {
   return PyBool_FromLong(reader->ring->intact(covered.lowest));
 }
 
-PyObject* reader_start_frame(PyObject* self, PyObject* array) {
+// frame_of(array) and its first name, start_frame(array): one method, each
+// name saying itself when it refuses in a forked child.
+PyObject* frame_of(PyObject* self, PyObject* array, const char* method) {
   ReaderObject* reader = as_reader(self);
   Coverage covered;
   if (!attached(reader)) return nullptr;
-  if (forked(reader)) return refuse_forked(self, "start_frame");
+  if (forked(reader)) return refuse_forked(self, method);
   if (!coverage(reader->ring, array, &covered)) return nullptr;
   return PyLong_FromLongLong(covered.first);
 }
+
+PyObject* reader_frame_of(PyObject* self, PyObject* array) { return frame_of(self, array, "frame_of"); }
+
+PyObject* reader_start_frame(PyObject* self, PyObject* array) { return frame_of(self, array, "start_frame"); }
 
 // _attach(ring: FrameRing, limit: int): what the reads read, and their bound.
 PyObject* reader_attach(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
@@ -459,12 +465,18 @@ PyObject* reader_close(PyObject* self, PyObject* message) {
   "ValueError\n    If ``array`` did not come from a zero-copy read of this object, or reaches\n"        \
   "    outside the frames it was read from.\n"
 
-#define AUDIORING_START_FRAME_DOC                                                                        \
-  "start_frame($self, array, /)\n--\n\n"                                                                 \
-  "The absolute frame number of a zero-copy ``array``'s first row (its first element).\n\n"            \
+#define AUDIORING_FRAME_OF_DOC                                                                           \
+  "frame_of($self, array, /)\n--\n\n"                                                                    \
+  "The absolute frame number of a zero-copy ``array``'s first row (its first element).\n\n"             \
+  "Not to be confused with ``first_frame``, the current recording's first frame.\n\n"                   \
   "Raises\n------\nTypeError\n    If ``array`` is not a numpy array.\n"                                  \
   "ValueError\n    If ``array`` did not come from a zero-copy read of this object, or reaches\n"        \
   "    outside the frames it was read from.\n"
+
+#define AUDIORING_START_FRAME_DOC                                                                        \
+  "start_frame($self, array, /)\n--\n\n"                                                                 \
+  "The same as :meth:`frame_of` (its first name, kept): the absolute frame number of a\n"               \
+  "zero-copy ``array``'s first row.\n"
 
 PyMethodDef record_reader_methods[] = {
     {"read", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(record_read)),
@@ -483,6 +495,7 @@ PyMethodDef record_reader_methods[] = {
      "TypeError\n    If ``size`` is not an integer or ``copy`` not a bool.\n"
      "RecorderClosedError\n    If the recorder is closed.\n"},
     {"is_intact", reader_is_intact, METH_O, AUDIORING_IS_INTACT_DOC},
+    {"frame_of", reader_frame_of, METH_O, AUDIORING_FRAME_OF_DOC},
     {"start_frame", reader_start_frame, METH_O, AUDIORING_START_FRAME_DOC},
     {"_attach", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(reader_attach)), METH_FASTCALL,
      "_attach(ring, limit): read from `ring` (a FrameRing), at most `limit` frames at a time."},
@@ -506,6 +519,7 @@ PyMethodDef ring_reader_methods[] = {
      "TypeError, ValueError\n"
      "    If ``frames`` is not an integer in ``1..capacity``, or ``copy`` not a bool.\n"},
     {"is_intact", reader_is_intact, METH_O, AUDIORING_IS_INTACT_DOC},
+    {"frame_of", reader_frame_of, METH_O, AUDIORING_FRAME_OF_DOC},
     {"start_frame", reader_start_frame, METH_O, AUDIORING_START_FRAME_DOC},
     {"_attach", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(reader_attach)), METH_FASTCALL,
      "_attach(ring, limit): read from `ring` (a FrameRing), at most `limit` frames at a time."},

@@ -1,7 +1,7 @@
 // Zero-copy numpy views of a FrameRing, and the reader types that hand them out.
 //
 // This is audioring's hot path (AudioRecord.read, Ring.latest, is_intact,
-// start_frame), so it is written against the CPython and numpy C APIs
+// frame_of), so it is written against the CPython and numpy C APIs
 // directly: a pybind11 method call and a pybind11 instance as each array's
 // base cost about 0.8 us per read, this path about a quarter of that. numpy's
 // C API is reached through pybind11's table of it (no numpy headers needed).
@@ -10,8 +10,8 @@
 // Python sees:
 //   Window        the `.base` of every zero-copy array: keeps the ring memory
 //                 alive and records the absolute frame numbers it spans.
-//   RingReader    base class of audioring.Ring: latest(), is_intact(), start_frame().
-//   RecordReader  base class of audioring.AudioRecord: read(), is_intact(), start_frame().
+//   RingReader    base class of audioring.Ring: latest(), is_intact(), frame_of() (alias start_frame()).
+//   RecordReader  base class of audioring.AudioRecord: read(), is_intact(), frame_of() (alias start_frame()).
 //   RecorderClosedError
 #pragma once
 

@@ -10,13 +10,16 @@ last-in, first-out. Nothing is printed: the process is exiting.
 
 In a forked child (``os.register_at_fork``): the asyncio watchers of the
 parent (`_watch`) are forgotten, since their threads did not fork and a lock
-another thread held at the fork would never be released.
+another thread held at the fork would never be released. Once a PortAudio
+stream was opened, sounddevice's exit handler is unregistered in the child
+(`forget_portaudio_in_forked_children`): ``Pa_Terminate`` there would act on
+the parent's streams without their threads (``_sources/portaudio.py`` says
+what it did on PulseAudio and JACK).
 
 The PortAudio source registers its own exit hook through
 `before_portaudio_exits` (lost JACK streams abandoned before
-``Pa_Terminate``), and keeps its fork hook (PortAudio left alone at exit in
-forked children) next to the host-API facts it depends on
-(``_sources/portaudio.py``).
+``Pa_Terminate``); the why of both its hooks stays with the host-API facts
+it depends on (``_sources/portaudio.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from __future__ import annotations
 import atexit
 import os
 import weakref
-from typing import Callable, Protocol
+from types import ModuleType
+from typing import Callable, Optional, Protocol
 
 from . import _watch
 
@@ -67,6 +71,26 @@ def _release_recorders() -> None:
             recorder._release_at_exit()
         except Exception:  # noqa: BLE001 - exiting: nothing to report to
             pass
+
+
+#: Whether forked children already leave PortAudio alone (registered once per process).
+_portaudio_fork_hook_registered = False
+
+
+def forget_portaudio_in_forked_children(sd: ModuleType) -> None:
+    """Make forked children of this process leave PortAudio alone at exit; once, however often asked.
+
+    Unregisters sounddevice's exit handler (which calls ``Pa_Terminate``) in
+    each child forked from now on. Call it before the first PortAudio
+    stream opens: a child forked earlier has no stream of the parent's.
+    """
+    global _portaudio_fork_hook_registered
+    if _portaudio_fork_hook_registered or not hasattr(os, "register_at_fork"):
+        return
+    handler: Optional[Callable[[], None]] = getattr(sd, "_exit_handler", None)
+    if handler is not None:
+        os.register_at_fork(after_in_child=lambda: atexit.unregister(handler))
+    _portaudio_fork_hook_registered = True
 
 
 if hasattr(os, "register_at_fork"):

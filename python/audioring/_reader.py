@@ -63,15 +63,11 @@ class FrameReader:
     ) -> FrameStream:
         """Iterate losslessly, in order, over ``(blocksize, channels)`` zero-copy blocks.
 
-        The stream belongs to the current recording (for a `Ring`, what was
-        written since its last ``clear()``) and hands out only frames its
-        producer delivered. It ends once the producer stops (``stop()``; a
-        `Ring`: ``close()``) and no complete block is left, and at a restart
-        (``start_recording()``, ``Ring.clear()``), after `OverrunError` if the
-        restart cleared a complete block it had not taken; a new stream reads
-        the new recording. A `Ring` cannot tell its writer's last write from a
-        pause, so its streams wait for the next block until it is closed:
-        bound the wait with ``timeout``.
+        The stream reads the current recording (a `Ring`: what was written
+        since its last ``clear()``) and ends once the producer stops (a
+        `Ring`: ``close()``) and no complete block is left, or at a restart;
+        `FrameStream` says how it ends and reports overruns. A `Ring` cannot
+        tell its writer's last write from a pause: bound the wait with ``timeout``.
 
         Parameters
         ----------
@@ -84,17 +80,14 @@ class FrameReader:
             Seconds to wait for each block before raising `TimeoutError`
             (default: wait as long as frames may come).
         start : int, optional
-            Absolute frame to start from (default: the current recording's
-            first frame, ``first_frame``, so nothing recorded is missed). It
-            may lie in the past as far as the ring reaches (pre-roll); a start
-            before ``first_frame`` begins there (the frames before it were
-            cleared, not recorded).
+            Absolute frame to start from (default: ``first_frame``, the current
+            recording's first, so nothing recorded is missed); as far back as the
+            ring reaches (pre-roll). One before ``first_frame`` begins at it.
 
         Returns
         -------
         FrameStream
-            Raises `OverrunError` (and continues from the newest frame) if the
-            consumer falls so far behind that frames were overwritten.
+            `OverrunError` from it if frames were overwritten before they were taken.
 
         Raises
         ------

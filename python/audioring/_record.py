@@ -10,18 +10,17 @@ from typing import Callable, NoReturn, Optional, SupportsIndex, Union
 import numpy as np
 
 from . import _core, _watch
-from ._clock import frame_time
+from ._capture_report import CaptureReport
 from ._errors import RecorderClosedError
 from ._pipeline import build_pipeline
 from ._process_hooks import forget_at_exit, release_at_exit
 from ._reader import FrameReader
 from ._settings import check_record_settings
-from ._stats import CaptureStats
 from ._transitions import Transition, Transitions
 from ._virtual import VirtualInput
 
 
-class AudioRecord(_core.RecordReader, FrameReader):
+class AudioRecord(_core.RecordReader, FrameReader, CaptureReport):
     """Record audio into a lock-free native ring; read the latest frames in O(1).
 
     A drop-in replacement for ``tflite_support.task.audio.AudioRecord`` (and
@@ -113,7 +112,7 @@ class AudioRecord(_core.RecordReader, FrameReader):
     Processes: a recorder belongs to the process that made it. In a forked
     child (``os.fork``, multiprocessing's ``fork`` start method) it never
     writes into the parent's ring: `start_recording`, `stop`, `stream`,
-    `read`, `is_intact` and `start_frame` raise `RuntimeError` (create the
+    `read`, `is_intact` and `frame_of` raise `RuntimeError` (create the
     recorder in the child), and `close` (or garbage collection) there only
     marks the child's copy closed, releasing nothing of the parent's. A
     recorder cannot be pickled or copied (`TypeError`): create one in each
@@ -247,15 +246,6 @@ class AudioRecord(_core.RecordReader, FrameReader):
         return self._quality
 
     @property
-    def conversion_delay(self) -> float:
-        """Output frames the resampler holds back now: its latency, 0 without resampling.
-
-        Timestamps are not affected (`time_at` names when a frame reached the
-        ADC); this is how much later than without conversion a frame arrives.
-        """
-        return 0.0 if self._converter is None else float(self._converter.delay)
-
-    @property
     def shared_name(self) -> Optional[str]:
         """The name other processes `audioring.attach` to while the recorder is open (``share=``), else None."""
         return None if self._closed else self._ring.shared_name
@@ -276,23 +266,8 @@ class AudioRecord(_core.RecordReader, FrameReader):
         return self._closed
 
     @property
-    def frames_recorded(self) -> int:
-        """Frames recorded at ``sampling_rate`` since the last :meth:`start_recording` (see `stats`)."""
-        return self.stats.frames
-
-    @property
-    def overflows(self) -> int:
-        """Blocks PortAudio flagged as following lost input since :meth:`start_recording`."""
-        return self.stats.input_overflows
-
-    @property
-    def stats(self) -> CaptureStats:
-        """The capture callback's counters since the last :meth:`start_recording`."""
-        return CaptureStats(**self._capture.stats())
-
-    @property
     def first_frame(self) -> int:
-        """Absolute frame number of the current recording's first frame (see :meth:`start_frame`).
+        """Absolute frame number of the current recording's first frame (a view's: :meth:`frame_of`).
 
         Frames before it are the zeros :meth:`start_recording` wrote (or an
         earlier recording's): `stream` never reaches back past it.
@@ -303,32 +278,6 @@ class AudioRecord(_core.RecordReader, FrameReader):
     def frames_written(self) -> int:
         """Absolute frame number one past the newest frame in the ring."""
         return self._ring.frames_written
-
-    @property
-    def time(self) -> float:
-        """The stream's clock now, in seconds: the clock :meth:`time_at` uses.
-
-        Waits for a :meth:`start_recording`, :meth:`stop` or :meth:`close` that
-        another thread is inside: PortAudio cannot tell a stream's time while
-        the stream starts, stops or closes (on PulseAudio it then fails).
-        """
-        self._check_process("time")
-        # Inside this thread's own start/stop/close (a signal handler), waiting would deadlock: between() does not.
-        with self._transitions.between():
-            self._check_open()
-            return float(self._source.time)
-
-    def time_at(self, frame: int) -> float:
-        """The stream time (seconds, the device's clock) at which absolute ``frame`` was captured.
-
-        Frames are timestamped from the first block's ADC time at the nominal rate.
-
-        Raises
-        ------
-        RuntimeError
-            If nothing has been captured since :meth:`start_recording`.
-        """
-        return frame_time(self._capture.anchor(), frame, self._sampling_rate)
 
     def close(self) -> None:
         """Stop recording and release the device. Zero-copy arrays stay readable.

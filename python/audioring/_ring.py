@@ -78,8 +78,9 @@ class Ring(_core.RingReader, FrameReader):
 
     Notes
     -----
-    `latest`, `is_intact` and `start_frame` are native methods (inherited
-    from ``audioring._core.RingReader``): a read costs about as much as numpy
+    `latest`, `is_intact` and `frame_of` (also named `start_frame`, its
+    first name) are native methods (inherited from
+    ``audioring._core.RingReader``): a read costs about as much as numpy
     making a view.
 
     Threading: one thread at a time may write (the GIL serializes Python
@@ -89,7 +90,7 @@ class Ring(_core.RingReader, FrameReader):
     Processes: a ring belongs to the process that made it. Its memory is
     shared with forked children but its frame counters are not, so in a
     forked child every method that writes, reads or waits (`write`, `clear`,
-    `latest`, `is_intact`, `start_frame`, `stream`, `astream`, `wait_frames`)
+    `latest`, `is_intact`, `frame_of`, `stream`, `astream`, `wait_frames`)
     raises `RuntimeError`: make the ring in the process that uses it. `close`
     there (and leaving a ``with`` block) only marks the child's copy closed,
     releasing nothing of the parent's: its shared name, its state and its

@@ -82,6 +82,10 @@ class Device(Protocol):
     allocated), then, once the rings exist, `open`.
     """
 
+    #: Whether it opens through PortAudio, so that opening or starting it can fail with
+    #: ``sounddevice.PortAudioError`` (a sound server gone since PortAudio scanned, say).
+    portaudio: bool
+
     def plan(self, *, channels: int, sampling_rate: int, device_rate: Optional[int],
              mapping: Optional[list[int]]) -> DevicePlan:
         """Decide the device's rate and inputs for a recording (nothing is opened).

@@ -32,7 +32,9 @@ call ``Pa_Terminate`` in a child that exits normally, acting on the parent's
 streams from a process without their threads: seen aborting the child on
 PulseAudio (``pa_memblock_unref`` assertion) and hanging it on JACK. So
 in every forked child of a process where audioring loaded sounddevice, that
-handler is unregistered; sources inherited by the child are never stopped or
+handler is unregistered (the fork hook lives with the other process hooks,
+`_process_hooks.forget_portaudio_in_forked_children`, registered when the
+first stream opens); sources inherited by the child are never stopped or
 closed there (`AudioRecord` refuses to use them).
 
 Latency: PortAudio's JACK host API reports an input latency of 0 (it reads
@@ -45,14 +47,13 @@ input latency, which PortAudio sets to one JACK period, when the stream says 0.
 from __future__ import annotations
 
 import atexit
-import os
 import threading
 import weakref
 from types import ModuleType
 from typing import Any, Callable, Optional, Union
 
 from .. import _core, _devices
-from .._process_hooks import before_portaudio_exits
+from .._process_hooks import before_portaudio_exits, forget_portaudio_in_forked_children
 
 #: PortAudio error codes that mean "this device does not take this value".
 PA_INVALID_CHANNEL_COUNT = -9998
@@ -118,7 +119,7 @@ class PortAudioSource:
         sounddevice.PortAudioError
             For PortAudio failures, with the device named.
         """
-        _forget_portaudio_in_forked_children(sd)
+        forget_portaudio_in_forked_children(sd)
         native = native and _devices.has_native_callback_support(sd)
         stream = _open_stream(sd, capture, device, channels, sampling_rate, dtype, blocksize, latency, native)
         return cls(
@@ -267,20 +268,6 @@ def _abandon_lost_jack_streams() -> None:
     for source in list(_JACK_SOURCES):
         if not source._closed:
             source._notice_lost()
-
-
-_fork_hook_registered = False
-
-
-def _forget_portaudio_in_forked_children(sd: ModuleType) -> None:
-    """Make forked children of this process leave PortAudio alone at exit (see the module's notes)."""
-    global _fork_hook_registered
-    if _fork_hook_registered or not hasattr(os, "register_at_fork"):
-        return
-    handler: Optional[Callable[[], None]] = getattr(sd, "_exit_handler", None)
-    if handler is not None:
-        os.register_at_fork(after_in_child=lambda: atexit.unregister(handler))
-    _fork_hook_registered = True
 
 
 def _python_callback(capture: _core.Capture) -> Callable[..., None]:

@@ -14,6 +14,8 @@ from .portaudio import PortAudioSource, check_settings
 class PortAudioDevice:
     """An input device by index or name substring (None: the default input), as sounddevice takes them."""
 
+    portaudio = True
+
     def __init__(self, spec: Union[int, str, None]) -> None:
         self.spec = spec
 

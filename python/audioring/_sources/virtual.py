@@ -87,6 +87,8 @@ def _frequencies(config: VirtualInput, channels: int) -> list[float]:
 class VirtualInputDevice:
     """A `VirtualInput` as a recorder's `audioring._sources.base.Device`."""
 
+    portaudio = False  # its own native thread: nothing of PortAudio's can fail
+
     def __init__(self, config: VirtualInput) -> None:
         self.config = config
 

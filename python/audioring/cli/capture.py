@@ -9,8 +9,8 @@ from typing import Callable, Optional, TextIO, Union
 
 import numpy as np
 
-from .. import AudioRecord, OverrunError, ProducerLostError, SharedRecording
-from .display import format_db, make_display, notice
+from .. import AudioRecord, FrameStream, OverrunError, ProducerLostError, SharedRecording
+from .display import Display, format_db, make_display, notice
 
 #: What a command captures from: a recorder it started, or a shared recording it attached to.
 Recording = Union[AudioRecord, SharedRecording]
@@ -99,79 +99,128 @@ def capture(
     block = max(1, rate // 10)
     timeout = max(NO_AUDIO_TIMEOUT, 3 * block / rate)
     display = make_display(title, rec.channels, rate, total)
-    frames = lost = 0
-    failure: Optional[str] = None
     end = total if limit is None else limit if total is None else min(total, limit)
     # A shared recording's counters run from its producer's start: only what
     # they gain from here on belongs to this capture. (An overflow flagged
     # in the block being written as this is read may fall on either side.)
     overflows_before = rec.overflows if start is not None else 0
+    run = _CaptureRun(rec, display, end, write, flush, overflows_before)
     try:
         with StopOnSignal() as stop:
-            stream = rec.stream(block, timeout=timeout, start=start)
-            # The absolute number of the next frame the output needs (None until a shared producer begins).
-            expected: Optional[int] = stream.position
-            recording = None if expected is None else rec.first_frame  # the recording the stream reads
-            ended = False  # the producer stopped or died: no frame after rec.frames_written will come
-            while not stop.requested and (end is None or frames < end):
-                try:
-                    view = next(stream)
-                except OverrunError as error:  # the ring was lapped: count the gap, go on from the newest frame
-                    # Not error.frames_lost: that counts a block lapped after it was written out whole.
-                    lost += error.frames_lost if expected is None else error.position - expected
-                    expected = error.position
-                    continue
-                except StopIteration:
-                    ended = True
-                    if isinstance(rec, SharedRecording):  # its producer stopped in order: the normal end
-                        notice(f"the producer of {rec.name!r} stopped recording: the capture ends here")
-                    else:  # only a failing device stops our own recorder
-                        failure = f"the recorder stopped after {frames} frames"
-                    break
-                except ProducerLostError as error:  # a shared recording's producer died
-                    ended, failure = True, str(error)
-                    break
-                except TimeoutError:
-                    failure = f"no audio from {rec.device!r} for {timeout:g} s (did the device go away?)"
-                    break
-                # An owned copy, kept only if the ring did not overwrite the view while it was
-                # copied: the output never gets a damaged block (the next block reports the loss).
-                data = np.array(view[: None if end is None else end - frames])
-                if not rec.is_intact(view):
-                    continue
-                expected = stream.position
-                if recording is None:  # a pending stream's recording began with this block
-                    recording = rec.first_frame
-                try:
-                    write(data)
-                except OutputError as error:
-                    failure = str(error)
-                    break
-                frames += len(data)
-                display.update(frames, data, rec.overflows - overflows_before, lost)
-                if frames % rate < len(data):  # about once a second: file header up to date
-                    flush()
-            # The frames after the last whole block are complete too: keep them, unless a restart
-            # replaced the recording (the frames after `expected` are then the next recording's).
-            if ended and expected is not None and rec.first_frame == recording:
-                wanted = rec.frames_written - expected
-                tail, tail_lost = _tail(rec, expected, wanted if end is None else min(wanted, end - frames))
-                lost += tail_lost
-                if tail is not None:
-                    try:
-                        write(tail)
-                        frames += len(tail)
-                        display.update(frames, tail, rec.overflows - overflows_before, lost)
-                    except OutputError as error:
-                        failure = failure or str(error)
-            if total is None and limit is not None and frames >= limit:
-                notice(f"stopped at the file's size limit (4 GiB) after {frames / rate:.0f} s; use FLAC for longer")
-        overflows = rec.overflows - overflows_before
+            run.stream(stop, block, timeout, start)
+            run.write_tail()
+            if total is None and limit is not None and run.frames >= limit:
+                notice(f"stopped at the file's size limit (4 GiB) after {run.frames / rate:.0f} s; use FLAC for longer")
+        overflows = run.overflows()
     finally:
         display.close()
         rec.close()
+    return _result(run, overflows, display)
+
+
+class _CaptureRun:
+    """One capture as it runs: the loop over the stream, the blocks written and shown, and why it ended.
+
+    The output gets every frame once, in order, and never a damaged block:
+    ``expected`` is the absolute number of the next frame it needs, and
+    frames the ring lapped before they were taken count as ``lost``.
+    """
+
+    def __init__(self, rec: Recording, display: Display, end: Optional[int], write: Callable[[np.ndarray], None],
+                 flush: Callable[[], None], overflows_before: int) -> None:
+        self.rec, self.display, self.end, self.write, self.flush = rec, display, end, write, flush
+        self.rate = rec.sampling_rate
+        self.overflows_before = overflows_before
+        self.frames = self.lost = 0
+        self.failure: Optional[str] = None
+        self.done = False  # the stream or the output ended the capture
+        self.ended = False  # the producer stopped or died: no frame after rec.frames_written will come
+        self.expected: Optional[int] = None  # None until a shared producer begins
+        self.recording: Optional[int] = None  # the recording (first_frame) the stream reads, once known
+
+    def overflows(self) -> int:
+        """Input overflows counted since the capture began."""
+        return self.rec.overflows - self.overflows_before
+
+    def stream(self, stop: StopOnSignal, block: int, timeout: float, start: Optional[int]) -> None:
+        """Write blocks until the stop condition: ``end`` frames, a stop requested, or the stream or output ending."""
+        stream = self.rec.stream(block, timeout=timeout, start=start)
+        self.expected = stream.position
+        self.recording = None if self.expected is None else self.rec.first_frame
+        while not stop.requested and (self.end is None or self.frames < self.end) and not self.done:
+            view = self._next_block(stream, timeout)
+            if view is not None:
+                self._take(view, stream)
+
+    def _next_block(self, stream: FrameStream, timeout: float) -> Optional[np.ndarray]:
+        """The next block; None after a lapped ring (the gap counted, `done` not set) or at the end (`done` set)."""
+        try:
+            return next(stream)
+        except OverrunError as error:  # the ring was lapped: count the gap, go on from the newest frame
+            # Not error.frames_lost: that counts a block lapped after it was written out whole.
+            self.lost += error.frames_lost if self.expected is None else error.position - self.expected
+            self.expected = error.position
+        except StopIteration:
+            self.ended = self.done = True
+            if isinstance(self.rec, SharedRecording):  # its producer stopped in order: the normal end
+                notice(f"the producer of {self.rec.name!r} stopped recording: the capture ends here")
+            else:  # only a failing device stops our own recorder
+                self.failure = f"the recorder stopped after {self.frames} frames"
+        except ProducerLostError as error:  # a shared recording's producer died
+            self.ended = self.done = True
+            self.failure = str(error)
+        except TimeoutError:
+            self.done = True
+            self.failure = f"no audio from {self.rec.device!r} for {timeout:g} s (did the device go away?)"
+        return None
+
+    def _take(self, view: np.ndarray, stream: FrameStream) -> None:
+        """Write an owned copy of ``view`` (up to ``end``), if the ring did not overwrite it while it was copied.
+
+        A damaged block is dropped: the next block reports the loss.
+        """
+        data = np.array(view[: None if self.end is None else self.end - self.frames])
+        if not self.rec.is_intact(view):
+            return
+        self.expected = stream.position
+        if self.recording is None:  # a pending stream's recording began with this block
+            self.recording = self.rec.first_frame
+        try:
+            self.write(data)
+        except OutputError as error:
+            self.failure, self.done = str(error), True
+            return
+        self.frames += len(data)
+        self.display.update(self.frames, data, self.overflows(), self.lost)
+        if self.frames % self.rate < len(data):  # about once a second: file header up to date
+            self.flush()
+
+    def write_tail(self) -> None:
+        """Once the producer ended: the frames after the last whole block are complete too, so write them.
+
+        Unless a restart replaced the recording (the frames after
+        ``expected`` are then the next recording's).
+        """
+        if not (self.ended and self.expected is not None and self.rec.first_frame == self.recording):
+            return
+        wanted = self.rec.frames_written - self.expected
+        count = wanted if self.end is None else min(wanted, self.end - self.frames)
+        tail, tail_lost = _tail(self.rec, self.expected, count)
+        self.lost += tail_lost
+        if tail is not None:
+            try:
+                self.write(tail)
+                self.frames += len(tail)
+                self.display.update(self.frames, tail, self.overflows(), self.lost)
+            except OutputError as error:
+                self.failure = self.failure or str(error)
+
+
+def _result(run: _CaptureRun, overflows: int, display: Display) -> CaptureResult:
+    """What `capture` returns, once its display is closed."""
     peaks = tuple(float(level) for level in display.levels.max)
-    return CaptureResult(frames=frames, frames_lost=lost, overflows=overflows, peak_dbfs=peaks, failure=failure)
+    return CaptureResult(frames=run.frames, frames_lost=run.lost, overflows=overflows, peak_dbfs=peaks,
+                         failure=run.failure)
 
 
 def _tail(rec: Recording, position: int, count: int) -> tuple[Optional[np.ndarray], int]:

@@ -7,6 +7,7 @@ from types import ModuleType
 from typing import Callable, Optional, Union
 
 from .. import AudioRecord, VirtualInput, _devices
+from .._sources import as_device
 from .errors import CliError, UsageError
 from .options import CaptureOptions
 
@@ -181,7 +182,7 @@ def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str
         If a device named with ``--device`` fails to open.
     """
     buffer_frames = max(1, int(seconds * inp.rate))
-    if isinstance(inp.device, VirtualInput):
+    if not as_device(inp.device).portaudio:  # as AudioRecord resolves it: no PortAudio failure to fall back from
         return _announced(_started(inp, dtype, buffer_frames, share), notice), inp
     sd = _devices.import_sounddevice()  # already loaded by choose_input
     try:
