@@ -168,7 +168,9 @@ class FrameRing {
         max_frame_(storage_->max_frame()),
         control_(&storage_->control()),
         first_(&storage_->first_frame()),
-        doorbell_(control_->doorbell, storage_->doorbell_scope()) {}
+        doorbell_(control_->doorbell, storage_->doorbell_scope()) {
+    assert(data_ != nullptr && capacity_ > 0 && frame_bytes_ > 0 && "FrameRing over storage not laid out");
+  }
 
   Frame capacity() const noexcept { return capacity_; }
   std::size_t frame_bytes() const noexcept { return frame_bytes_; }
