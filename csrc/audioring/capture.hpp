@@ -19,6 +19,7 @@
 
 #include "audioring/frame_ring.hpp"
 #include "audioring/recording_counters.hpp"
+#include "audioring/shared_header.hpp"
 
 namespace audioring {
 
@@ -91,8 +92,8 @@ class Capture {
     if (ring.read_only() || (publish_to != nullptr && publish_to->read_only())) {
       throw std::invalid_argument("a Capture cannot write or count into a ring attached read-only");
     }
-    RecordingCounters* home = publish_to != nullptr ? publish_to->published_counters() : nullptr;
-    return home != nullptr ? home : ring.published_counters();
+    RecordingCounters* home = publish_to != nullptr ? publish_to->storage().published_counters() : nullptr;
+    return home != nullptr ? home : ring.storage().published_counters();
   }
 
   const std::shared_ptr<FrameRing> ring_;

@@ -128,7 +128,7 @@ Converter::Converter(std::shared_ptr<Capture> capture, std::shared_ptr<FrameRing
       capture_(std::move(capture)),
       input_(capture_ ? capture_->ring() : nullptr),
       output_(std::move(output)),
-      shared_(output_ ? output_->published_counters() : nullptr),
+      shared_(output_ ? output_->storage().published_counters() : nullptr),
       counters_(shared_ != nullptr ? &shared_->converter : &own_counters_) {
   if (!input_ || !output_) throw std::invalid_argument("converter needs a capture and an output ring");
   if (output_->read_only()) throw std::invalid_argument("a converter cannot write into a ring attached read-only");

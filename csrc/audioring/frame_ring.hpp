@@ -1,12 +1,16 @@
 // FrameRing: a lock-free, single-producer ring of interleaved audio frames
 // that always holds the latest `capacity` frames.
 //
-// Threading contract: ONE producer thread at a time calls write(), clear()
-// and set_state(); any number of reader threads call the const methods
+// Threading contract: ONE producer thread at a time calls write() and
+// clear(); any number of reader threads call the const methods
 // concurrently with it.
 // After construction nothing allocates, locks or waits on the producer side:
 // write() is one memcpy (two to four on plain memory) plus a few atomics,
 // and on a shared ring a futex wake that never blocks (doorbell.hpp).
+//
+// A ring lives in a RingStorage (ring_storage.hpp): its memory, counters and
+// doorbell scope, private to this process or shared with others. FrameRing
+// knows nothing else of it: the protocol below is the same on both.
 //
 // Frames are numbered by a monotonic 64-bit counter that never wraps in
 // practice (2^63 frames at 384 kHz is 760,000 years). Frame f lives in slot
@@ -63,7 +67,7 @@
 #include "audioring/fork_guard.hpp"
 #include "audioring/ring_control.hpp"
 #include "audioring/ring_memory.hpp"
-#include "audioring/shared_ring.hpp"
+#include "audioring/ring_storage.hpp"
 
 #if defined(__SANITIZE_THREAD__)
 #define AUDIORING_TSAN 1
@@ -145,43 +149,39 @@ class FrameRing {
     return static_cast<Frame>((wanted + step - 1) / step * step);
   }
 
+  // A private ring: PrivateRingStorage of at least `min_capacity` frames.
   FrameRing(std::size_t frame_bytes, Frame min_capacity, MemoryRequest request = MemoryRequest::best)
-      : frame_bytes_(frame_bytes),
-        capacity_(rounded_capacity(frame_bytes, min_capacity)),
-        memory_(RingMemory::create(static_cast<std::size_t>(capacity_) * frame_bytes, request)),
-        data_(memory_->data()),
-        control_(&own_control_),
-        first_(&own_first_),
-        doorbell_(control_->doorbell, Doorbell::Scope::process) {}
+      : FrameRing(std::make_shared<PrivateRingStorage>(frame_bytes, rounded_capacity(frame_bytes, min_capacity),
+                                                       request)) {}
 
-  // A shared ring: the counters, doorbell word and frames live in the
-  // mapping of `shared` (shared_ring.hpp): the producer's, read-write, or a
+  // A ring in `storage`, laid out already: a private one, or a shared ring's
+  // mapping (SharedRing, shared_ring.hpp): the producer's, read-write, or a
   // reader's, read-only. A read-only ring's producer is another process:
-  // write(), clear() and set_state() must not be called on it.
-  explicit FrameRing(std::shared_ptr<SharedRing> shared)
-      : frame_bytes_(shared->frame_bytes()),
-        capacity_(shared->capacity()),
-        shared_(std::move(shared)),
-        data_(shared_->data()),
-        control_(&shared_->header().control),
-        first_(&shared_->header().first_frame),
-        doorbell_(control_->doorbell, shared_->read_only() ? Doorbell::Scope::read_only : Doorbell::Scope::shared) {}
+  // write() and clear() must not be called on it.
+  explicit FrameRing(std::shared_ptr<RingStorage> storage)
+      : storage_(std::move(storage)),
+        data_(storage_->data()),
+        frame_bytes_(storage_->frame_bytes()),
+        capacity_(storage_->capacity()),
+        mirrored_(storage_->mirrored()),
+        read_only_(storage_->read_only()),
+        max_frame_(storage_->max_frame()),
+        control_(&storage_->control()),
+        first_(&storage_->first_frame()),
+        doorbell_(control_->doorbell, storage_->doorbell_scope()) {
+    assert(data_ != nullptr && capacity_ > 0 && frame_bytes_ > 0 && "FrameRing over storage not laid out");
+  }
 
   Frame capacity() const noexcept { return capacity_; }
   std::size_t frame_bytes() const noexcept { return frame_bytes_; }
-  MemoryKind memory_kind() const noexcept { return shared_ ? MemoryKind::shm : memory_->kind(); }
-  bool mirrored() const noexcept { return shared_ ? true : memory_->mirrored(); }
+  MemoryKind memory_kind() const noexcept { return storage_->kind(); }
+  bool mirrored() const noexcept { return mirrored_; }
 
-  // The shared mapping, or null for a private ring.
-  SharedRing* shared() const noexcept { return shared_.get(); }
+  // What the ring lives in (ring_storage.hpp). A shared ring's is its
+  // SharedRing: SharedRing::of(ring.storage()) finds it.
+  RingStorage& storage() const noexcept { return *storage_; }
   // Whether this is a reader's read-only view of another process's ring.
-  bool read_only() const noexcept { return shared_ && shared_->read_only(); }
-  // Where a Capture or Converter of this ring's producer counts, so that
-  // readers of other processes see it: the shared header's counters, or
-  // null (a private or read-only ring).
-  RecordingCounters* published_counters() const noexcept {
-    return shared_ && !shared_->read_only() ? &shared_->header().recording : nullptr;
-  }
+  bool read_only() const noexcept { return read_only_; }
 
   // Whether this process is a fork of the one that made the ring (or
   // attached to it): the memory is shared with that process, and a private
@@ -198,7 +198,7 @@ class FrameRing {
   // frame counter still advances by `count`.
   void write(const void* frames, Frame count) noexcept {
     assert(count >= 0 && "FrameRing::write: negative frame count");
-    assert(!read_only() && "FrameRing::write on a read-only ring");
+    assert(!read_only_ && "FrameRing::write on a read-only ring");
     if (count <= 0) return;
     const Frame start = control_->written.load(std::memory_order_relaxed);  // only this thread stores it
     const Frame end = start + count;
@@ -225,15 +225,6 @@ class FrameRing {
     const Frame start = control_->written.load(std::memory_order_relaxed);  // only this thread stores it
     first_->store(start + capacity_, std::memory_order_relaxed);
     write(nullptr, capacity_);
-  }
-
-  // Shared ring: stores the recording's state and wakes every waiter of
-  // every process; those whose wait began before a change return
-  // `interrupted` (state changes count in interrupts()).
-  void set_state(SharedState state) noexcept {
-    assert(shared_ && !read_only() && "FrameRing::set_state needs the producer of a shared ring");
-    shared_->store_state(state);
-    doorbell_.ring();  // after the count: see doorbell.hpp's argument
   }
 
   // ---- readers --------------------------------------------------------------
@@ -277,13 +268,10 @@ class FrameRing {
   // (-> timeout) or interrupts() differs from `interrupts_seen`
   // (-> interrupted). On a read-only ring also -> interrupted, within
   // about 110 ms, once the producer is found gone (it never will write
-  // again). Never delays the producer.
+  // again: RingStorage::producer_found_dead()). Never delays the producer.
   WaitStatus wait_for_frame(Frame frame, Clock::time_point deadline, std::uint64_t interrupts_seen) const noexcept {
     return doorbell_.wait([&] { return written() >= frame; },
-                          [&] {
-                            return interrupts() != interrupts_seen ||
-                                   (shared_ && shared_->producer_found_dead());
-                          },
+                          [&] { return interrupts() != interrupts_seen || storage_->producer_found_dead(); },
                           deadline);
   }
 
@@ -294,8 +282,7 @@ class FrameRing {
   // the death (e.g. a FrameWatcher, which wakes its consumers only when this
   // count moves) sees the count change and re-checks its producer.
   std::uint64_t interrupts() const noexcept {
-    return doorbell_.interrupts() +
-           (shared_ ? shared_->state_changes() + (shared_->known_dead() ? 1U : 0U) : 0U);
+    return doorbell_.interrupts() + storage_->state_changes() + (storage_->known_dead() ? 1U : 0U);
   }
 
  private:
@@ -310,12 +297,13 @@ class FrameRing {
 
   // A reader's header can be overwritten by another process of its user
   // after attach() checked it: every counter a read-only ring loads stays
-  // within what attach() accepts (0..kSharedMaxFrame), so that frame
-  // arithmetic on it (intact(), windows, streams) stays defined. A forged
-  // counter can only make reads wrong (the same user can write the frames
-  // too), never undefined. The producer's own counters need no bound.
+  // within what attach() accepts (0..kSharedMaxFrame, the storage's
+  // max_frame()), so that frame arithmetic on it (intact(), windows,
+  // streams) stays defined. A forged counter can only make reads wrong (the
+  // same user can write the frames too), never undefined. The producer's own
+  // counters need no bound.
   Frame trusted(Frame counter) const noexcept {
-    return read_only() ? std::clamp(counter, Frame{0}, kSharedMaxFrame) : counter;
+    return read_only_ ? std::clamp(counter, Frame{0}, max_frame_) : counter;
   }
 
   Frame slot(Frame frame) const noexcept {
@@ -336,7 +324,7 @@ class FrameRing {
       }
     };
     const Frame at = slot(first);
-    if (mirrored()) {
+    if (mirrored_) {
       put(at, 0, count);  // may run into the second half: the kernel mirrors it
       return;
     }
@@ -350,19 +338,20 @@ class FrameRing {
     }
   }
 
-  const std::size_t frame_bytes_;             // channels x item size, > 0
-  const Frame capacity_;                      // > 0; capacity_ * frame_bytes_ is a multiple of the page size
-  const std::shared_ptr<RingMemory> memory_;  // a private ring's 2 * capacity_ frames of addressable memory
-  const std::shared_ptr<SharedRing> shared_;  // or a shared ring's mapping (exactly one of the two is set)
-  std::byte* const data_;                     // == memory_->data() or shared_->data()
-  const ForkGuard owner_;                     // the process that made the ring
+  const std::shared_ptr<RingStorage> storage_;  // what the ring lives in; kept alive by the ring
+  // storage_'s layout, copied (it never changes) so that write() and the
+  // readers load members of their own and make no virtual call.
+  std::byte* const data_;             // 2 * capacity_ frames of addressable memory
+  const std::size_t frame_bytes_;     // channels x item size, > 0
+  const Frame capacity_;              // > 0; capacity_ * frame_bytes_ is a multiple of the page size
+  const bool mirrored_;               // else plain memory: store() writes both halves
+  const bool read_only_;              // another process produces; counters are clamped by trusted()
+  const Frame max_frame_;             // trusted()'s bound on a read-only ring's counters
+  const ForkGuard owner_;             // the process that made the ring
   // The counters and the futex word (ring_control.hpp; its fields have their
-  // own cache lines, away from the immutable fields above).
-  RingControl own_control_;     // a private ring's
-  RingControl* const control_;  // == &own_control_, or in the shared header
-  // first(): stored only by clear(); a private ring's own, or the shared header's.
-  alignas(64) std::atomic<Frame> own_first_{0};
-  std::atomic<Frame>* const first_;  // == &own_first_, or &header.first_frame
+  // own cache lines, in the storage, away from the immutable fields above).
+  RingControl* const control_;        // == &storage_->control()
+  std::atomic<Frame>* const first_;   // first(): stored only by clear(); == &storage_->first_frame()
   // Its own line: waiters RMW its process-local counters.
   alignas(64) mutable Doorbell doorbell_;
 };

@@ -1,6 +1,7 @@
 #include "audioring/shared_ring.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -14,6 +15,7 @@
 #include <thread>
 #include <utility>
 
+#include "audioring/doorbell.hpp"
 #include "audioring/ring_memory.hpp"
 
 #if defined(__linux__)
@@ -588,10 +590,9 @@ std::shared_ptr<SharedRing> SharedRing::create(const std::string& name, const Sh
   // The file is made complete, locked and private before it gets its name
   // (link_file()): a reader or a reclaimer never finds it half made.
   const std::string path = object_path(name);
-  std::shared_ptr<SharedRing> ring(new SharedRing());  // its destructor releases what is made below
+  std::shared_ptr<SharedRing> ring(new SharedRing(false));  // its destructor releases what is made below
   ring->name_ = name;
   ring->path_ = path;
-  ring->read_only_ = false;
   open_producer_file(&ring->fd_, name);
   if (!try_write_lock(ring->fd_)) throw failure("fcntl(F_OFD_SETLK)", name, errno);
   if (fchmod(ring->fd_, S_IRUSR | S_IWUSR) != 0) throw failure("fchmod", name, errno);  // whatever the umask
@@ -608,20 +609,19 @@ std::shared_ptr<SharedRing> SharedRing::create(const std::string& name, const Sh
   }
   if (ring->base_ == nullptr) mapping_failed(name, errno);
   ring->mapped_bytes_ = header_bytes + 2 * data_bytes;
-  ring->data_ = ring->base_ + header_bytes;
-  if (!is_mirrored(ring->data_, data_bytes)) {
+  std::byte* const data = ring->base_ + header_bytes;
+  if (!is_mirrored(data, data_bytes)) {
     throw SharedRingError(Reason::system, what + ": the system did not mirror the mapping");
   }
   prefault(ring->base_, ring->mapped_bytes_);
   ring->channels_ = spec.channels;
   ring->format_ = spec.format;
-  ring->frame_bytes_ = frame_size;
-  ring->capacity_ = spec.capacity;
   ring->sampling_rate_ = spec.sampling_rate;
   ring->producer_pid_ = getpid();
 
   SharedHeader& h = *new (ring->base_) SharedHeader();
   ring->header_ = &h;
+  ring->lay_out(data, spec.capacity, frame_size, MemoryKind::shm, h.control, h.first_frame);
   h.producer_pid = ring->producer_pid_;
   h.producer_uid = geteuid();
   std::memcpy(h.magic, kSharedMagic, sizeof kSharedMagic);
@@ -671,20 +671,18 @@ std::shared_ptr<SharedRing> SharedRing::attach(const std::string& name) {
       continue;
     }
     const Layout layout = inspect(fd.get(), path, name);
-    std::shared_ptr<SharedRing> ring(new SharedRing());
+    std::shared_ptr<SharedRing> ring(new SharedRing(true));
     ring->name_ = name;
     ring->path_ = path;
-    ring->read_only_ = true;
     ring->fd_ = fd.release();
     ring->base_ = map_ring_file(ring->fd_, layout.header_bytes, layout.data_bytes, false);
     if (ring->base_ == nullptr) mapping_failed(name, errno);
     ring->mapped_bytes_ = layout.header_bytes + 2 * layout.data_bytes;
     ring->header_ = reinterpret_cast<SharedHeader*>(ring->base_);
-    ring->data_ = ring->base_ + layout.header_bytes;
+    ring->lay_out(ring->base_ + layout.header_bytes, layout.capacity, layout.frame_bytes, MemoryKind::shm,
+                  ring->header_->control, ring->header_->first_frame);
     ring->channels_ = layout.channels;
     ring->format_ = layout.format;
-    ring->frame_bytes_ = layout.frame_bytes;
-    ring->capacity_ = layout.capacity;
     ring->sampling_rate_ = layout.sampling_rate;
     ring->producer_pid_ = layout.pid;
     return ring;
@@ -693,33 +691,39 @@ std::shared_ptr<SharedRing> SharedRing::attach(const std::string& name) {
 
 SharedRing::~SharedRing() {
   unshare();
-  if (!read_only_) forget_producer_file(&fd_);
+  if (!read_only()) forget_producer_file(&fd_);
   if (base_ != nullptr) munmap(base_, mapped_bytes_);
   if (fd_ >= 0) close(fd_);
 }
 
-bool SharedRing::store_state(SharedState state) noexcept {
+void SharedRing::set_state(SharedState state) noexcept {
+  assert(!read_only() && "SharedRing::set_state needs the producer");
   const auto value = static_cast<std::uint32_t>(state);
-  if (header_->state.exchange(value, std::memory_order_acq_rel) == value) return false;
-  // After the state: a reader that sees the count changed sees the state too.
-  header_->state_changes.fetch_add(1, std::memory_order_seq_cst);
-  return true;
+  if (header_->state.exchange(value, std::memory_order_acq_rel) != value) {
+    // After the state: a reader that sees the count changed sees the state too.
+    header_->state_changes.fetch_add(1, std::memory_order_seq_cst);
+  }
+  // After the count (doorbell.hpp's argument): every waiter of every process
+  // wakes and re-checks interrupts(). In shared scope ring() keeps nothing of
+  // this process's (it always wakes), so this doorbell rings the header's
+  // word exactly as the producer's FrameRing's does.
+  Doorbell(header_->control.doorbell, Doorbell::Scope::shared).ring();
 }
 
 void SharedRing::unshare() noexcept {
-  if (read_only_ || fd_ < 0 || owner_.forked()) return;  // a forked child shares the parent's lock: hands off
+  if (read_only() || fd_ < 0 || owner_.forked()) return;  // a forked child shares the parent's lock: hands off
   if (unshared_.exchange(true, std::memory_order_acq_rel)) return;
   if (names_file(path_, fd_)) unlink(path_.c_str());
   unlock(fd_);
 }
 
 bool SharedRing::producer_alive() const noexcept {
-  if (!read_only_) return !unshared();
+  if (!read_only()) return !unshared();
   return lock_held(fd_) && pid_exists(producer_pid_);
 }
 
 bool SharedRing::producer_found_dead() const noexcept {
-  if (!read_only_) return false;
+  if (!read_only()) return false;
   if (dead_.load(std::memory_order_relaxed)) return true;
   const std::int64_t now =
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -790,7 +794,7 @@ std::shared_ptr<SharedRing> SharedRing::attach(const std::string& name) {
 }
 
 SharedRing::~SharedRing() = default;
-bool SharedRing::store_state(SharedState) noexcept { return false; }
+void SharedRing::set_state(SharedState) noexcept {}
 void SharedRing::unshare() noexcept {}
 bool SharedRing::producer_alive() const noexcept { return false; }
 bool SharedRing::producer_found_dead() const noexcept { return true; }

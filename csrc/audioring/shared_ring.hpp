@@ -7,6 +7,11 @@
 // to it (attach()) and map it read-only, so they can neither write frames
 // nor disturb the producer: FrameRing's readers use loads only.
 //
+// A SharedRing is the RingStorage (ring_storage.hpp) of the FrameRing made
+// over it: FrameRing(SharedRing::create(...)) is the producer's ring,
+// FrameRing(SharedRing::attach(...)) a reader's. Its liveness is the
+// producer's state, its lock and its pid (below).
+//
 // Creation: the producer makes an unnamed file (O_TMPFILE), locks it, sizes
 // it, writes the header and only then links it under the name (failing if
 // the name exists). So a name, once there, is a complete recording: nobody
@@ -39,7 +44,7 @@
 // the shared name.
 //
 // Threading: create()/attach()/list_shared() from any thread; a SharedRing's
-// methods from any thread, except that unshare() and store_state() belong
+// methods from any thread, except that unshare() and set_state() belong
 // to the producer's controlling thread.
 #pragma once
 
@@ -54,6 +59,7 @@
 #include <vector>
 
 #include "audioring/fork_guard.hpp"
+#include "audioring/ring_storage.hpp"
 #include "audioring/sample_format.hpp"
 #include "audioring/shared_header.hpp"
 
@@ -100,7 +106,7 @@ struct SharedRingInfo {
   std::int64_t first_frame;  // the current recording's (FrameRing::first()), when listed
 };
 
-class SharedRing {
+class SharedRing final : public RingStorage {
  public:
   // The one rule for shared names (Python's _validate.as_share_name asks
   // valid_name() through _core.check_share_name): 1..64 characters of
@@ -121,33 +127,43 @@ class SharedRing {
   // SharedRingError(not_found).
   static std::shared_ptr<SharedRing> attach(const std::string& name);
 
+  // The SharedRing that `storage` is, or null (a private ring's storage):
+  // SharedRing::of(ring.storage()) is a FrameRing's shared mapping.
+  static SharedRing* of(RingStorage& storage) noexcept { return dynamic_cast<SharedRing*>(&storage); }
+
   // The producer's last reference unshares (unlinks the name); every mapping
   // and descriptor is released.
-  ~SharedRing();
+  ~SharedRing() override;
   SharedRing(const SharedRing&) = delete;
   SharedRing& operator=(const SharedRing&) = delete;
 
+  // read_only(), frame_bytes(), capacity() and data() (2 x capacity x
+  // frame_bytes mirrored bytes, read-only for a reader) are RingStorage's.
   const std::string& name() const noexcept { return name_; }
-  bool read_only() const noexcept { return read_only_; }
   std::size_t channels() const noexcept { return channels_; }
   SampleFormat format() const noexcept { return format_; }
-  std::size_t frame_bytes() const noexcept { return frame_bytes_; }
-  std::int64_t capacity() const noexcept { return capacity_; }
   std::uint32_t sampling_rate() const noexcept { return sampling_rate_; }
   std::int64_t producer_pid() const noexcept { return producer_pid_; }
 
   // The mapped header. A reader's mapping is read-only: it may only load.
   SharedHeader& header() const noexcept { return *header_; }
-  // 2 x capacity x frame_bytes mirrored bytes (read-only for a reader).
-  std::byte* data() const noexcept { return data_; }
 
   SharedState state() const noexcept {
     return static_cast<SharedState>(header_->state.load(std::memory_order_acquire));
   }
-  std::uint64_t state_changes() const noexcept { return header_->state_changes.load(std::memory_order_seq_cst); }
-  // Producer: stores the state; returns whether it changed (then counted in
-  // state_changes). The caller rings the ring's doorbell.
-  bool store_state(SharedState state) noexcept;
+  std::uint64_t state_changes() const noexcept override {
+    return header_->state_changes.load(std::memory_order_seq_cst);
+  }
+  // Producer: stores the recording's state and wakes every waiter of every
+  // process (the doorbell in the header); waits that began before a change
+  // return `interrupted` (FrameRing::interrupts() counts state_changes()).
+  void set_state(SharedState state) noexcept;
+
+  // Producer: the header's counters, for a Capture or Converter to count in;
+  // a reader: null.
+  RecordingCounters* published_counters() const noexcept override {
+    return read_only() ? nullptr : &header_->recording;
+  }
 
   // Producer: unlinks the name if it still names this file, and drops the
   // lock: readers keep their mappings and see the producer gone. Idempotent;
@@ -161,26 +177,25 @@ class SharedRing {
   // Reader: whether the producer was found gone, asking producer_alive() at
   // most every kLivenessInterval (waits call this each time they wake). Once
   // gone, always gone. Producer: false.
-  bool producer_found_dead() const noexcept;
+  bool producer_found_dead() const noexcept override;
   // Whether producer_found_dead() has returned true (no system call).
-  bool known_dead() const noexcept { return dead_.load(std::memory_order_relaxed); }
+  bool known_dead() const noexcept override { return dead_.load(std::memory_order_relaxed); }
   static constexpr std::int64_t kLivenessIntervalNs = 100'000'000;
 
  private:
-  SharedRing() = default;
+  // The producer's (read-write) or a reader's (read-only) mapping; laid out
+  // by create() or attach() once mapped.
+  explicit SharedRing(bool read_only) noexcept
+      : RingStorage(read_only ? Doorbell::Scope::read_only : Doorbell::Scope::shared, kSharedMaxFrame) {}
 
   std::string name_;
   std::string path_;                   // the file: /dev/shm/audioring-<euid>-<name>
-  bool read_only_ = true;
   int fd_ = -1;                        // the lock's descriptor (producer; -1 in a forked child), the liveness probe's (reader)
   std::byte* base_ = nullptr;          // the whole mapping: header, then the frames twice
   std::size_t mapped_bytes_ = 0;
   SharedHeader* header_ = nullptr;     // == base_
-  std::byte* data_ = nullptr;          // == base_ + header bytes
   std::size_t channels_ = 0;           // the header's immutable fields, as checked when mapped
   SampleFormat format_ = SampleFormat::float32;
-  std::size_t frame_bytes_ = 0;
-  std::int64_t capacity_ = 0;
   std::uint32_t sampling_rate_ = 0;
   std::int64_t producer_pid_ = 0;
   ForkGuard owner_;                    // a forked child of the producer must not unlink or unlock

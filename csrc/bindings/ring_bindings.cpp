@@ -110,10 +110,9 @@ void check_not_forked(const FrameRing& ring, const char* what) {
 }
 
 void check_writable(const FrameRing& ring, const char* method) {
-  if (ring.read_only()) {
-    throw std::runtime_error("read-only: attached to shared recording '" + ring.shared()->name() + "' of process " +
-                             std::to_string(ring.shared()->producer_pid()) + " (" + method +
-                             "() belongs to its producer)");
+  if (const SharedRing* shared = SharedRing::of(ring.storage()); shared != nullptr && shared->read_only()) {
+    throw std::runtime_error("read-only: attached to shared recording '" + shared->name() + "' of process " +
+                             std::to_string(shared->producer_pid()) + " (" + method + "() belongs to its producer)");
   }
 }
 
@@ -198,54 +197,55 @@ WaitStatus PyFrameRing::wait_for_frame(Frame frame, std::optional<double> timeou
 }
 
 py::object PyFrameRing::shared_name() const {
-  return ring_->shared() ? py::str(ring_->shared()->name()) : py::object(py::none());
+  return shared() ? py::str(shared()->name()) : py::object(py::none());
 }
 
-FrameRing& PyFrameRing::producer_of_shared(const char* method) const {
+SharedRing& PyFrameRing::producer_of_shared(const char* method) const {
   check_writable(*ring_, method);
-  if (ring_->shared() == nullptr) {
+  SharedRing* const mapping = shared();
+  if (mapping == nullptr) {
     throw std::runtime_error(std::string(method) + "(): this ring is not shared (FrameRing(..., share=name))");
   }
   check_not_forked(*ring_, "this shared ring");
-  return *ring_;
+  return *mapping;
 }
 
 void PyFrameRing::set_state(SharedState state) const { producer_of_shared("set_state").set_state(state); }
 
 void PyFrameRing::unshare() const {
   check_writable(*ring_, "unshare");
-  if (SharedRing* shared = ring_->shared()) shared->unshare();
+  if (SharedRing* mapping = shared()) mapping->unshare();
 }
 
 py::object PyFrameRing::state() const {
-  return ring_->shared() ? py::cast(ring_->shared()->state()) : py::object(py::none());
+  return shared() ? py::cast(shared()->state()) : py::object(py::none());
 }
 
 py::object PyFrameRing::producer_pid() const {
-  return ring_->shared() ? py::cast(ring_->shared()->producer_pid()) : py::object(py::none());
+  return shared() ? py::cast(shared()->producer_pid()) : py::object(py::none());
 }
 
-bool PyFrameRing::producer_alive() const { return ring_->shared() ? ring_->shared()->producer_alive() : true; }
+bool PyFrameRing::producer_alive() const { return shared() ? shared()->producer_alive() : true; }
 
 py::object PyFrameRing::recording_stats() const {
-  const SharedRing* shared = ring_->shared();
-  if (shared == nullptr || !published(shared->header().recording)) return py::none();
-  return stats_dict(audioring::recording_stats(shared->header().recording));
+  const SharedRing* mapping = shared();
+  if (mapping == nullptr || !published(mapping->header().recording)) return py::none();
+  return stats_dict(audioring::recording_stats(mapping->header().recording));
 }
 
 py::object PyFrameRing::recording_anchor() const {
-  const SharedRing* shared = ring_->shared();
-  if (shared == nullptr || !published(shared->header().recording)) return py::none();
-  return anchor_tuple(audioring::recording_anchor(shared->header().recording));
+  const SharedRing* mapping = shared();
+  if (mapping == nullptr || !published(mapping->header().recording)) return py::none();
+  return anchor_tuple(audioring::recording_anchor(mapping->header().recording));
 }
 
 bool PyFrameRing::converting() const {
-  return ring_->shared() != nullptr && conversion(ring_->shared()->header().recording) != nullptr;
+  return shared() != nullptr && conversion(shared()->header().recording) != nullptr;
 }
 
 double PyFrameRing::conversion_delay() const {
-  const SharedRing* shared = ring_->shared();
-  const ConverterCounters* counters = shared ? conversion(shared->header().recording) : nullptr;
+  const SharedRing* mapping = shared();
+  const ConverterCounters* counters = mapping ? conversion(mapping->header().recording) : nullptr;
   return counters != nullptr ? counters->delay.load(std::memory_order_relaxed) : 0.0;
 }
 

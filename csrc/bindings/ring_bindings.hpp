@@ -12,6 +12,7 @@
 #include <string>
 
 #include "audioring/frame_ring.hpp"
+#include "audioring/shared_ring.hpp"
 
 namespace audioring::bindings {
 
@@ -28,6 +29,8 @@ class PyFrameRing {
   explicit PyFrameRing(const std::shared_ptr<SharedRing>& attached);
 
   const std::shared_ptr<FrameRing>& ring() const noexcept { return ring_; }
+  // The ring's shared mapping, or null for a private ring.
+  SharedRing* shared() const noexcept { return SharedRing::of(ring_->storage()); }
   std::int64_t channels() const noexcept { return channels_; }
   const py::dtype& dtype() const noexcept { return dtype_; }
   std::uint32_t sampling_rate() const noexcept { return sampling_rate_; }
@@ -69,8 +72,8 @@ class PyFrameRing {
   double conversion_delay() const;
 
  private:
-  // The FrameRing, which must be the producer's side of a shared ring (`method` names the caller).
-  FrameRing& producer_of_shared(const char* method) const;
+  // The shared mapping, which must be the producer's (`method` names the caller).
+  SharedRing& producer_of_shared(const char* method) const;
 
   std::shared_ptr<FrameRing> ring_;
   std::int64_t channels_;

@@ -238,6 +238,14 @@ void test_model(MemoryRequest request, std::size_t frame_bytes, Frame wanted, st
   CHECK(ring.memory_kind() == (request == MemoryRequest::plain  ? MemoryKind::plain
                                : request == MemoryRequest::shm ? MemoryKind::shm
                                                                 : MemoryKind::memfd));
+  // Its storage is private: laid out as the ring says, a process-scope
+  // doorbell, and no liveness to tell (its producer is this process).
+  const audioring::RingStorage& storage = ring.storage();
+  CHECK(storage.capacity() == capacity && storage.frame_bytes() == frame_bytes);
+  CHECK(storage.data() == ring.frame_address(0) && storage.kind() == ring.memory_kind());
+  CHECK(storage.doorbell_scope() == audioring::Doorbell::Scope::process && !storage.read_only() && !ring.read_only());
+  CHECK(storage.state_changes() == 0 && !storage.producer_found_dead() && !storage.known_dead());
+  CHECK(storage.published_counters() == nullptr);
   Model model(frame_bytes);
 
   // Fresh ring: nothing written, every readable window is zeros.

@@ -293,7 +293,7 @@ std::vector<std::byte> valid_file(const std::string& name) {
   const audioring::PaTimeInfo time{1.5, 1.6, 0.0};
   capture.on_block(block.data(), 1000, &time, 0);
   capture.on_block(block.data(), 500, &time, audioring::kInputOverflow);
-  ring->set_state(SharedState::recording);
+  SharedRing::of(ring->storage())->set_state(SharedState::recording);
   const std::string path = "/audioring-" + std::to_string(geteuid()) + "-" + name;
   const int fd = shm_open(path.c_str(), O_RDONLY | O_CLOEXEC, 0);
   CHECK(fd >= 0);

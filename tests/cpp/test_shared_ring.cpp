@@ -65,6 +65,13 @@ using Clock = FrameRing::Clock;
 using Frame = FrameRing::Frame;
 using std::chrono::milliseconds;
 
+// The shared mapping `ring` lives in (its storage).
+SharedRing& mapping(const FrameRing& ring) {
+  SharedRing* const shared = SharedRing::of(ring.storage());
+  CHECK(shared != nullptr);
+  return *shared;
+}
+
 std::string unique(const std::string& label) { return "test-" + std::to_string(getpid()) + "-" + label; }
 std::string object_path(const std::string& name) { return "/audioring-" + std::to_string(geteuid()) + "-" + name; }
 std::string file_path(const std::string& name) { return "/dev/shm" + object_path(name); }
@@ -210,7 +217,7 @@ void test_names() {
   for (const std::string& good : {prefix + std::string(64 - prefix.size(), 'z'), prefix + "a.b-c_D9.", prefix + "-"}) {
     SharedRing::check_name(good);
     const auto producer = produce(good, s);
-    CHECK(attach(good)->shared()->name() == good);
+    CHECK(mapping(*attach(good)).name() == good);
   }
   check_error([&] { SharedRing::attach(unique("missing")); }, Reason::not_found, unique("missing"), "no shared",
               "attach of a missing name");
@@ -224,7 +231,13 @@ void test_producer_and_reader() {
   umask(saved_umask);
   const Frame capacity = producer->capacity();
   CHECK(capacity == s.capacity && producer->frame_bytes() == 4 && !producer->read_only());
-  CHECK(producer->shared() != nullptr && producer->memory_kind() == audioring::MemoryKind::shm && producer->mirrored());
+  CHECK(producer->memory_kind() == audioring::MemoryKind::shm && producer->mirrored());
+  // The ring lives in the SharedRing; a private ring's storage is none.
+  SharedRing& made = mapping(*producer);
+  CHECK(&producer->storage() == &made && made.doorbell_scope() == audioring::Doorbell::Scope::shared);
+  CHECK(made.data() == producer->frame_address(0) && &made.control() == &made.header().control);
+  CHECK(made.published_counters() == &made.header().recording && made.max_frame() == audioring::kSharedMaxFrame);
+  CHECK(SharedRing::of(FrameRing(4, 1).storage()) == nullptr);
 
   struct stat st {};
   CHECK(stat(file_path(name).c_str(), &st) == 0);
@@ -234,8 +247,9 @@ void test_producer_and_reader() {
   CHECK(static_cast<std::size_t>(st.st_size) == page + static_cast<std::size_t>(capacity) * 4);
 
   const auto reader = attach(name);
-  const SharedRing& shared = *reader->shared();
+  const SharedRing& shared = mapping(*reader);
   CHECK(reader->read_only() && shared.read_only() && shared.name() == name);
+  CHECK(shared.doorbell_scope() == audioring::Doorbell::Scope::read_only && shared.published_counters() == nullptr);
   CHECK(shared.channels() == 2 && shared.format() == SampleFormat::int16 && reader->frame_bytes() == 4);
   CHECK(reader->capacity() == capacity && shared.sampling_rate() == 16000);
   CHECK(shared.producer_pid() == getpid() && shared.producer_alive());
@@ -267,10 +281,10 @@ void test_producer_and_reader() {
 
   // State and first frame; a state change counts as an interrupt, a repeat does not.
   const std::uint64_t before = reader->interrupts();
-  producer->set_state(SharedState::recording);
+  mapping(*producer).set_state(SharedState::recording);
   CHECK(shared.state() == SharedState::recording && reader->interrupts() == before + 1);
   CHECK(producer->interrupts() == reader->interrupts());  // the producer's own waiters too
-  producer->set_state(SharedState::recording);
+  mapping(*producer).set_state(SharedState::recording);
   CHECK(reader->interrupts() == before + 1);
 
   // list_shared() knows it.
@@ -294,16 +308,16 @@ void test_unshare() {
   const float x[3] = {1.0f, 2.0f, 3.0f};
   producer->write(x, 3);
   const auto reader = attach(name);
-  CHECK(reader->shared()->producer_alive());
+  CHECK(mapping(*reader).producer_alive());
 
-  producer->shared()->unshare();
-  CHECK(!exists(name) && producer->shared()->unshared() && !producer->shared()->producer_alive());
+  mapping(*producer).unshare();
+  CHECK(!exists(name) && mapping(*producer).unshared() && !mapping(*producer).producer_alive());
   check_error([&] { SharedRing::attach(name); }, Reason::not_found, name, nullptr, "attach after unshare");
-  producer->shared()->unshare();  // idempotent
+  mapping(*producer).unshare();  // idempotent
   // The reader keeps its mapping and sees the producer gone: a wait ends at once.
   float out[3] = {};
   CHECK(reader->copy(0, 3, out) && out[2] == 3.0f);
-  CHECK(!reader->shared()->producer_alive());
+  CHECK(!mapping(*reader).producer_alive());
   auto start = Clock::now();
   CHECK(reader->wait_for_frame(1'000'000, start + milliseconds(10000), reader->interrupts()) ==
         WaitStatus::interrupted);
@@ -319,7 +333,7 @@ void test_unshare() {
   // leaves that one alone.
   CHECK(shm_unlink(object_path(name).c_str()) == 0);
   const auto third = produce(name, s);
-  second->shared()->unshare();
+  mapping(*second).unshare();
   CHECK(exists(name));
 
   // The destructor unlinks its own name.
@@ -337,7 +351,7 @@ void test_in_use() {
     check_error([&] { SharedRing::create(name, s); }, Reason::in_use, name, pid.c_str(), "producer in a child");
   });
   check_exited_ok(child, "in use from another process");
-  CHECK(exists(name) && attach(name)->shared()->producer_alive());
+  CHECK(exists(name) && mapping(*attach(name)).producer_alive());
 }
 
 void test_stale_reclaim() {
@@ -348,14 +362,14 @@ void test_stale_reclaim() {
     const auto ring = produce(name, s);
     const std::int16_t frames[100] = {};
     ring->write(frames, 100);
-    ring->set_state(SharedState::recording);
+    mapping(*ring).set_state(SharedState::recording);
     _exit(0);  // no destructor: the name stays; the kernel drops the lock
   });
   check_exited_ok(child, "stale producer");
   CHECK(exists(name));
   const auto old = attach(name);  // a finished recording can still be read
-  CHECK(old->written() == 100 && old->shared()->state() == SharedState::recording);
-  CHECK(!old->shared()->producer_alive());
+  CHECK(old->written() == 100 && mapping(*old).state() == SharedState::recording);
+  CHECK(!mapping(*old).producer_alive());
   const auto start = Clock::now();
   CHECK(old->wait_for_frame(101, start + milliseconds(10000), old->interrupts()) == WaitStatus::interrupted);
   CHECK(Clock::now() - start < milliseconds(1000));
@@ -367,7 +381,7 @@ void test_stale_reclaim() {
   const std::string name2 = unique("stale2");
   const pid_t child2 = spawn([&] {
     const auto ring = produce(name2, s);
-    ring->set_state(SharedState::stopped);
+    mapping(*ring).set_state(SharedState::stopped);
     _exit(0);
   });
   check_exited_ok(child2, "second stale producer");
@@ -389,15 +403,15 @@ void test_stale_reclaim() {
       ready.send();
       release.receive();
     });
-    CHECK(attach(name3)->shared()->producer_alive());  // the parent's own lock outlived the child's close
+    CHECK(mapping(*attach(name3)).producer_alive());  // the parent's own lock outlived the child's close
     _exit(0);
   });
   ready.receive();
   check_exited_ok(producer_pid, "producer that leaves a forked child behind");
-  CHECK(!attach(name3)->shared()->producer_alive());
+  CHECK(!mapping(*attach(name3)).producer_alive());
   for (const auto& entry : audioring::list_shared()) CHECK(entry.name != name3);  // reclaimed
   const auto third = produce(name3, s);
-  CHECK(third->shared()->producer_alive() && third->shared()->producer_pid() == getpid());
+  CHECK(mapping(*third).producer_alive() && mapping(*third).producer_pid() == getpid());
   release.send();
 }
 
@@ -496,7 +510,7 @@ void test_doorbell_across_processes() {
     }
     ack.send();  // asleep again next
     CHECK(reader->wait_for_frame(kRounds + 1, Clock::now() + milliseconds(20000), seen) == WaitStatus::interrupted);
-    CHECK(reader->shared()->state() == SharedState::stopped);
+    CHECK(mapping(*reader).state() == SharedState::stopped);
     ack.send();
   });
   const float frame = 0.5f;
@@ -510,7 +524,7 @@ void test_doorbell_across_processes() {
   }
   ack.receive();
   std::this_thread::sleep_for(milliseconds(20));
-  producer->set_state(SharedState::stopped);
+  mapping(*producer).set_state(SharedState::stopped);
   ack.receive();
   check_exited_ok(child, "reader in another process");
   std::printf("  doorbell: %d of %d wake-ups within 2.5 ms\n", fast, kRounds);
@@ -531,7 +545,7 @@ void test_producer_killed() {
   });
   ready.receive();
   const auto reader = attach(name);
-  CHECK(reader->shared()->producer_alive() && reader->written() == 10);
+  CHECK(mapping(*reader).producer_alive() && reader->written() == 10);
   std::atomic<Clock::rep> killed_at{0};
   std::thread killer([&] {
     std::this_thread::sleep_for(milliseconds(150));
@@ -547,7 +561,7 @@ void test_producer_killed() {
               std::chrono::duration<double, std::milli>(after_kill).count());
   CHECK_MSG(after_kill < milliseconds(250), "the wait returned %lld ms after SIGKILL",
             static_cast<long long>(std::chrono::duration_cast<milliseconds>(after_kill).count()));
-  CHECK(!reader->shared()->producer_alive());
+  CHECK(!mapping(*reader).producer_alive());
   const int wstatus = wait_child(child);
   CHECK(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL);
   // Later waits end at once; what was written stays readable.
@@ -578,7 +592,7 @@ void test_state_interrupts() {
   while (waiting.load() < 2) std::this_thread::yield();
   std::this_thread::sleep_for(milliseconds(30));
   const auto start = Clock::now();
-  producer->set_state(SharedState::recording);
+  mapping(*producer).set_state(SharedState::recording);
   for (std::thread& t : waiters) t.join();
   CHECK(interrupted.load() == 2 && Clock::now() - start < milliseconds(5000));
   CHECK(reader->wait_for_frame(1'000'000, Clock::now() + milliseconds(30), reader->interrupts()) ==
@@ -610,7 +624,7 @@ void test_published_counters() {
   const std::string name = unique("counters");
   const auto ring = produce(name, spec(1, SampleFormat::float32, 1000, 48000));
   const auto reader = attach(name);
-  const audioring::RecordingCounters& header = reader->shared()->header().recording;
+  const audioring::RecordingCounters& header = mapping(*reader).header().recording;
   CHECK(!audioring::published(header));
   Capture capture(ring);
   CHECK(capture.shared_counters() != nullptr && audioring::published(header) && audioring::conversion(header) == nullptr);
@@ -648,7 +662,7 @@ void test_published_counters() {
   const auto device = std::make_shared<Capture>(device_ring, user);
   Converter converter(device, user, config);
   const auto user_reader = attach(converted);
-  const audioring::RecordingCounters& h = user_reader->shared()->header().recording;
+  const audioring::RecordingCounters& h = mapping(*user_reader).header().recording;
   CHECK(audioring::published(h) && audioring::conversion(h) != nullptr);
   converter.start();
   std::vector<float> stereo(2 * 480);

@@ -149,7 +149,7 @@ void produce(FrameRing& ring, std::uint64_t seed, int stop_fd) {
       }
     }
   }
-  ring.set_state(SharedState::stopped);
+  SharedRing::of(ring.storage())->set_state(SharedState::stopped);
 }
 
 // ---- the parent: readers ------------------------------------------------------------
@@ -242,7 +242,7 @@ struct Reader {
     for (;;) {
       const WaitStatus status = ring.wait_for_frame(p + 1, Clock::now() + milliseconds(200), interrupts_seen);
       if (status == WaitStatus::interrupted) {  // the state changed to stopped
-        CHECK(ring.shared()->state() == SharedState::stopped);
+        CHECK(SharedRing::of(ring.storage())->state() == SharedState::stopped);
         follower_interrupted.fetch_add(1, std::memory_order_relaxed);
         return;
       }
@@ -292,7 +292,7 @@ void run(const Config& config, std::size_t index, std::uint64_t seed, double sec
     close(stop[1]);
     {
       FrameRing ring(SharedRing::create(name, spec));
-      ring.set_state(SharedState::recording);
+      SharedRing::of(ring.storage())->set_state(SharedState::recording);
       CHECK(write(ready[1], "r", 1) == 1);
       produce(ring, seed, stop[0]);
     }  // unshares the name
@@ -306,7 +306,7 @@ void run(const Config& config, std::size_t index, std::uint64_t seed, double sec
   std::printf("  %-11s frame %2zu bytes, capacity %5lld%s ...", config.label, reader.frame_bytes,
               static_cast<long long>(reader.capacity), config.follower ? ", follower" : "");
   std::fflush(stdout);
-  CHECK(reader.ring.read_only() && reader.ring.shared()->producer_pid() == child);
+  CHECK(reader.ring.read_only() && SharedRing::of(reader.ring.storage())->producer_pid() == child);
 
   const auto start = Clock::now();
   std::thread follower;
@@ -322,7 +322,7 @@ void run(const Config& config, std::size_t index, std::uint64_t seed, double sec
   // The child sets the state to stopped: the follower's wait ends, and so does ours.
   CHECK(reader.ring.wait_for_frame(FrameRing::Frame{1} << 62, Clock::now() + milliseconds(20000), interrupts_seen) ==
         WaitStatus::interrupted);
-  CHECK(reader.ring.shared()->state() == SharedState::stopped);
+  CHECK(SharedRing::of(reader.ring.storage())->state() == SharedState::stopped);
   if (follower.joinable()) follower.join();
   int status = 0;
   CHECK(waitpid(child, &status, 0) == child);
