@@ -7,7 +7,6 @@
 #include <stdexcept>
 #include <utility>
 
-#include "audioring/shared_ring.hpp"
 
 namespace audioring {
 namespace {
@@ -40,6 +39,7 @@ FileWriter::FileWriter(std::shared_ptr<FrameRing> ring, FileWriterConfig config)
     : ring_(std::move(ring)),
       chunk_(chunk_frames(ring_)),
       config_(checked(std::move(config), *ring_, chunk_)),
+      shared_(SharedRing::of(ring_->storage())),
       recording_(ring_->first()) {
   start_.store(config_.pending ? recording_ : std::max(config_.start, recording_), std::memory_order_relaxed);
   pos_ = start();
@@ -133,9 +133,8 @@ void FileWriter::run() noexcept {
       continue;
     }
     if (producer_done(written)) {
-      const SharedRing* shared = ring_->shared();
-      reason = shared->producer_found_dead() && shared->state() == SharedState::recording ? WriterEnd::producer_lost
-                                                                                        : WriterEnd::producer_stopped;
+      reason = shared_->producer_found_dead() && shared_->state() == SharedState::recording ? WriterEnd::producer_lost
+                                                                                            : WriterEnd::producer_stopped;
       break;
     }
     ring_->wait_for_frame(pos_ + 1, FrameRing::Clock::now() + kIdlePoll, interrupts);
@@ -148,8 +147,7 @@ bool FileWriter::adopt_recording() noexcept {
   while (ring_->first() == recording_) {
     const std::uint64_t interrupts = ring_->interrupts();
     if (finish_at_.load(std::memory_order_acquire) != std::numeric_limits<FrameRing::Frame>::max()) return false;
-    const SharedRing* shared = ring_->shared();
-    if (shared != nullptr && (shared->state() == SharedState::closed || shared->producer_found_dead())) return false;
+    if (shared_ != nullptr && (shared_->state() == SharedState::closed || shared_->producer_found_dead())) return false;
     ring_->wait_for_frame(ring_->written() + 1, FrameRing::Clock::now() + kIdlePoll, interrupts);
   }
   recording_ = ring_->first();
@@ -159,13 +157,12 @@ bool FileWriter::adopt_recording() noexcept {
 }
 
 bool FileWriter::producer_done(FrameRing::Frame written) const noexcept {
-  const SharedRing* shared = ring_->shared();
-  if (shared == nullptr || pos_ < written) return false;
-  const SharedState state = shared->state();
+  if (shared_ == nullptr || pos_ < written) return false;
+  const SharedState state = shared_->state();
   // A producer sets its state before it lets go of the recording: one gone
   // while the state still says recording died.
   if (state == SharedState::stopped || state == SharedState::closed) return ring_->written() <= pos_;
-  return state == SharedState::recording && shared->producer_found_dead() && ring_->written() <= pos_;
+  return state == SharedState::recording && shared_->producer_found_dead() && ring_->written() <= pos_;
 }
 
 bool FileWriter::write_span(FrameRing::Frame count) noexcept {

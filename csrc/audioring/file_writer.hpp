@@ -46,6 +46,7 @@
 
 #include "audioring/fork_guard.hpp"
 #include "audioring/frame_ring.hpp"
+#include "audioring/shared_ring.hpp"
 #include "audioring/sound_file.hpp"
 
 namespace audioring {
@@ -124,6 +125,7 @@ class FileWriter {
   const std::shared_ptr<FrameRing> ring_;
   const std::int64_t chunk_;  // frames per copy and write: about 1 MiB, at most half the ring
   const FileWriterConfig config_;
+  const SharedRing* const shared_;  // the ring's shared mapping (its producer's state), or null
   std::atomic<FrameRing::Frame> start_;
   FrameRing::Frame recording_;  // the ring's first() of the recording written
   std::atomic<FrameRing::Frame> finish_at_{std::numeric_limits<FrameRing::Frame>::max()};
