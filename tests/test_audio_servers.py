@@ -9,6 +9,7 @@ remixed or misrouted channels).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -490,6 +491,19 @@ def test_command_line_plays_a_tone_per_channel_into_jack(jack_server_factory):
 
 
 @pytest.mark.audio_server
+def test_command_line_plays_into_jack_until_ctrl_c(jack_server_factory):
+    server = jack_server_factory(48000, 256, 1)
+    player = start_player("jack", "--dir", str(server.directory), "--freqs", "1500")
+    try:
+        assert recorded_frequencies(1, "system") == pytest.approx([1500], abs=4)
+        assert player.poll() is None, "the player stopped without --seconds"
+        player.send_signal(signal.SIGINT)
+    finally:
+        err = finish_player(player, timeout=10)
+    assert "until Ctrl-C" in err and "Traceback" not in err, err
+
+
+@pytest.mark.audio_server
 def test_command_line_plays_a_tone_and_a_file_into_pulse(pulse_server, tmp_path):
     import soundfile
 
@@ -511,15 +525,23 @@ def test_command_line_plays_a_tone_and_a_file_into_pulse(pulse_server, tmp_path)
 
 @pytest.mark.audio_server
 def test_command_line_play_refuses_bad_arguments_and_a_missing_server(pulse_server, tmp_path):
+    import soundfile
+
     for args, message in (
         (["--freqs", "0"], "--freqs: each frequency must be in (0, 24000) Hz"),
         (["--freqs", "440", "550", "660"], "--freqs: give 1 or 2 frequencies"),
         (["--amplitude", "1.5"], "--amplitude must be in (0, 1], got 1.5"),
         (["--seconds", "-1"], "--seconds must be a number of seconds > 0"),
+        (["--file", str(tmp_path / "missing.wav")], f"--file: cannot read {tmp_path / 'missing.wav'}"),
+        (["--freqs", "440", "--file", "x.wav"], "argument --file: not allowed with argument --freqs"),
     ):
         player = start_player("pulse", "--dir", str(pulse_server.directory), *args)
         out, err = player.communicate(timeout=30)
         assert player.returncode == 2 and message in err, (args, player.returncode, err)
+    soundfile.write(str(tmp_path / "44k.wav"), np.zeros(4410), 44100)
+    player = start_player("pulse", "--dir", str(pulse_server.directory), "--file", str(tmp_path / "44k.wav"))
+    out, err = player.communicate(timeout=30)
+    assert player.returncode == 2 and "is at 44100 Hz; the pulse server runs at 48000 Hz" in err, err
     player = start_player("jack", "--dir", str(tmp_path), "--seconds", "1")
     out, err = player.communicate(timeout=30)
     assert player.returncode == 1 and f"no jack test server state in {tmp_path}" in err, err

@@ -95,15 +95,21 @@ def make_signal(server: ServerState, freqs: Optional[list[float]], amplitude: fl
     Raises
     ------
     ValueError
-        Naming the argument: a frequency not in (0, rate / 2), an amplitude
-        not in (0, 1], a count of frequencies that is neither 1 nor the
-        server's channels, a file of another rate or channel count, an empty file.
+        Naming the argument: a frequency not in (0, rate / 2), a count of
+        frequencies that is neither 1 nor the server's channels, a file of
+        another rate or channel count, an empty or unreadable file.
+    AudioServerUnavailable
+        For a file, if the soundfile package is not installed.
     """
     rate, channels = server.rate, server.channels
     if file is not None:
+        require_python_module("soundfile", "soundfile", "testing")
         import soundfile
 
-        data, file_rate = soundfile.read(file, dtype="float32", always_2d=True)
+        try:
+            data, file_rate = soundfile.read(file, dtype="float32", always_2d=True)
+        except (soundfile.SoundFileError, OSError) as error:
+            raise ValueError(f"--file: cannot read {file}: {error}") from None
         if file_rate != rate:
             raise ValueError(f"--file: {file} is at {file_rate} Hz; the {server.kind} server runs at {rate} Hz")
         if data.shape[1] == 1:
