@@ -23,16 +23,10 @@ from typing import Callable
 
 import numpy as np
 
-from audioring import AsyncFrameStream, AudioRecord, VirtualInput
+from _device import DEVICE_HELP, device
+from audioring import AsyncFrameStream, AudioRecord
 
 RATE = 16000
-
-
-def device(name: str) -> int | str | VirtualInput:
-    """``--device``: a PortAudio device index or name, or ``virtual[:signal]`` (audioring's test input)."""
-    if name.startswith("virtual"):
-        return VirtualInput(*name.split(":")[1:2])
-    return int(name) if name.isdigit() else name
 
 
 def silero_vad(frame: np.ndarray) -> float:
@@ -70,7 +64,7 @@ async def record(args: argparse.Namespace) -> dict[str, list[np.ndarray]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", type=device, help="input device (default: the system's)")
+    parser.add_argument("--device", type=device, help=DEVICE_HELP)
     parser.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
     parser.add_argument("--save", help="write every frame each model got to this .npz file")
     args = parser.parse_args()

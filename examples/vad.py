@@ -19,19 +19,13 @@ from collections.abc import Iterator
 
 import webrtcvad
 
-from audioring import AudioRecord, VirtualInput
+from _device import DEVICE_HELP, device
+from audioring import AudioRecord
 
 RATE = 16000
 FRAME = 480  # 30 ms: webrtcvad takes frames of 10, 20 or 30 ms
 END_AFTER = 10  # a segment ends after 300 ms without speech...
 MIN_SPEECH = 3  # ...and is reported if it held at least 90 ms of speech
-
-
-def device(name: str) -> int | str | VirtualInput:
-    """``--device``: a PortAudio device index or name, or ``virtual[:signal]`` (audioring's test input)."""
-    if name.startswith("virtual"):
-        return VirtualInput(*name.split(":")[1:2])
-    return int(name) if name.isdigit() else name
 
 
 def speech_segments(rec: AudioRecord, vad: webrtcvad.Vad, seconds: float | None) -> Iterator[tuple[int, int]]:
@@ -57,7 +51,7 @@ def speech_segments(rec: AudioRecord, vad: webrtcvad.Vad, seconds: float | None)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", type=device, help="input device (default: the system's)")
+    parser.add_argument("--device", type=device, help=DEVICE_HELP)
     parser.add_argument("--device-rate", type=int, help="open the device at this rate (audioring converts)")
     parser.add_argument("--seconds", type=float, help="stop after this much audio (default: Ctrl-C)")
     parser.add_argument("--aggressiveness", type=int, default=3, choices=range(4), help="webrtcvad's mode")

@@ -22,17 +22,11 @@ import json
 
 import websockets
 
-from audioring import AudioRecord, VirtualInput
+from _device import DEVICE_HELP, device
+from audioring import AudioRecord
 
 RATE = 16000
 BLOCK = 320  # 20 ms
-
-
-def device(name: str) -> int | str | VirtualInput:
-    """``--device``: a PortAudio device index or name, or ``virtual[:signal]`` (audioring's test input)."""
-    if name.startswith("virtual"):
-        return VirtualInput(*name.split(":")[1:2])
-    return int(name) if name.isdigit() else name
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -56,7 +50,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", type=device, help="input device (default: the system's)")
+    parser.add_argument("--device", type=device, help=DEVICE_HELP)
     parser.add_argument("--host", default="localhost")
     parser.add_argument("--port", type=int, default=8765, help="0: any free port (printed)")
     parser.add_argument("--seconds", type=float, help="serve this long (default: until Ctrl-C)")

@@ -9,6 +9,7 @@ remixed or misrouted channels).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -451,6 +452,99 @@ def test_command_line_starts_and_stops_a_jack_server():
     assert "nostart=1" in out and "system:capture_3" in out and "system:capture_4" not in out
     assert out[-1] == "after=unset" and not Path(directory).exists()
     assert "stopped jack server" in r.stderr
+
+
+def start_player(*args: str) -> subprocess.Popen:
+    """``python -m audioring.testing play ARGS`` (its messages on stderr, text)."""
+    return subprocess.Popen([sys.executable, "-m", "audioring.testing", "play", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def recorded_frequencies(channels: int, device: str, seconds: float = 0.5) -> np.ndarray:
+    """The dominant frequency per channel of ``seconds`` of ``device``, once 1.5 s have arrived."""
+    from audioring import AudioRecord
+
+    with AudioRecord(channels, 48000, 96000, device=device) as rec:
+        deadline = time.monotonic() + 20
+        while rec.frames_recorded < 72000:
+            assert time.monotonic() < deadline, "the recorder got no frames"
+            time.sleep(0.05)
+        return dominant_frequency(rec.read(round(seconds * 48000)), 48000)
+
+
+def finish_player(player: subprocess.Popen, timeout: float = 30) -> str:
+    """Wait for the player to end by itself (its --seconds); check its exit status; return its messages."""
+    out, err = player.communicate(timeout=timeout)
+    assert player.returncode == 0 and out == "", (player.returncode, out, err)
+    return err
+
+
+@pytest.mark.audio_server
+def test_command_line_plays_a_tone_per_channel_into_jack(jack_server_factory):
+    server = jack_server_factory(48000, 256, 2)
+    player = start_player("jack", "--dir", str(server.directory), "--freqs", "440", "660", "--seconds", "5")
+    try:
+        assert recorded_frequencies(2, "system") == pytest.approx([440, 660], abs=4)
+    finally:
+        err = finish_player(player)
+    assert "playing tone 440,660 Hz into the jack server" in err and "connected audioring-play:out_2" in err
+
+
+@pytest.mark.audio_server
+def test_command_line_plays_into_jack_until_ctrl_c(jack_server_factory):
+    server = jack_server_factory(48000, 256, 1)
+    player = start_player("jack", "--dir", str(server.directory), "--freqs", "1500")
+    try:
+        assert recorded_frequencies(1, "system") == pytest.approx([1500], abs=4)
+        assert player.poll() is None, "the player stopped without --seconds"
+        player.send_signal(signal.SIGINT)
+    finally:
+        err = finish_player(player, timeout=10)
+    assert "until Ctrl-C" in err and "Traceback" not in err, err
+
+
+@pytest.mark.audio_server
+def test_command_line_plays_a_tone_and_a_file_into_pulse(pulse_server, tmp_path):
+    import soundfile
+
+    player = start_player("pulse", "--dir", str(pulse_server.directory), "--freqs", "440", "--seconds", "4")
+    try:
+        assert recorded_frequencies(2, "pulse") == pytest.approx([440, 440], abs=4)
+    finally:
+        finish_player(player)
+    # A mono file plays on every channel, once (ending by itself, at its end).
+    path = tmp_path / "tone.wav"
+    soundfile.write(str(path), 0.5 * np.sin(2 * np.pi * 880 * np.arange(5 * 48000) / 48000), 48000)
+    player = start_player("pulse", "--dir", str(pulse_server.directory), "--file", str(path))
+    try:
+        assert recorded_frequencies(2, "pulse") == pytest.approx([880, 880], abs=4)
+    finally:
+        err = finish_player(player)
+    assert f"playing {path} into the pulse server" in err and "5 s" in err
+
+
+@pytest.mark.audio_server
+def test_command_line_play_refuses_bad_arguments_and_a_missing_server(pulse_server, tmp_path):
+    import soundfile
+
+    for args, message in (
+        (["--freqs", "0"], "--freqs: each frequency must be in (0, 24000) Hz"),
+        (["--freqs", "440", "550", "660"], "--freqs: give 1 or 2 frequencies"),
+        (["--amplitude", "1.5"], "--amplitude must be in (0, 1], got 1.5"),
+        (["--seconds", "-1"], "--seconds must be a number of seconds > 0"),
+        (["--file", str(tmp_path / "missing.wav")], f"--file: cannot read {tmp_path / 'missing.wav'}"),
+        (["--freqs", "440", "--file", "x.wav"], "argument --file: not allowed with argument --freqs"),
+    ):
+        player = start_player("pulse", "--dir", str(pulse_server.directory), *args)
+        out, err = player.communicate(timeout=30)
+        assert player.returncode == 2 and message in err, (args, player.returncode, err)
+    soundfile.write(str(tmp_path / "44k.wav"), np.zeros(4410), 44100)
+    player = start_player("pulse", "--dir", str(pulse_server.directory), "--file", str(tmp_path / "44k.wav"))
+    out, err = player.communicate(timeout=30)
+    assert player.returncode == 2 and "is at 44100 Hz; the pulse server runs at 48000 Hz" in err, err
+    player = start_player("jack", "--dir", str(tmp_path), "--seconds", "1")
+    out, err = player.communicate(timeout=30)
+    assert player.returncode == 1 and f"no jack test server state in {tmp_path}" in err, err
 
 
 # ---- the README's example -------------------------------------------------------------------------

@@ -5,9 +5,13 @@
   the same server and clock, to within 150 ms, and nothing is reported in the second of silence on each side.
 - ``websocket_server.py`` / ``websocket_client.py``: two clients each receive 5 s of the VirtualInput's int16
   ramp, every frame exactly once: consecutive, and each frame holding the number the server's header names.
-- ``preroll.py``: a cosine burst played into JACK after silence (a JACK client of this test's, connected to the
-  recorder's port): the take starts exactly 2 s before the burst's first sample, holds the burst sample for
-  sample, and is exactly 5 s long.
+- ``preroll.py``: its onset detector fires once per sound (not at a steady tone's every cycle, not at a sound
+  going on from the start, again only after the hold's silence); a cosine burst played into JACK after
+  silence (a JACK client of this test's, connected to the recorder's port): the take starts exactly 2 s before
+  the burst's first sample, holds the burst sample for sample, and is exactly 5 s long; a steady tone that
+  starts 0.3 s into the recording: one take, starting at the recording's first frame, never another.
+- ``--device virtual:sine:HZ`` (``examples/_device.py``, shared by the four that record): the frequency asked for
+  arrives, measured with ``dominant_frequency`` in what model_frames.py and the websocket client saved.
 - ``model_frames.py``: 512-sample float32 and 1280-sample int16 frames, every recorded frame once in each, the
   two the same samples; from the ramp, and from JACK (48 kHz, converted to 16 kHz) with a tone injected.
 
@@ -38,6 +42,19 @@ from recording import wait_for_frames
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 TESTED = ["model_frames.py", "preroll.py", "vad.py", "websocket_client.py", "websocket_server.py"]
+RECORDING = ["model_frames.py", "preroll.py", "vad.py", "websocket_server.py"]  # the ones that take --device
+
+
+def example_module(name: str):
+    """examples/<name>.py imported (as the scripts import _device: from beside them)."""
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    return module
 
 
 def _missing(reason: str) -> None:
@@ -84,7 +101,7 @@ def finish(process: subprocess.Popen, timeout: float = 60, interrupt: bool = Fal
 
 
 def test_every_example_is_tested_and_in_the_readme():
-    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == TESTED
+    assert sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")) == TESTED
     readme = (ROOT / "README.md").read_text()
     for name in TESTED:
         assert f"examples/{name}" in readme, f"README's Examples section does not list {name}"
@@ -95,6 +112,56 @@ def test_example_help(name):
     require_modules("webrtcvad", "websockets", "soundfile")
     out = finish(start(name, "--help"))
     assert out.startswith("usage:") and "--seconds" in out
+
+
+# ---- --device (examples/_device.py) ----------------------------------------------------------------------
+
+def test_device_names_parse_as_the_command_line_spells_them():
+    device = example_module("_device").device
+    assert device("3") == 3 and device("pulse") == "pulse"
+    assert [device(n).name for n in ("virtual", "virtual:sine:440", "virtual:sine:440,880", "virtual:ramp",
+                                     "virtual:noise")] == ["virtual:sine:1000", "virtual:sine:440",
+                                                           "virtual:sine:440,880", "virtual:ramp", "virtual:noise"]
+    assert device("virtual:sine:440,880").frequencies == [440.0, 880.0]
+
+
+@pytest.mark.parametrize("name", RECORDING)
+@pytest.mark.parametrize("spec", ["virtual:sine:abc", "virtual:sine:-5", "virtual:ramp:440", "virtual:square"])
+def test_a_bad_virtual_device_is_a_usage_error_naming_the_syntax(name, spec):
+    require_modules("webrtcvad", "websockets", "soundfile")
+    process = start(name, "--device", spec)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 2 and out == "", (out, err)
+    assert f"argument --device: invalid virtual input {spec!r}" in err
+    assert "virtual:sine:HZ[,HZ...]" in err
+
+
+@pytest.mark.parametrize("name", ["preroll.py", "vad.py"])
+def test_examples_listen_to_the_virtual_frequency_asked_for(name):
+    require_modules("webrtcvad")
+    out = finish(start(name, "--device", "virtual:sine:440", "--seconds", "1"))
+    assert out.startswith("listening to virtual:sine:440"), out
+
+
+def test_model_frames_get_the_virtual_frequency_asked_for(tmp_path):
+    path = tmp_path / "frames.npz"
+    out = finish(start("model_frames.py", "--device", "virtual:sine:440", "--seconds", "2", "--save", str(path)))
+    silero, wakeword = model_frames(path, out)
+    for samples in (silero, wakeword):
+        assert dominant_frequency(samples[-16000:].astype(np.float64), 16000) == pytest.approx([440], abs=2)
+
+
+def test_websocket_clients_get_the_virtual_frequency_asked_for(tmp_path):
+    require_modules("websockets", "soundfile")
+    import soundfile
+
+    server = start("websocket_server.py", "--device", "virtual:sine:440", "--port", "0")
+    url = re.search(r"ws://\S+", read_line(server))
+    assert url, "the server did not say where it serves"
+    finish(start("websocket_client.py", url.group(0), str(tmp_path / "c.wav"), "--seconds", "1"), timeout=60)
+    finish(server, interrupt=True)
+    frames = soundfile.read(str(tmp_path / "c.wav"), dtype="int16")[0]
+    assert dominant_frequency(frames.astype(np.float64), 16000) == pytest.approx([440], abs=2)
 
 
 # ---- vad.py ------------------------------------------------------------------------------------------
@@ -213,6 +280,43 @@ class BurstPlayer:
         self.client.close()
 
 
+def onsets(signal: np.ndarray, rate: int = 48000, threshold: float = 0.1, hold: float = 0.5) -> list[int]:
+    """The onsets preroll.py's detector finds in ``signal`` (mono), fed in its 20 ms windows."""
+    preroll = example_module("preroll")
+    detector = preroll.OnsetDetector(threshold, round(hold * rate))
+    window = round(preroll.WINDOW * rate)
+    found = (detector.feed(signal[i:i + window, None], i) for i in range(0, len(signal), window))
+    return [onset for onset in found if onset is not None]
+
+
+def test_preroll_onsets_are_sounds_starting_not_a_tone_going_on():
+    rate = 48000
+    t = np.arange(3 * rate) / rate
+    sine = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    silence = np.zeros(rate, np.float32)
+    lead = int(np.argmax(np.abs(sine) >= 0.1))  # the sine's first sample that reaches the threshold
+    assert lead == 4
+    assert onsets(sine) == []  # going on from the start: no onset, and none at its zero crossings
+    assert onsets(np.concatenate([silence, sine])) == [rate + lead]
+    assert onsets(np.concatenate([silence[:12345], -sine])) == [12345 + lead]  # to the frame, anywhere in a window
+    # A gap shorter than the hold is the same sound; a longer one ends it.
+    short, long = silence[: rate // 4], silence[: rate * 3 // 4]
+    assert onsets(np.concatenate([silence, sine, short, sine])) == [rate + lead]
+    assert onsets(np.concatenate([silence, sine, long, sine])) == [rate + lead, 4 * rate + len(long) + lead]
+    # Hysteresis: a level that hovers between half the threshold and the threshold re-arms nothing.
+    hover = np.concatenate([silence, sine, 0.12 * sine / 0.5, sine])
+    assert onsets(hover) == [rate + lead]
+    # A decaying note is one onset, however it wobbles around the threshold.
+    decay = sine * np.exp(-t)[:, None].ravel() * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    assert onsets(np.concatenate([silence, decay.astype(np.float32)])) == [rate + lead]
+
+
+def test_preroll_takes_nothing_from_a_tone_going_on_from_the_start(tmp_path):
+    out = finish(start("preroll.py", "--device", "virtual:sine:440", "--seconds", "3", "--out", str(tmp_path / "t")))
+    assert out == "listening to virtual:sine:440\n", out
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.audio_server
 def test_preroll_take_starts_two_seconds_before_the_burst_to_the_frame(jack_server_factory, tmp_path):
     require_modules("soundfile", "jack")
@@ -245,6 +349,39 @@ def test_preroll_take_starts_two_seconds_before_the_burst_to_the_frame(jack_serv
     assert take[2 * rate] == burst[0], f"the take does not start 2 s before the burst; JACK clients late: {late}"
     np.testing.assert_array_equal(take[2 * rate:2 * rate + len(burst)], burst, err_msg=f"JACK clients late: {late}")
     assert not take[2 * rate + len(burst):].any()
+
+
+@pytest.mark.audio_server
+def test_preroll_take_of_a_tone_starting_early_starts_at_the_first_frame_and_is_not_repeated(jack_server_factory,
+                                                                                              tmp_path):
+    require_modules("soundfile", "jack")
+    import soundfile
+
+    rate = 48000
+    server = jack_server_factory(rate, 1024, 1)
+    tone = (0.5 * np.cos(2 * np.pi * 440 * np.arange(8 * rate) / rate)).astype(np.float32)  # onset: its first sample
+    player = BurstPlayer(server, tone)
+    try:
+        preroll = start("preroll.py", "--device", "system", "--rate", str(rate), "--seconds", "60",
+                        "--out", str(tmp_path / "take"), env=server.env)
+        assert read_line(preroll).startswith("listening to system")
+        player.connect_to("PortAudio")
+        time.sleep(0.3)  # well inside the 2 s of pre-roll: the recording holds less
+        player.play()
+        wrote = read_line(preroll, timeout=30)
+        time.sleep(4.0)  # the tone goes on: no second take
+        out = finish(preroll, interrupt=True)
+    finally:
+        player.close()
+    late = server.late_clients()
+    assert wrote.endswith(f"wrote {tmp_path / 'take'}-1.wav\n"), wrote
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["take-1.wav"], out
+    take = soundfile.read(str(tmp_path / "take-1.wav"), dtype="float32")[0]
+    onset = len(take) - 3 * rate  # the take is what was recorded before the onset, and 3 s after it
+    assert 0 < onset < 2 * rate, len(take)
+    assert re.search(rf": {len(take)} frames from frame \d+: wrote", wrote), wrote
+    assert not take[:onset].any(), f"sound before the tone; JACK clients late: {late}"
+    np.testing.assert_array_equal(take[onset:], tone[:3 * rate], err_msg=f"JACK clients late: {late}")
 
 
 # ---- model_frames.py -------------------------------------------------------------------------------------

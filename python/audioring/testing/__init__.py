@@ -41,7 +41,9 @@ A server that cannot start skips the test, but fails it under ``CI=true`` or
 Shell
 -----
 ``python -m audioring.testing pulse|jack|stop`` starts a server and prints
-``export`` lines (``eval "$(python -m audioring.testing pulse)"``).
+``export`` lines (``eval "$(python -m audioring.testing pulse)"``);
+``python -m audioring.testing play pulse|jack --freqs 440 880`` (or
+``--file take.wav``) plays into it until Ctrl-C or for ``--seconds``.
 
 Public names
 ------------
