@@ -26,6 +26,10 @@ output
     The output: format, subtype per sample format, size limits, where it goes (a file, stdout, a FIFO).
 display
     What is shown on stderr: notices, and the live display (rich or plain lines).
+levels
+    Peak levels per channel, and their text at any channel count (one line, clipped and silent ranges).
+meter_view
+    The live meter on a terminal: every channel laid out for the terminal's size (imports rich).
 errors
     `UsageError` (exit status 2) and `CliError` (exit status 1).
 

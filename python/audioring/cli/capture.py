@@ -10,7 +10,8 @@ from typing import Callable, Optional, TextIO, Union
 import numpy as np
 
 from .. import AudioRecord, FrameStream, OverrunError, ProducerLostError, SharedRecording
-from .display import Display, format_db, make_display, notice
+from .display import Display, make_display, notice
+from .levels import summary_peaks
 
 #: What a command captures from: a recorder it started, or a shared recording it attached to.
 Recording = Union[AudioRecord, SharedRecording]
@@ -255,7 +256,7 @@ def print_summary(result: CaptureResult, rate: int, frames_label: str, file: Opt
     print(f"duration: {result.frames / rate:.3f} s", file=file)
     print(f"overflows: {result.overflows}", file=file)
     print(f"frames lost: {result.frames_lost}", file=file)
-    print(f"peak dBFS: {format_db(result.peak_dbfs)}", file=file)
+    print(f"peak dBFS: {summary_peaks(result.peak_dbfs)}", file=file)
 
 
 class StopOnSignal:

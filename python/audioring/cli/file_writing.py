@@ -16,7 +16,8 @@ from typing import Optional, TextIO
 
 from .. import FileWriter, Gap, SharedRecording
 from .capture import NO_AUDIO_TIMEOUT, Recording, StopOnSignal
-from .display import Display, format_db, make_display, notice
+from .display import Display, make_display, notice
+from .levels import summary_peaks
 from .output import Target
 
 #: Seconds between looks at the writer and the newest frames.
@@ -136,4 +137,4 @@ def print_summary(result: WriteResult, rate: int, gap_log: Optional[str], file: 
         shown = ", ".join(f"{gap.length} frames at frame {gap.frame} ({gap.seconds:.3f} s)" for gap in result.gaps[:5])
         more = f", and {len(result.gaps) - 5} more" if len(result.gaps) > 5 else ""
         print(f"gaps: {len(result.gaps)}: {shown}{more}{listed}", file=file)
-    print(f"peak dBFS: {format_db(result.peak_dbfs)}", file=file)
+    print(f"peak dBFS: {summary_peaks(result.peak_dbfs)}", file=file)
