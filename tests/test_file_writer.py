@@ -148,10 +148,17 @@ def test_a_writer_that_falls_behind_writes_each_gap_as_silence_of_its_exact_leng
         "time.sleep(0.8)\n"
         "while chunk := f.read(65536): out.write(chunk)\n"
     ), str(fifo), str(tmp_path / "copy.au")])
-    time.sleep(0.3)  # the reader opens the FIFO first
     ring = Ring(channels=1, capacity=8192, dtype="int32", sampling_rate=RATE)
     total = 300_000
-    with ring, ring.record_to(fifo, frames=total) as writer:
+    deadline = time.monotonic() + 30
+    while True:  # until the reader has the FIFO open (a slow start: sanitizers, a loaded machine)
+        try:
+            writer = ring.record_to(fifo, frames=total)
+            break
+        except OSError as error:
+            assert "a FIFO with no reader" in str(error) and time.monotonic() < deadline, error
+            time.sleep(0.02)
+    with ring, writer:
         for start in range(0, total, 1000):
             ring.write(np.arange(start, start + 1000, dtype=np.int32)[:, None] + 1)  # +1: silence is 0
             time.sleep(0.0005)
@@ -407,7 +414,8 @@ def test_a_killed_process_leaves_a_file_whose_header_misses_at_most_a_second(tmp
 
 def test_ctrl_c_interrupts_a_wait_for_the_writer(tmp_path: Path) -> None:
     script = (
-        "import sys\n"
+        "import signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored\n"
         "from audioring import AudioRecord, VirtualInput\n"
         "with AudioRecord(1, 48000, 48000, device=VirtualInput('sine'), dtype='int16') as rec:\n"
         "    writer = rec.record_to(sys.argv[1])\n"
@@ -419,12 +427,16 @@ def test_ctrl_c_interrupts_a_wait_for_the_writer(tmp_path: Path) -> None:
     )
     proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "w.wav")], stdout=subprocess.PIPE,
                             text=True)
-    assert proc.stdout.readline() == "waiting\n"
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
-    assert proc.stdout.readline() == "interrupted running\n"
-    assert proc.wait(timeout=10) == 0
-    proc.stdout.close()
+    try:
+        assert proc.stdout.readline() == "waiting\n"
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert out == "interrupted running\n" and proc.returncode == 0
     assert soundfile.info(str(tmp_path / "w.wav")).frames > 0
 
 
