@@ -37,6 +37,17 @@ def summary(stdout: str) -> dict:
     return dict(line.split(": ", 1) for line in stdout.splitlines() if ": " in line)
 
 
+def usage_error(result: subprocess.CompletedProcess, command: str) -> str:
+    """The message of an argument error, after checking its form: exit status 2 and two lines on stderr,
+    ``audioring COMMAND: error: MESSAGE`` and ``see `audioring COMMAND -h```, no usage block."""
+    prog = f"audioring {command}".rstrip()
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"{prog}: error: "), result.stderr
+    assert lines[1] == f"see `{prog} -h`", result.stderr
+    return lines[0][len(f"{prog}: error: "):]
+
+
 def no_device_environment(tmp_path: Path) -> dict:
     """An environment in which PortAudio finds no input device, on any machine: no sound card, no
     PulseAudio, no JACK, whatever the machine has (its files are made in ``tmp_path``)."""
@@ -100,8 +111,7 @@ def test_help_lists_the_commands_without_importing_rich_soundfile_or_portaudio()
 
 def test_no_command_is_a_usage_error():
     result = run_cli(env=dict(os.environ))
-    assert result.returncode == 2
-    assert "required: COMMAND" in result.stderr
+    assert "required: COMMAND" in usage_error(result, "")
 
 
 @pytest.mark.parametrize(
@@ -127,10 +137,19 @@ def test_bad_arguments_exit_2_naming_the_option(tmp_path, no_device_env, args, m
     out = tmp_path / "out.wav"
     result = run_cli("record", str(out), "--seconds", "1", *(["--device", "virtual"] if "--device" not in args else []),
                      *args, env=no_device_env)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith("usage: audioring record")
-    assert message in result.stderr
+    assert message in usage_error(result, "record")
     assert not out.exists()
+
+
+def test_version_is_one_line_with_the_native_revision():
+    import audioring
+
+    result = run_cli("--version", env=dict(os.environ))
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    revision = audioring._core.__git_revision__
+    assert revision, "the build always sets a revision (or 'unknown')"
+    known = "" if revision == "unknown" else f" (native module built from git {revision})"
+    assert result.stdout == f"audioring {audioring.__version__}{known}\n"
 
 
 def test_out_without_a_known_suffix_needs_format(tmp_path, no_device_env):
@@ -422,9 +441,9 @@ def test_doctor_with_pulseaudio_is_all_good(pulse_env):
 @pytest.mark.parametrize("device", ["99", "no-such-device"])
 def test_an_unknown_device_exits_2_listing_the_devices(tmp_path, pulse_env, device):
     result = run_cli("record", str(tmp_path / "x.wav"), "--device", device, env=pulse_env)
-    assert result.returncode == 2
-    assert f"argument --device: device {int(device) if device.isdigit() else device!r}" in result.stderr
-    assert "Available input devices: 0: 'pulse' (ALSA, 32 ch); 1: 'default' (ALSA, 32 ch)" in result.stderr
+    message = usage_error(result, "record")  # as a --from name nothing is shared under
+    assert message.startswith(f"argument --device: device {int(device) if device.isdigit() else device!r}")
+    assert "Available input devices: 0: 'pulse' (ALSA, 32 ch); 1: 'default' (ALSA, 32 ch)" in message
     assert not (tmp_path / "x.wav").exists()
 
 

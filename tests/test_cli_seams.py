@@ -194,11 +194,12 @@ def test_an_entry_shared_by_another_user_is_one_line_not_a_warning(no_device_env
         stray.unlink()
     name = stray.name.split("-", 2)[2]
     skipped = f"audioring: list_shared() skipped shared name {name!r}: {stray} is a symbolic link"
-    assert absent.returncode == 1 and listing.returncode == 0, absent.stderr + listing.stderr
+    assert absent.returncode == 2 and listing.returncode == 0, absent.stderr + listing.stderr
     for result in (absent, listing):
         assert "Traceback" not in result.stderr
         assert any(line.startswith(skipped) for line in result.stderr.splitlines()), result.stderr
-    assert "audioring meter: error: nothing is shared under" in absent.stderr
+    assert "audioring meter: error: argument --from: nothing is shared under" in absent.stderr
+    assert absent.stderr.splitlines()[-1] == "see `audioring meter -h`", absent.stderr
 
 
 # ---- outputs other than a file -------------------------------------------------------------------

@@ -26,9 +26,10 @@ def open_shared(args: argparse.Namespace) -> SharedRecording:
     Raises
     ------
     UsageError
-        If a device option was given too, or the name is not a valid name.
+        If a device option was given too, the name is not a valid name, or
+        nothing is shared under it.
     CliError
-        If nothing is shared under the name, it cannot be read, or it has no
+        If the shared recording cannot be read, or it has no
         sampling rate (a `Ring` shared without one).
     """
     given = [f"--{name.replace('_', '-')}" for name in DEVICE_OPTIONS if getattr(args, name, None) is not None]
@@ -38,10 +39,10 @@ def open_shared(args: argparse.Namespace) -> SharedRecording:
         mic = attach(args.from_name)
     except (ValueError, TypeError) as error:
         raise UsageError(f"argument --from: {error}") from None
-    except FileNotFoundError:
+    except FileNotFoundError:  # as an unknown --device: the command line names nothing there
         names = ", ".join(s.name for s in _listed()) or "none"
-        raise CliError(f"nothing is shared under {args.from_name!r} (shared now: {names}); "
-                       "start one with `audioring serve NAME`") from None
+        raise UsageError(f"argument --from: nothing is shared under {args.from_name!r} (shared now: {names}); "
+                         "start one with `audioring serve NAME`") from None
     except (OSError, NotImplementedError) as error:
         raise CliError(f"cannot read the shared recording {args.from_name!r}: {error}") from None
     if mic.sampling_rate == 0:  # a Ring shared without one: no duration, no file header
