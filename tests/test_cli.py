@@ -124,6 +124,15 @@ def test_no_command_is_a_usage_error():
         (["--seconds", "nan"], "argument --seconds/-s: must be a number of seconds > 0, got 'nan'"),
         (["--channels", "0"], "argument --channels/-c: must be an integer in 1..65536, got '0'"),
         (["--channels", "65"], "argument --channels: must be in 1..64 for the virtual input, got 65"),
+        (["--channels", "64", "--buffer-seconds", "1e6"],
+         "argument --buffer-seconds: 48000000000 frames x 64 channels (float32) do not fit in memory; give fewer "
+         "--channels or a shorter --buffer-seconds (buffer_size=48000000000"),
+        (["--buffer-seconds", "0"], "argument --buffer-seconds: must be a number of seconds > 0, got '0'"),
+        (["--latency", "soon"], "argument --latency: must be low, high or a number of seconds in 0..10, got 'soon'"),
+        (["--latency", "11"], "argument --latency: must be low, high or a number of seconds in 0..10, got '11'"),
+        (["--latency", "nan"], "argument --latency: must be low, high or a number of seconds in 0..10, got 'nan'"),
+        (["--blocksize", "-1"],
+         "argument --blocksize: must be an integer in 0..16777216 (0: the host API chooses), got '-1'"),
         (["--format", "mp3"], "argument --format/-f: invalid choice: 'mp3' (choose from"),
         (["--dtype", "int32", "--format", "flac"], "argument --dtype: FLAC holds at most 24 bits"),
         (["--format", "flac", "--channels", "9"], "argument --channels: FLAC holds at most 8 channels, got 9"),
@@ -150,6 +159,44 @@ def test_version_is_one_line_with_the_native_revision():
     assert revision, "the build always sets a revision (or 'unknown')"
     known = "" if revision == "unknown" else f" (native module built from git {revision})"
     assert result.stdout == f"audioring {audioring.__version__}{known}\n"
+
+
+@pytest.mark.parametrize("command", ["record", "meter", "serve"])
+def test_blocksize_reaches_the_device(tmp_path, no_device_env, command):
+    # The virtual input delivers --blocksize frames per block and reports one block as its latency.
+    args = {"record": [str(tmp_path / "b.wav")], "meter": [], "serve": [f"cli{os.getpid()}-blocksize"]}[command]
+    for blocksize, latency in (("480", "10.0"), ("96", "2.0")):
+        result = run_cli(command, *args, "-d", "virtual", "-r", "48000", "--blocksize", blocksize, "--latency", "0.1",
+                         "--seconds", "0.3", env=no_device_env)
+        assert result.returncode == 0, result.stderr
+        assert f"; input latency {latency} ms" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["meter", "serve"])
+def test_buffer_seconds_sizes_the_ring_of_meter_and_serve(no_device_env, command):
+    # A ring past the memory is refused before anything starts: --buffer-seconds reaches the ring.
+    args = [] if command == "meter" else [f"cli{os.getpid()}-buffer"]
+    result = run_cli(command, *args, "-d", "virtual", "-c", "64", "--buffer-seconds", "1e6", "--seconds", "0.2",
+                     env=no_device_env)
+    message = usage_error(result, command)
+    assert message.startswith("argument --buffer-seconds: 48000000000 frames x 64 channels (float32) do not fit "
+                              "in memory"), message
+    small = run_cli(command, *args, "-d", "virtual", "-c", "64", "--buffer-seconds", "0.1", "--seconds", "0.2",
+                    env=no_device_env)
+    assert small.returncode == 0, small.stderr
+
+
+@pytest.mark.audio_server
+def test_latency_reaches_the_device(pulse_env):
+    said = {}
+    for latency in ("0.02", "0.5"):
+        result = run_cli("meter", "-d", "pulse", "--latency", latency, "--seconds", "0.3", env=pulse_env)
+        assert result.returncode == 0, result.stderr
+        found = re.search(r"; input latency ([0-9.]+) ms", result.stderr)
+        assert found, result.stderr
+        said[latency] = float(found.group(1))
+    # PortAudio rounds to the device's periods: what it reports follows what was asked, not equals it.
+    assert said["0.02"] < 100 < said["0.5"], said
 
 
 def test_out_without_a_known_suffix_needs_format(tmp_path, no_device_env):

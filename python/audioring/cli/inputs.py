@@ -42,8 +42,9 @@ class Input:
     explicit : bool
         Whether ``--device`` named it: then a failure to open it is an error;
         otherwise the CLI falls back to the virtual input.
-    device_rate, mapping, quality
-        As `AudioRecord` takes them (``--device-rate``, ``--mapping``, ``--quality``).
+    device_rate, mapping, quality, latency, blocksize
+        As `AudioRecord` takes them (``--device-rate``, ``--mapping``, ``--quality``, ``--latency``,
+        ``--blocksize``).
     """
 
     device: Union[int, VirtualInput]
@@ -54,6 +55,8 @@ class Input:
     device_rate: Optional[int] = None
     mapping: Optional[list[int]] = None
     quality: str = "high"
+    latency: Union[float, str, None] = None
+    blocksize: int = 0
 
 
 def parse_virtual(spec: str) -> Optional[VirtualInput]:
@@ -104,7 +107,7 @@ def choose_input(options: CaptureOptions, notice: Callable[[str], None]) -> Inpu
 
     def conversion(inp: Input) -> Input:
         return dataclasses.replace(inp, device_rate=options.device_rate, mapping=options.mapping,
-                                   quality=options.quality)
+                                   quality=options.quality, latency=options.latency, blocksize=options.blocksize)
 
     if options.mapping is not None:
         if channels is not None and channels != len(options.mapping):
@@ -177,7 +180,7 @@ def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str
     Raises
     ------
     UsageError
-        If the device refuses the rate or channel count.
+        If the device refuses the rate or channel count, or the ring does not fit in memory.
     CliError
         If a device named with ``--device`` fails to open.
     """
@@ -192,9 +195,14 @@ def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str
             raise CliError(f"input device {inp.name} failed: {error}") from None
         inp = dataclasses.replace(
             fallback(f"the default input device {inp.name} failed to open: {error}", inp.channels, inp.rate, notice),
-            device_rate=None, mapping=inp.mapping, quality=inp.quality,
+            device_rate=None, mapping=inp.mapping, quality=inp.quality, latency=inp.latency, blocksize=inp.blocksize,
         )
     return _announced(_started(inp, dtype, buffer_frames, share), notice), inp
+
+
+def latency_text(rec: AudioRecord) -> str:
+    """The input latency the device reports, for the opening notice (what ``--latency``/``--blocksize`` set)."""
+    return f"input latency {rec.latency * 1000:.1f} ms"
 
 
 def _announced(rec: AudioRecord, notice: Callable[[str], None]) -> AudioRecord:
@@ -207,9 +215,14 @@ def _announced(rec: AudioRecord, notice: Callable[[str], None]) -> AudioRecord:
 def _started(inp: Input, dtype: str, buffer_frames: int, share: Optional[str]) -> AudioRecord:
     try:
         rec = AudioRecord(inp.channels, inp.rate, buffer_frames, device=inp.device, dtype=dtype,
-                          device_rate=inp.device_rate, mapping=inp.mapping, quality=inp.quality, share=share)
+                          blocksize=inp.blocksize, latency=inp.latency, device_rate=inp.device_rate,
+                          mapping=inp.mapping, quality=inp.quality, share=share)
     except ValueError as error:  # the device refuses the rate, channels or mapping; a virtual frequency too high
         raise UsageError(str(error)) from None
+    except MemoryError as error:  # checked before anything is allocated: the message names every size
+        raise UsageError(
+            f"argument --buffer-seconds: {buffer_frames} frames x {inp.channels} channels ({dtype}) do not fit in "
+            f"memory; give fewer --channels or a shorter --buffer-seconds ({error})") from None
     try:
         rec.start_recording()
     except BaseException:

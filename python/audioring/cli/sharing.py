@@ -10,7 +10,7 @@ from .display import notice
 from .errors import CliError, UsageError
 
 #: The capture options that choose and open a device; ``--from`` replaces them all.
-DEVICE_OPTIONS = ("device", "channels", "rate", "device_rate", "mapping")
+DEVICE_OPTIONS = ("device", "channels", "rate", "device_rate", "mapping", "latency", "blocksize")
 
 
 def add_from_option(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +26,7 @@ def open_shared(args: argparse.Namespace) -> SharedRecording:
     Raises
     ------
     UsageError
-        If a device option was given too, the name is not a valid name, or
+        If a device option or ``--buffer-seconds`` was given too, the name is not a valid name, or
         nothing is shared under it.
     CliError
         If the shared recording cannot be read, or it has no
@@ -35,6 +35,9 @@ def open_shared(args: argparse.Namespace) -> SharedRecording:
     given = [f"--{name.replace('_', '-')}" for name in DEVICE_OPTIONS if getattr(args, name, None) is not None]
     if given:
         raise UsageError(f"argument --from: the shared recording fixes the input; drop {', '.join(given)}")
+    if getattr(args, "buffer_seconds", None) is not None:
+        raise UsageError("argument --buffer-seconds: with --from the shared recording's ring is the buffer; "
+                         "its producer sets it (`audioring serve NAME --buffer-seconds S`)")
     try:
         mic = attach(args.from_name)
     except (ValueError, TypeError) as error:

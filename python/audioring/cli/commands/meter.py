@@ -9,8 +9,8 @@ from .. import capture
 from ..capture import Recording
 from ..display import notice
 from ..errors import CliError
-from ..inputs import choose_input, start_recorder
-from ..options import CaptureOptions, add_capture_options, seconds
+from ..inputs import choose_input, latency_text, start_recorder
+from ..options import CaptureOptions, add_buffer_option, add_capture_options, seconds
 from ..parser import Command
 from ..sharing import add_from_option, open_shared
 
@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The capture options, then the command's own."""
     add_capture_options(parser)
     parser.add_argument("--seconds", "-s", type=seconds, metavar="S", help="stop after S seconds (default: Ctrl-C)")
+    add_buffer_option(parser, "how long the display may stall before frames go unmetered (counted as lost)",
+                      capture.RING_SECONDS)
     add_from_option(parser)
 
 
@@ -33,9 +35,9 @@ def run(args: argparse.Namespace) -> int:
     inp = choose_input(CaptureOptions.from_args(args), notice)
     total = None if args.seconds is None else max(1, round(args.seconds * inp.rate))
     # capture.RING_SECONDS is read now, not at import, so that tests can shorten it.
-    rec, inp = start_recorder(inp, "float32", capture.RING_SECONDS, notice)
+    rec, inp = start_recorder(inp, "float32", args.buffer_seconds or capture.RING_SECONDS, notice)
     notice(f"metering {inp.name} with the {rec.driver} driver: {inp.channels} ch, {inp.rate} Hz "
-           f"{capture.until_text(total, inp.rate)}")
+           f"{capture.until_text(total, inp.rate)}; {latency_text(rec)}")
     return _meter(rec, f"METER {inp.name}", total, start=None)
 
 
