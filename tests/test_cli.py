@@ -123,9 +123,8 @@ def test_no_command_is_a_usage_error():
         (["--seconds", "-1"], "argument --seconds/-s: must be a number of seconds > 0, got '-1'"),
         (["--seconds", "nan"], "argument --seconds/-s: must be a number of seconds > 0, got 'nan'"),
         (["--channels", "0"], "argument --channels/-c: must be an integer in 1..65536, got '0'"),
-        (["--channels", "65"], "argument --channels: must be in 1..64 for the virtual input, got 65"),
-        (["--channels", "64", "--buffer-seconds", "1e6"],
-         "argument --buffer-seconds: 48000000000 frames x 64 channels (float32) do not fit in memory; give fewer "
+        (["--channels", "1024", "--buffer-seconds", "1e6"],
+         "argument --buffer-seconds: 48000000000 frames x 1024 channels (float32) do not fit in memory; give fewer "
          "--channels or a shorter --buffer-seconds (buffer_size=48000000000"),
         (["--buffer-seconds", "0"], "argument --buffer-seconds: must be a number of seconds > 0, got '0'"),
         (["--latency", "soon"], "argument --latency: must be low, high or a number of seconds in 0..10, got 'soon'"),
@@ -176,12 +175,12 @@ def test_blocksize_reaches_the_device(tmp_path, no_device_env, command):
 def test_buffer_seconds_sizes_the_ring_of_meter_and_serve(no_device_env, command):
     # A ring past the memory is refused before anything starts: --buffer-seconds reaches the ring.
     args = [] if command == "meter" else [f"cli{os.getpid()}-buffer"]
-    result = run_cli(command, *args, "-d", "virtual", "-c", "64", "--buffer-seconds", "1e6", "--seconds", "0.2",
+    result = run_cli(command, *args, "-d", "virtual", "-c", "1024", "--buffer-seconds", "1e6", "--seconds", "0.2",
                      env=no_device_env)
     message = usage_error(result, command)
-    assert message.startswith("argument --buffer-seconds: 48000000000 frames x 64 channels (float32) do not fit "
+    assert message.startswith("argument --buffer-seconds: 48000000000 frames x 1024 channels (float32) do not fit "
                               "in memory"), message
-    small = run_cli(command, *args, "-d", "virtual", "-c", "64", "--buffer-seconds", "0.1", "--seconds", "0.2",
+    small = run_cli(command, *args, "-d", "virtual", "-c", "1024", "--buffer-seconds", "0.1", "--seconds", "0.2",
                     env=no_device_env)
     assert small.returncode == 0, small.stderr
 
@@ -311,6 +310,22 @@ def test_frames_lost_to_a_stalled_writer_are_written_as_silence_listed_and_exit_
     kept = np.ones(len(counters), dtype=bool)
     kept[first:first + lost] = False
     assert np.array_equal(counters[kept], np.flatnonzero(kept)), "a frame away from its true position"
+
+
+@pytest.mark.parametrize("channels", [256, 1024])
+def test_the_virtual_input_records_hundreds_of_channels(tmp_path, no_device_env, channels):
+    # Past 64 channels: as many as memory holds (WAV itself holds up to 1024 through libsndfile).
+    out = tmp_path / "wide.wav"
+    rate, seconds = 8000, 0.5
+    result = run_cli("record", str(out), "-d", "virtual:ramp", "-t", "int32", "-c", str(channels), "-r", str(rate),
+                     "-s", str(seconds), env=no_device_env)
+    assert result.returncode == 0, result.stderr
+    assert summary(result.stdout)["frames lost"] == "0"
+    info = sf.info(str(out))
+    assert (info.frames, info.channels, info.samplerate) == (round(seconds * rate), channels, rate)
+    counters = sf.read(str(out), dtype="int32")[0].astype(np.int64)
+    assert (counters == counters[:, :1]).all(), "a channel differs from the first"
+    assert counters[0, 0] == 0 and (np.diff(counters[:, 0]) == 1).all()
 
 
 def test_virtual_sine_per_channel(tmp_path, no_device_env):

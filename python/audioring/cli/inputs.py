@@ -11,10 +11,9 @@ from .._sources import as_device
 from .errors import CliError, UsageError
 from .options import CaptureOptions
 
-#: Sampling rate of the virtual input when --rate is not given.
+#: Sampling rate of the virtual input when --rate is not given. The virtual input takes any
+#: --channels the ring fits in memory: AudioRecord checks that before it allocates (a MemoryError).
 VIRTUAL_RATE = 48000
-#: Most channels --channels takes for the virtual input.
-VIRTUAL_MAX_CHANNELS = 64
 #: Channels when --channels is not given (fewer if the device has fewer).
 DEFAULT_CHANNELS = 2
 
@@ -232,9 +231,6 @@ def _started(inp: Input, dtype: str, buffer_frames: int, share: Optional[str]) -
 
 
 def _virtual_input(virtual: VirtualInput, channels: Optional[int], rate: Optional[int], explicit: bool) -> Input:
-    if channels is not None and channels > VIRTUAL_MAX_CHANNELS:
-        raise UsageError(
-            f"argument --channels: must be in 1..{VIRTUAL_MAX_CHANNELS} for the virtual input, got {channels}")
     if channels is None:
         channels = len(virtual.frequencies) if len(virtual.frequencies) > 1 else DEFAULT_CHANNELS
     return Input(virtual, virtual.name, channels, VIRTUAL_RATE if rate is None else rate, explicit)
