@@ -394,17 +394,38 @@ def test_without_any_input_device_record_and_meter_fall_back_to_the_virtual_inpu
     assert result.returncode == 0, result.stderr
     assert "audioring: no usable input device: no default input device" in result.stderr
     assert "Using the built-in virtual input virtual:sine:1000" in result.stderr
+    assert summary(result.stdout)["input"] == "virtual:sine:1000 (no input device: fallback)"
     data = check_file(out, 96000, 2, 48000, "FLOAT")
     assert dominant_frequency(data, 48000) == pytest.approx([1000, 1000], abs=1)
 
     meter = run_cli("meter", "--seconds", "0.5", env=no_device_env)
     assert meter.returncode == 0, meter.stderr
     assert "Using the built-in virtual input" in meter.stderr
+    assert summary(meter.stdout)["input"] == "virtual:sine:1000 (no input device: fallback)"
 
     doctor = run_cli("doctor", env=no_device_env)
     assert doctor.returncode == 1
     assert "default input device: none" in doctor.stdout
     assert "- no input device: start a sound server" in doctor.stdout
+
+
+@pytest.mark.parametrize("command", ["record", "meter", "serve"])
+def test_no_fallback_makes_a_missing_input_device_an_error(tmp_path, no_device_env, command):
+    out = tmp_path / "x.wav"
+    args = {"record": [str(out)], "meter": [], "serve": [f"cli{os.getpid()}-nofallback"]}[command]
+    result = run_cli(command, *args, "--seconds", "0.5", "--no-fallback", env=no_device_env)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        f"audioring {command}: error: no usable input device: no default input device. Available input devices: "
+        "none (no input device found: is a sound server such as PulseAudio or JACK running?); --no-fallback "
+        "refuses the virtual input in its place. Name a device with --device (see `audioring devices`); `audioring "
+        "doctor` says what is missing"]
+    assert result.stdout == "" and not out.exists()
+    # A device named, the virtual input included, is no fallback: --no-fallback changes nothing.
+    named = run_cli(command, *args, "--seconds", "0.5", "--no-fallback", "-d", "virtual", env=no_device_env)
+    assert named.returncode == 0, named.stderr
+    assert summary(named.stdout)["input"] == "virtual:sine:1000"
+    assert "no usable input device" not in named.stderr
 
 
 def test_a_named_device_that_does_not_exist_is_an_error_even_without_devices(tmp_path, no_device_env):
@@ -537,10 +558,19 @@ def test_a_listed_default_device_that_fails_to_open_falls_back(tmp_path, pulse_e
     assert result.returncode == 0, result.stderr
     assert "no usable input device: the default input device 'default' (ALSA) failed to open" in result.stderr
     assert "Using the built-in virtual input virtual:sine:1000" in result.stderr
+    assert summary(result.stdout)["input"] == "virtual:sine:1000 (the default input device failed to open: fallback)"
     # Rate and channels were settled from the device before it failed.
     rate = sf.info(str(out)).samplerate
     data = check_file(out, rate, 2, rate, "FLOAT")
     assert dominant_frequency(data, rate) == pytest.approx([1000, 1000], abs=2)
+
+    # With --no-fallback it is an error naming the device and why, and the existing file is left alone.
+    strict = subprocess.run([*cmd, "--no-fallback"], env=pulse_env, capture_output=True, text=True, timeout=60)
+    assert strict.returncode == 1, strict.stderr
+    assert strict.stderr.startswith("audioring record: error: no usable input device: the default input device "
+                                    "'default' (ALSA) failed to open: "), strict.stderr
+    assert "--no-fallback refuses the virtual input" in strict.stderr
+    assert sf.info(str(out)).frames == rate
 
     # A named device that fails is an error, and the existing file is left alone.
     named = subprocess.run([*cmd, "--device", "pulse"], env=pulse_env, capture_output=True, text=True, timeout=60)

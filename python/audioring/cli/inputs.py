@@ -44,6 +44,12 @@ class Input:
     device_rate, mapping, quality, latency, blocksize
         As `AudioRecord` takes them (``--device-rate``, ``--mapping``, ``--quality``, ``--latency``,
         ``--blocksize``).
+    fallback : bool
+        Whether the virtual input may stand in for a default device that fails
+        to open (False with ``--no-fallback``).
+    fell_back : str, optional
+        Set when the virtual input stands in for the default device: why, in a
+        few words (``no input device``), for the summary.
     """
 
     device: Union[int, VirtualInput]
@@ -56,6 +62,13 @@ class Input:
     quality: str = "high"
     latency: Union[float, str, None] = None
     blocksize: int = 0
+    fallback: bool = True
+    fell_back: Optional[str] = None
+
+    @property
+    def summary(self) -> str:
+        """The input as the closing summary names it: ``virtual:sine:1000 (no input device: fallback)``."""
+        return self.name if self.fell_back is None else f"{self.name} ({self.fell_back}: fallback)"
 
 
 def parse_virtual(spec: str) -> Optional[VirtualInput]:
@@ -92,7 +105,7 @@ def choose_input(options: CaptureOptions, notice: Callable[[str], None]) -> Inpu
     """Resolve ``--device`` (None: the default input) and settle channels and rate.
 
     Without ``--device``, no PortAudio, no input device or no default input
-    means the virtual input, announced through ``notice``.
+    means the virtual input, announced through ``notice`` (`fallback`).
 
     Raises
     ------
@@ -100,13 +113,15 @@ def choose_input(options: CaptureOptions, notice: Callable[[str], None]) -> Inpu
         If ``--device`` names no input device (listing the available ones) or
         ``--channels`` exceeds what the device has.
     CliError
-        If a device is named but PortAudio cannot be loaded.
+        If a device is named but PortAudio cannot be loaded, or there is no
+        usable default input and ``options.fallback`` is False (``--no-fallback``).
     """
     spec, channels, rate = options.device, options.channels, options.rate
 
     def conversion(inp: Input) -> Input:
         return dataclasses.replace(inp, device_rate=options.device_rate, mapping=options.mapping,
-                                   quality=options.quality, latency=options.latency, blocksize=options.blocksize)
+                                   quality=options.quality, latency=options.latency, blocksize=options.blocksize,
+                                   fallback=options.fallback)
 
     if options.mapping is not None:
         if channels is not None and channels != len(options.mapping):
@@ -130,7 +145,7 @@ def choose_input(options: CaptureOptions, notice: Callable[[str], None]) -> Inpu
             sd = _devices.import_sounddevice()
             info = _devices.resolve_input_device(sd, None)
         except (OSError, ImportError, ValueError) as error:
-            return conversion(fallback(str(error), channels, rate, notice))
+            return conversion(fallback(str(error), "no input device", options.fallback, channels, rate, notice))
         explicit = False
     name = f"{info['name']!r} ({sd.query_hostapis(info['hostapi'])['name']})"
     most = int(info["max_input_channels"])
@@ -153,15 +168,30 @@ def default_input_index(sd: ModuleType) -> Optional[int]:
         return None
 
 
-def fallback(reason: str, channels: Optional[int], rate: Optional[int], notice: Callable[[str], None]) -> Input:
-    """The virtual input instead of a missing or failing default device, with a notice saying why."""
+def fallback(reason: str, missing: str, allowed: bool, channels: Optional[int], rate: Optional[int],
+             notice: Callable[[str], None]) -> Input:
+    """The virtual input instead of a missing or failing default device, with a notice saying why.
+
+    It keeps a first interactive run from ending in an error, and is said
+    twice so that it is never taken for the real input: in the notice, and in
+    the summary's ``input:`` line (``missing``, e.g. ``no input device``).
+
+    Raises
+    ------
+    CliError
+        If not ``allowed`` (``--no-fallback``): a script must be able to tell
+        that nothing real was recorded.
+    """
+    if not allowed:
+        raise CliError(f"no usable input device: {reason}; --no-fallback refuses the virtual input in its place. "
+                       "Name a device with --device (see `audioring devices`); `audioring doctor` says what is missing")
     virtual = VirtualInput("sine")
     notice(
         f"no usable input device: {reason}\n"
-        f"Using the built-in virtual input {virtual.name} (a 1 kHz test tone) instead. "
-        "Name a device with --device (see `audioring devices`); `audioring doctor` says what is missing."
+        f"Using the built-in virtual input {virtual.name} (a 1 kHz test tone) instead (--no-fallback makes this an "
+        "error). Name a device with --device (see `audioring devices`); `audioring doctor` says what is missing."
     )
-    return _virtual_input(virtual, channels, rate, explicit=False)
+    return dataclasses.replace(_virtual_input(virtual, channels, rate, explicit=False), fell_back=missing)
 
 
 def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str], None],
@@ -169,7 +199,8 @@ def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str
     """Open and start an `AudioRecord` on ``inp`` whose ring holds ``seconds`` of audio (shared as ``share``).
 
     A default device that is listed but fails to open or start (a sound
-    server gone since PortAudio scanned, say) gives way to the virtual input.
+    server gone since PortAudio scanned, say) gives way to the virtual input
+    (`fallback`; with ``--no-fallback`` a `CliError`).
 
     Returns
     -------
@@ -181,7 +212,8 @@ def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str
     UsageError
         If the device refuses the rate or channel count, or the ring does not fit in memory.
     CliError
-        If a device named with ``--device`` fails to open.
+        If a device named with ``--device`` fails to open, or the default
+        device fails and ``inp.fallback`` is False.
     """
     buffer_frames = max(1, int(seconds * inp.rate))
     if not as_device(inp.device).portaudio:  # as AudioRecord resolves it: no PortAudio failure to fall back from
@@ -193,7 +225,8 @@ def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str
         if inp.explicit:
             raise CliError(f"input device {inp.name} failed: {error}") from None
         inp = dataclasses.replace(
-            fallback(f"the default input device {inp.name} failed to open: {error}", inp.channels, inp.rate, notice),
+            fallback(f"the default input device {inp.name} failed to open: {error}",
+                     "the default input device failed to open", inp.fallback, inp.channels, inp.rate, notice),
             device_rate=None, mapping=inp.mapping, quality=inp.quality, latency=inp.latency, blocksize=inp.blocksize,
         )
     return _announced(_started(inp, dtype, buffer_frames, share), notice), inp

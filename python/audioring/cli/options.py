@@ -107,6 +107,9 @@ class CaptureOptions:
         ``--latency``: AudioRecord's ``latency=`` (None: its default, ``'high'``).
     blocksize : int
         ``--blocksize``: AudioRecord's ``blocksize=`` (0: the host API chooses).
+    fallback : bool
+        False with ``--no-fallback``: no usable default input device is an
+        error instead of the virtual input.
     """
 
     device: Optional[str]
@@ -117,18 +120,19 @@ class CaptureOptions:
     quality: str = "high"
     latency: Union[float, str, None] = None
     blocksize: int = 0
+    fallback: bool = True
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CaptureOptions:
         """The capture options of a command line parsed with `add_capture_options`."""
         return cls(device=args.device, channels=args.channels, rate=args.rate, device_rate=args.device_rate,
                    mapping=args.mapping, quality=args.quality, latency=args.latency,
-                   blocksize=args.blocksize or 0)
+                   blocksize=args.blocksize or 0, fallback=not args.no_fallback)
 
 
 def add_capture_options(parser: argparse.ArgumentParser) -> None:
     """Add the capture options: ``--device``, ``--channels``, ``--rate``, ``--device-rate``, ``--mapping``,
-    ``--quality``, ``--latency``, ``--blocksize`` (see `CaptureOptions`)."""
+    ``--quality``, ``--latency``, ``--blocksize``, ``--no-fallback`` (see `CaptureOptions`)."""
     parser.add_argument(
         "--device", "-d", metavar="D",
         help="input device: index or name substring (see `audioring devices`), or the built-in "
@@ -156,6 +160,9 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                              "(default: 0)")
 
 
+    parser.add_argument("--no-fallback", action="store_true",
+                        help="without --device, fail (exit status 1) when there is no usable input device, instead "
+                             "of recording the virtual input's test tone: for scripts")
 
 
 def add_buffer_option(parser: argparse.ArgumentParser, purpose: str, default: float) -> None:

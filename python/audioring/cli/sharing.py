@@ -55,6 +55,11 @@ def open_shared(args: argparse.Namespace) -> SharedRecording:
     return mic
 
 
+def shared_summary(mic: SharedRecording) -> str:
+    """A shared recording as a summary's ``input:`` line names it: ``shared 'mic' (pid 4242)``."""
+    return f"shared {mic.name!r} (pid {mic.producer_pid})"
+
+
 def print_shared() -> None:
     """The shared recordings, one line each (for ``audioring devices``)."""
     listed = _listed()

@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         rec.close()
     print(f"served: {name}")
+    print(f"input: {inp.summary}")
     print(f"frames: {stats.frames}")
     print(f"duration: {stats.frames / inp.rate:.3f} s")
     print(f"overflows: {stats.input_overflows}")
