@@ -37,6 +37,17 @@ def summary(stdout: str) -> dict:
     return dict(line.split(": ", 1) for line in stdout.splitlines() if ": " in line)
 
 
+def usage_error(result: subprocess.CompletedProcess, command: str) -> str:
+    """The message of an argument error, after checking its form: exit status 2 and two lines on stderr,
+    ``audioring COMMAND: error: MESSAGE`` and ``see `audioring COMMAND -h```, no usage block."""
+    prog = f"audioring {command}".rstrip()
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"{prog}: error: "), result.stderr
+    assert lines[1] == f"see `{prog} -h`", result.stderr
+    return lines[0][len(f"{prog}: error: "):]
+
+
 def no_device_environment(tmp_path: Path) -> dict:
     """An environment in which PortAudio finds no input device, on any machine: no sound card, no
     PulseAudio, no JACK, whatever the machine has (its files are made in ``tmp_path``)."""
@@ -100,8 +111,7 @@ def test_help_lists_the_commands_without_importing_rich_soundfile_or_portaudio()
 
 def test_no_command_is_a_usage_error():
     result = run_cli(env=dict(os.environ))
-    assert result.returncode == 2
-    assert "required: COMMAND" in result.stderr
+    assert "required: COMMAND" in usage_error(result, "")
 
 
 @pytest.mark.parametrize(
@@ -113,7 +123,15 @@ def test_no_command_is_a_usage_error():
         (["--seconds", "-1"], "argument --seconds/-s: must be a number of seconds > 0, got '-1'"),
         (["--seconds", "nan"], "argument --seconds/-s: must be a number of seconds > 0, got 'nan'"),
         (["--channels", "0"], "argument --channels/-c: must be an integer in 1..65536, got '0'"),
-        (["--channels", "65"], "argument --channels: must be in 1..64 for the virtual input, got 65"),
+        (["--channels", "1024", "--buffer-seconds", "1e6"],
+         "argument --buffer-seconds: 48000000000 frames x 1024 channels (float32) do not fit in memory; give fewer "
+         "--channels or a shorter --buffer-seconds (buffer_size=48000000000"),
+        (["--buffer-seconds", "0"], "argument --buffer-seconds: must be a number of seconds > 0, got '0'"),
+        (["--latency", "soon"], "argument --latency: must be low, high or a number of seconds in 0..10, got 'soon'"),
+        (["--latency", "11"], "argument --latency: must be low, high or a number of seconds in 0..10, got '11'"),
+        (["--latency", "nan"], "argument --latency: must be low, high or a number of seconds in 0..10, got 'nan'"),
+        (["--blocksize", "-1"],
+         "argument --blocksize: must be an integer in 0..16777216 (0: the host API chooses), got '-1'"),
         (["--format", "mp3"], "argument --format/-f: invalid choice: 'mp3' (choose from"),
         (["--dtype", "int32", "--format", "flac"], "argument --dtype: FLAC holds at most 24 bits"),
         (["--format", "flac", "--channels", "9"], "argument --channels: FLAC holds at most 8 channels, got 9"),
@@ -127,10 +145,57 @@ def test_bad_arguments_exit_2_naming_the_option(tmp_path, no_device_env, args, m
     out = tmp_path / "out.wav"
     result = run_cli("record", str(out), "--seconds", "1", *(["--device", "virtual"] if "--device" not in args else []),
                      *args, env=no_device_env)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith("usage: audioring record")
-    assert message in result.stderr
+    assert message in usage_error(result, "record")
     assert not out.exists()
+
+
+def test_version_is_one_line_with_the_native_revision():
+    import audioring
+
+    result = run_cli("--version", env=dict(os.environ))
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    revision = audioring._core.__git_revision__
+    assert revision, "the build always sets a revision (or 'unknown')"
+    known = "" if revision == "unknown" else f" (native module built from git {revision})"
+    assert result.stdout == f"audioring {audioring.__version__}{known}\n"
+
+
+@pytest.mark.parametrize("command", ["record", "meter", "serve"])
+def test_blocksize_reaches_the_device(tmp_path, no_device_env, command):
+    # The virtual input delivers --blocksize frames per block and reports one block as its latency.
+    args = {"record": [str(tmp_path / "b.wav")], "meter": [], "serve": [f"cli{os.getpid()}-blocksize"]}[command]
+    for blocksize, latency in (("480", "10.0"), ("96", "2.0")):
+        result = run_cli(command, *args, "-d", "virtual", "-r", "48000", "--blocksize", blocksize, "--latency", "0.1",
+                         "--seconds", "0.3", env=no_device_env)
+        assert result.returncode == 0, result.stderr
+        assert f"; input latency {latency} ms" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["meter", "serve"])
+def test_buffer_seconds_sizes_the_ring_of_meter_and_serve(no_device_env, command):
+    # A ring past the memory is refused before anything starts: --buffer-seconds reaches the ring.
+    args = [] if command == "meter" else [f"cli{os.getpid()}-buffer"]
+    result = run_cli(command, *args, "-d", "virtual", "-c", "1024", "--buffer-seconds", "1e6", "--seconds", "0.2",
+                     env=no_device_env)
+    message = usage_error(result, command)
+    assert message.startswith("argument --buffer-seconds: 48000000000 frames x 1024 channels (float32) do not fit "
+                              "in memory"), message
+    small = run_cli(command, *args, "-d", "virtual", "-c", "1024", "--buffer-seconds", "0.1", "--seconds", "0.2",
+                    env=no_device_env)
+    assert small.returncode == 0, small.stderr
+
+
+@pytest.mark.audio_server
+def test_latency_reaches_the_device(pulse_env):
+    said = {}
+    for latency in ("0.02", "0.5"):
+        result = run_cli("meter", "-d", "pulse", "--latency", latency, "--seconds", "0.3", env=pulse_env)
+        assert result.returncode == 0, result.stderr
+        found = re.search(r"; input latency ([0-9.]+) ms", result.stderr)
+        assert found, result.stderr
+        said[latency] = float(found.group(1))
+    # PortAudio rounds to the device's periods: what it reports follows what was asked, not equals it.
+    assert said["0.02"] < 100 < said["0.5"], said
 
 
 def test_out_without_a_known_suffix_needs_format(tmp_path, no_device_env):
@@ -247,6 +312,22 @@ def test_frames_lost_to_a_stalled_writer_are_written_as_silence_listed_and_exit_
     assert np.array_equal(counters[kept], np.flatnonzero(kept)), "a frame away from its true position"
 
 
+@pytest.mark.parametrize("channels", [256, 1024])
+def test_the_virtual_input_records_hundreds_of_channels(tmp_path, no_device_env, channels):
+    # Past 64 channels: as many as memory holds (WAV itself holds up to 1024 through libsndfile).
+    out = tmp_path / "wide.wav"
+    rate, seconds = 8000, 0.5
+    result = run_cli("record", str(out), "-d", "virtual:ramp", "-t", "int32", "-c", str(channels), "-r", str(rate),
+                     "-s", str(seconds), env=no_device_env)
+    assert result.returncode == 0, result.stderr
+    assert summary(result.stdout)["frames lost"] == "0"
+    info = sf.info(str(out))
+    assert (info.frames, info.channels, info.samplerate) == (round(seconds * rate), channels, rate)
+    counters = sf.read(str(out), dtype="int32")[0].astype(np.int64)
+    assert (counters == counters[:, :1]).all(), "a channel differs from the first"
+    assert counters[0, 0] == 0 and (np.diff(counters[:, 0]) == 1).all()
+
+
 def test_virtual_sine_per_channel(tmp_path, no_device_env):
     out = tmp_path / "sine.flac"
     result = run_cli("record", str(out), "-d", "virtual:sine:440,2000", "-s", "1", env=no_device_env)
@@ -313,17 +394,38 @@ def test_without_any_input_device_record_and_meter_fall_back_to_the_virtual_inpu
     assert result.returncode == 0, result.stderr
     assert "audioring: no usable input device: no default input device" in result.stderr
     assert "Using the built-in virtual input virtual:sine:1000" in result.stderr
+    assert summary(result.stdout)["input"] == "virtual:sine:1000 (no input device: fallback)"
     data = check_file(out, 96000, 2, 48000, "FLOAT")
     assert dominant_frequency(data, 48000) == pytest.approx([1000, 1000], abs=1)
 
     meter = run_cli("meter", "--seconds", "0.5", env=no_device_env)
     assert meter.returncode == 0, meter.stderr
     assert "Using the built-in virtual input" in meter.stderr
+    assert summary(meter.stdout)["input"] == "virtual:sine:1000 (no input device: fallback)"
 
     doctor = run_cli("doctor", env=no_device_env)
     assert doctor.returncode == 1
     assert "default input device: none" in doctor.stdout
     assert "- no input device: start a sound server" in doctor.stdout
+
+
+@pytest.mark.parametrize("command", ["record", "meter", "serve"])
+def test_no_fallback_makes_a_missing_input_device_an_error(tmp_path, no_device_env, command):
+    out = tmp_path / "x.wav"
+    args = {"record": [str(out)], "meter": [], "serve": [f"cli{os.getpid()}-nofallback"]}[command]
+    result = run_cli(command, *args, "--seconds", "0.5", "--no-fallback", env=no_device_env)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        f"audioring {command}: error: no usable input device: no default input device. Available input devices: "
+        "none (no input device found: is a sound server such as PulseAudio or JACK running?); --no-fallback "
+        "refuses the virtual input in its place. Name a device with --device (see `audioring devices`); `audioring "
+        "doctor` says what is missing"]
+    assert result.stdout == "" and not out.exists()
+    # A device named, the virtual input included, is no fallback: --no-fallback changes nothing.
+    named = run_cli(command, *args, "--seconds", "0.5", "--no-fallback", "-d", "virtual", env=no_device_env)
+    assert named.returncode == 0, named.stderr
+    assert summary(named.stdout)["input"] == "virtual:sine:1000"
+    assert "no usable input device" not in named.stderr
 
 
 def test_a_named_device_that_does_not_exist_is_an_error_even_without_devices(tmp_path, no_device_env):
@@ -422,9 +524,9 @@ def test_doctor_with_pulseaudio_is_all_good(pulse_env):
 @pytest.mark.parametrize("device", ["99", "no-such-device"])
 def test_an_unknown_device_exits_2_listing_the_devices(tmp_path, pulse_env, device):
     result = run_cli("record", str(tmp_path / "x.wav"), "--device", device, env=pulse_env)
-    assert result.returncode == 2
-    assert f"argument --device: device {int(device) if device.isdigit() else device!r}" in result.stderr
-    assert "Available input devices: 0: 'pulse' (ALSA, 32 ch); 1: 'default' (ALSA, 32 ch)" in result.stderr
+    message = usage_error(result, "record")  # as a --from name nothing is shared under
+    assert message.startswith(f"argument --device: device {int(device) if device.isdigit() else device!r}")
+    assert "Available input devices: 0: 'pulse' (ALSA, 32 ch); 1: 'default' (ALSA, 32 ch)" in message
     assert not (tmp_path / "x.wav").exists()
 
 
@@ -456,10 +558,19 @@ def test_a_listed_default_device_that_fails_to_open_falls_back(tmp_path, pulse_e
     assert result.returncode == 0, result.stderr
     assert "no usable input device: the default input device 'default' (ALSA) failed to open" in result.stderr
     assert "Using the built-in virtual input virtual:sine:1000" in result.stderr
+    assert summary(result.stdout)["input"] == "virtual:sine:1000 (the default input device failed to open: fallback)"
     # Rate and channels were settled from the device before it failed.
     rate = sf.info(str(out)).samplerate
     data = check_file(out, rate, 2, rate, "FLOAT")
     assert dominant_frequency(data, rate) == pytest.approx([1000, 1000], abs=2)
+
+    # With --no-fallback it is an error naming the device and why, and the existing file is left alone.
+    strict = subprocess.run([*cmd, "--no-fallback"], env=pulse_env, capture_output=True, text=True, timeout=60)
+    assert strict.returncode == 1, strict.stderr
+    assert strict.stderr.startswith("audioring record: error: no usable input device: the default input device "
+                                    "'default' (ALSA) failed to open: "), strict.stderr
+    assert "--no-fallback refuses the virtual input" in strict.stderr
+    assert sf.info(str(out)).frames == rate
 
     # A named device that fails is an error, and the existing file is left alone.
     named = subprocess.run([*cmd, "--device", "pulse"], env=pulse_env, capture_output=True, text=True, timeout=60)

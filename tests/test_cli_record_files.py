@@ -134,15 +134,17 @@ def test_buffer_seconds_is_how_long_the_disk_may_stall(no_device_env):
     assert_consecutive(values)
 
 
-def test_buffer_seconds_with_from_names_the_producers_option(tmp_path, no_device_env):
+@pytest.mark.parametrize("command", ["record", "meter"])
+def test_buffer_seconds_with_from_names_the_producers_option(tmp_path, no_device_env, command):
     name = unique("buffer")
     producer = serve(name, no_device_env)
     try:
-        result = run_cli("record", str(tmp_path / "x.wav"), "--from", name, "--buffer-seconds", "5",
-                         env=no_device_env)
+        result = run_cli(command, *([str(tmp_path / "x.wav")] if command == "record" else []), "--from", name,
+                         "--buffer-seconds", "5", env=no_device_env)
     finally:
         producer.proc.send_signal(signal.SIGINT)
         producer.finish()
     assert result.returncode == 2
     assert "argument --buffer-seconds: with --from the shared recording's ring is the buffer; its producer sets " \
-           "it (`audioring serve NAME --ring-seconds S`)" in result.stderr
+           "it (`audioring serve NAME --buffer-seconds S`)" in result.stderr
+    assert not (tmp_path / "x.wav").exists()

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audioring import Ring, shared
+from audioring import Ring, attach, shared
 from audioring.cli.output import MAX_DATA_BYTES
 from test_cli import CLI, no_device_environment, run_cli, summary
 
@@ -95,6 +95,28 @@ def serve(name: str, env: dict, *extra: str) -> Running:
         assert producer.proc.poll() is None and time.monotonic() < deadline, producer.stderr
         time.sleep(0.02)
     return producer
+
+
+@pytest.mark.parametrize("option", ["--buffer-seconds", "--ring-seconds"])
+def test_serve_buffer_seconds_sizes_the_shared_ring(no_device_env, option):
+    # --buffer-seconds is the ring's one name in every command; --ring-seconds, serve's name before it, still works.
+    name = unique("ring")
+    producer = serve(name, no_device_env, option, "2", "--seconds", "3")  # ends by itself: no signal races its start
+    try:
+        mic = attach(name)
+        capacity, rate = mic.capacity, mic.sampling_rate
+        mic.close()
+    finally:
+        status, _ = producer.finish()
+    assert status == 0, producer.stderr
+    # 2 s and AudioRecord's default headroom of 1 s (the ring rounds up to whole pages); the default 3 s is 4 s.
+    assert 3 * rate <= capacity < 4 * rate, capacity
+
+
+def test_ring_seconds_is_not_listed(no_device_env):
+    result = run_cli("serve", "--help", env=no_device_env)
+    assert result.returncode == 0
+    assert "--buffer-seconds S" in result.stdout and "--ring-seconds" not in result.stdout
 
 
 # ---- the producer stops or dies under a reader ---------------------------------------------------
@@ -194,11 +216,12 @@ def test_an_entry_shared_by_another_user_is_one_line_not_a_warning(no_device_env
         stray.unlink()
     name = stray.name.split("-", 2)[2]
     skipped = f"audioring: list_shared() skipped shared name {name!r}: {stray} is a symbolic link"
-    assert absent.returncode == 1 and listing.returncode == 0, absent.stderr + listing.stderr
+    assert absent.returncode == 2 and listing.returncode == 0, absent.stderr + listing.stderr
     for result in (absent, listing):
         assert "Traceback" not in result.stderr
         assert any(line.startswith(skipped) for line in result.stderr.splitlines()), result.stderr
-    assert "audioring meter: error: nothing is shared under" in absent.stderr
+    assert "audioring meter: error: argument --from: nothing is shared under" in absent.stderr
+    assert absent.stderr.splitlines()[-1] == "see `audioring meter -h`", absent.stderr
 
 
 # ---- outputs other than a file -------------------------------------------------------------------

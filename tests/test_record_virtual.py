@@ -104,6 +104,29 @@ def test_read_is_zero_copy_and_read_only():
         np.testing.assert_array_equal(copied, a)
 
 
+@pytest.mark.parametrize("channels", [256, 1024])
+def test_the_virtual_input_takes_as_many_channels_as_memory_holds(channels):
+    # Every frame on every channel: a free-running ramp, all of it in the ring.
+    frames = 4800
+    with AudioRecord(channels, RATE, frames, dtype="int32",
+                     device=VirtualInput("ramp", realtime=False, frames=frames)) as rec:
+        wait_for_frames(rec, frames, timeout=10.0)
+        block = rec.read(frames)
+        assert block.shape == (frames, channels)
+        assert (block == block[:, :1]).all(), "a channel differs from the first"
+        assert_consecutive(ramp_counter(block), RAMP_MODULUS["int32"], 0)
+    # A sine per channel: each channel its own frequency (10 Hz apart: the FFT's resolution over 0.1 s is 10 Hz).
+    hz = [100.0 + 10 * (k % 2000) for k in range(channels)]
+    with AudioRecord(channels, RATE, frames, device=VirtualInput("sine", hz, realtime=False, frames=frames)) as rec:
+        wait_for_frames(rec, frames, timeout=10.0)
+        data = rec.read(frames)
+        spectrum = np.abs(np.fft.rfft(data * np.hanning(frames)[:, None], axis=0))
+        np.testing.assert_allclose(np.argmax(spectrum, axis=0) * RATE / frames, hz, atol=10)
+    # Past the memory, refused before anything is allocated, naming the sizes.
+    with pytest.raises(MemoryError, match=f"channels={channels} x 4 bytes does not fit in memory"):
+        AudioRecord(channels, RATE, 2**40, dtype="int32", device=VirtualInput("ramp"))
+
+
 def test_views_outlive_the_recorder():
     rec = AudioRecord(1, RATE, 4800, device=VirtualInput("ramp", realtime=False, frames=4800))
     rec.start_recording()

@@ -477,7 +477,9 @@ def test_from_refuses_device_options_and_unknown_names(tmp_path):
     assert r.returncode == 2 and "drop --device" in r.stderr
     r = subprocess.run([*cli, "record", str(tmp_path / "x.wav"), "--from", unique("absent")],
                        capture_output=True, text=True)
-    assert r.returncode == 1 and "nothing is shared under" in r.stderr and not (tmp_path / "x.wav").exists()
+    # As an unknown --device: an argument that names nothing there (exit status 2).
+    assert r.returncode == 2 and "argument --from: nothing is shared under" in r.stderr
+    assert not (tmp_path / "x.wav").exists()
 
 
 # ---- asyncio -------------------------------------------------------------------------------------

@@ -5,8 +5,11 @@ meter ended with Ctrl-C (SIGINT) or SIGTERM, or by the orderly end of the
 recording ``--from`` reads; 1 when something fails while running (the
 output cannot be written or its reader closed the pipe, PortAudio is
 missing for a named device, a device fails or stops delivering, a
-``--from`` producer dies; `doctor`: a problem found); 2 for bad arguments,
-an unknown ``--device`` among them; 130 when a second Ctrl-C aborts.
+``--from`` producer dies, no usable input device with ``--no-fallback``;
+`doctor`: a problem found); 2 for bad arguments, an unknown ``--device``
+and a ``--from`` name nothing is shared under among them (reported in two
+lines: the error, then where the usage is); 3 when ``record`` lost frames;
+130 when a second Ctrl-C aborts.
 
 Modules
 -------

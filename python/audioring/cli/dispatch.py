@@ -7,7 +7,7 @@ from typing import Optional
 
 from .commands import COMMANDS
 from .errors import CliError, UsageError
-from .parser import build_parser
+from .parser import USAGE_STATUS, build_parser, print_usage_error
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -29,9 +29,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         return command.run(args)
     except UsageError as error:
-        command_parser.print_usage(sys.stderr)
-        print(f"{command_parser.prog}: error: {error}", file=sys.stderr)
-        return 2
+        print_usage_error(command_parser.prog, str(error))
+        return USAGE_STATUS
     except CliError as error:
         print(f"{command_parser.prog}: error: {error}", file=sys.stderr)
         return 1

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 
 class UsageError(Exception):
-    """A bad argument, reported argparse-style with the usage line: exit status 2.
+    """A bad argument, reported as argparse's own errors are (two lines, see `parser`): exit status 2.
 
-    The message names the option, e.g. ``argument --device: ...``.
+    The message names the option, e.g. ``argument --device: ...``. A value
+    that names nothing there is (an unknown ``--device``, nothing shared under
+    the ``--from`` name) is an argument error too: the fix is in the command line.
     """
 
 

@@ -11,10 +11,9 @@ from .._sources import as_device
 from .errors import CliError, UsageError
 from .options import CaptureOptions
 
-#: Sampling rate of the virtual input when --rate is not given.
+#: Sampling rate of the virtual input when --rate is not given. The virtual input takes any
+#: --channels the ring fits in memory: AudioRecord checks that before it allocates (a MemoryError).
 VIRTUAL_RATE = 48000
-#: Most channels --channels takes for the virtual input.
-VIRTUAL_MAX_CHANNELS = 64
 #: Channels when --channels is not given (fewer if the device has fewer).
 DEFAULT_CHANNELS = 2
 
@@ -42,8 +41,15 @@ class Input:
     explicit : bool
         Whether ``--device`` named it: then a failure to open it is an error;
         otherwise the CLI falls back to the virtual input.
-    device_rate, mapping, quality
-        As `AudioRecord` takes them (``--device-rate``, ``--mapping``, ``--quality``).
+    device_rate, mapping, quality, latency, blocksize
+        As `AudioRecord` takes them (``--device-rate``, ``--mapping``, ``--quality``, ``--latency``,
+        ``--blocksize``).
+    fallback : bool
+        Whether the virtual input may stand in for a default device that fails
+        to open (False with ``--no-fallback``).
+    fell_back : str, optional
+        Set when the virtual input stands in for the default device: why, in a
+        few words (``no input device``), for the summary.
     """
 
     device: Union[int, VirtualInput]
@@ -54,6 +60,15 @@ class Input:
     device_rate: Optional[int] = None
     mapping: Optional[list[int]] = None
     quality: str = "high"
+    latency: Union[float, str, None] = None
+    blocksize: int = 0
+    fallback: bool = True
+    fell_back: Optional[str] = None
+
+    @property
+    def summary(self) -> str:
+        """The input as the closing summary names it: ``virtual:sine:1000 (no input device: fallback)``."""
+        return self.name if self.fell_back is None else f"{self.name} ({self.fell_back}: fallback)"
 
 
 def parse_virtual(spec: str) -> Optional[VirtualInput]:
@@ -90,7 +105,7 @@ def choose_input(options: CaptureOptions, notice: Callable[[str], None]) -> Inpu
     """Resolve ``--device`` (None: the default input) and settle channels and rate.
 
     Without ``--device``, no PortAudio, no input device or no default input
-    means the virtual input, announced through ``notice``.
+    means the virtual input, announced through ``notice`` (`fallback`).
 
     Raises
     ------
@@ -98,13 +113,15 @@ def choose_input(options: CaptureOptions, notice: Callable[[str], None]) -> Inpu
         If ``--device`` names no input device (listing the available ones) or
         ``--channels`` exceeds what the device has.
     CliError
-        If a device is named but PortAudio cannot be loaded.
+        If a device is named but PortAudio cannot be loaded, or there is no
+        usable default input and ``options.fallback`` is False (``--no-fallback``).
     """
     spec, channels, rate = options.device, options.channels, options.rate
 
     def conversion(inp: Input) -> Input:
         return dataclasses.replace(inp, device_rate=options.device_rate, mapping=options.mapping,
-                                   quality=options.quality)
+                                   quality=options.quality, latency=options.latency, blocksize=options.blocksize,
+                                   fallback=options.fallback)
 
     if options.mapping is not None:
         if channels is not None and channels != len(options.mapping):
@@ -128,7 +145,7 @@ def choose_input(options: CaptureOptions, notice: Callable[[str], None]) -> Inpu
             sd = _devices.import_sounddevice()
             info = _devices.resolve_input_device(sd, None)
         except (OSError, ImportError, ValueError) as error:
-            return conversion(fallback(str(error), channels, rate, notice))
+            return conversion(fallback(str(error), "no input device", options.fallback, channels, rate, notice))
         explicit = False
     name = f"{info['name']!r} ({sd.query_hostapis(info['hostapi'])['name']})"
     most = int(info["max_input_channels"])
@@ -151,15 +168,30 @@ def default_input_index(sd: ModuleType) -> Optional[int]:
         return None
 
 
-def fallback(reason: str, channels: Optional[int], rate: Optional[int], notice: Callable[[str], None]) -> Input:
-    """The virtual input instead of a missing or failing default device, with a notice saying why."""
+def fallback(reason: str, missing: str, allowed: bool, channels: Optional[int], rate: Optional[int],
+             notice: Callable[[str], None]) -> Input:
+    """The virtual input instead of a missing or failing default device, with a notice saying why.
+
+    It keeps a first interactive run from ending in an error, and is said
+    twice so that it is never taken for the real input: in the notice, and in
+    the summary's ``input:`` line (``missing``, e.g. ``no input device``).
+
+    Raises
+    ------
+    CliError
+        If not ``allowed`` (``--no-fallback``): a script must be able to tell
+        that nothing real was recorded.
+    """
+    if not allowed:
+        raise CliError(f"no usable input device: {reason}; --no-fallback refuses the virtual input in its place. "
+                       "Name a device with --device (see `audioring devices`); `audioring doctor` says what is missing")
     virtual = VirtualInput("sine")
     notice(
         f"no usable input device: {reason}\n"
-        f"Using the built-in virtual input {virtual.name} (a 1 kHz test tone) instead. "
-        "Name a device with --device (see `audioring devices`); `audioring doctor` says what is missing."
+        f"Using the built-in virtual input {virtual.name} (a 1 kHz test tone) instead (--no-fallback makes this an "
+        "error). Name a device with --device (see `audioring devices`); `audioring doctor` says what is missing."
     )
-    return _virtual_input(virtual, channels, rate, explicit=False)
+    return dataclasses.replace(_virtual_input(virtual, channels, rate, explicit=False), fell_back=missing)
 
 
 def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str], None],
@@ -167,7 +199,8 @@ def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str
     """Open and start an `AudioRecord` on ``inp`` whose ring holds ``seconds`` of audio (shared as ``share``).
 
     A default device that is listed but fails to open or start (a sound
-    server gone since PortAudio scanned, say) gives way to the virtual input.
+    server gone since PortAudio scanned, say) gives way to the virtual input
+    (`fallback`; with ``--no-fallback`` a `CliError`).
 
     Returns
     -------
@@ -177,9 +210,10 @@ def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str
     Raises
     ------
     UsageError
-        If the device refuses the rate or channel count.
+        If the device refuses the rate or channel count, or the ring does not fit in memory.
     CliError
-        If a device named with ``--device`` fails to open.
+        If a device named with ``--device`` fails to open, or the default
+        device fails and ``inp.fallback`` is False.
     """
     buffer_frames = max(1, int(seconds * inp.rate))
     if not as_device(inp.device).portaudio:  # as AudioRecord resolves it: no PortAudio failure to fall back from
@@ -191,10 +225,16 @@ def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str
         if inp.explicit:
             raise CliError(f"input device {inp.name} failed: {error}") from None
         inp = dataclasses.replace(
-            fallback(f"the default input device {inp.name} failed to open: {error}", inp.channels, inp.rate, notice),
-            device_rate=None, mapping=inp.mapping, quality=inp.quality,
+            fallback(f"the default input device {inp.name} failed to open: {error}",
+                     "the default input device failed to open", inp.fallback, inp.channels, inp.rate, notice),
+            device_rate=None, mapping=inp.mapping, quality=inp.quality, latency=inp.latency, blocksize=inp.blocksize,
         )
     return _announced(_started(inp, dtype, buffer_frames, share), notice), inp
+
+
+def latency_text(rec: AudioRecord) -> str:
+    """The input latency the device reports, for the opening notice (what ``--latency``/``--blocksize`` set)."""
+    return f"input latency {rec.latency * 1000:.1f} ms"
 
 
 def _announced(rec: AudioRecord, notice: Callable[[str], None]) -> AudioRecord:
@@ -207,9 +247,14 @@ def _announced(rec: AudioRecord, notice: Callable[[str], None]) -> AudioRecord:
 def _started(inp: Input, dtype: str, buffer_frames: int, share: Optional[str]) -> AudioRecord:
     try:
         rec = AudioRecord(inp.channels, inp.rate, buffer_frames, device=inp.device, dtype=dtype,
-                          device_rate=inp.device_rate, mapping=inp.mapping, quality=inp.quality, share=share)
+                          blocksize=inp.blocksize, latency=inp.latency, device_rate=inp.device_rate,
+                          mapping=inp.mapping, quality=inp.quality, share=share)
     except ValueError as error:  # the device refuses the rate, channels or mapping; a virtual frequency too high
         raise UsageError(str(error)) from None
+    except MemoryError as error:  # checked before anything is allocated: the message names every size
+        raise UsageError(
+            f"argument --buffer-seconds: {buffer_frames} frames x {inp.channels} channels ({dtype}) do not fit in "
+            f"memory; give fewer --channels or a shorter --buffer-seconds ({error})") from None
     try:
         rec.start_recording()
     except BaseException:
@@ -219,9 +264,6 @@ def _started(inp: Input, dtype: str, buffer_frames: int, share: Optional[str]) -
 
 
 def _virtual_input(virtual: VirtualInput, channels: Optional[int], rate: Optional[int], explicit: bool) -> Input:
-    if channels is not None and channels > VIRTUAL_MAX_CHANNELS:
-        raise UsageError(
-            f"argument --channels: must be in 1..{VIRTUAL_MAX_CHANNELS} for the virtual input, got {channels}")
     if channels is None:
         channels = len(virtual.frequencies) if len(virtual.frequencies) > 1 else DEFAULT_CHANNELS
     return Input(virtual, virtual.name, channels, VIRTUAL_RATE if rate is None else rate, explicit)

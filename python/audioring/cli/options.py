@@ -1,8 +1,10 @@
 """Options and argument types that several commands share.
 
-Every command that captures audio (``record``, ``meter``) takes the capture
-options of `add_capture_options`; an option every such command should get
-(``--device-rate``, ``--mapping``, say) is added there, once.
+Every command that captures audio (``record``, ``meter``, ``serve``) takes
+the capture options of `add_capture_options`; an option every such command
+should get (``--device-rate``, ``--latency``, say) is added there, once. Each
+also takes ``--buffer-seconds`` (`add_buffer_option`), whose help says what
+the ring is for in that command.
 
 Argument types check the text of the command line only; the values are
 checked again by the library (`audioring._validate`, `AudioRecord`) when
@@ -14,27 +16,37 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
+from .._settings import MAX_BLOCKSIZE
 from .._validate import MAX_CHANNELS, QUALITIES
 
 #: The most --rate takes: the highest rate of any real audio hardware.
 MAX_RATE = 768_000
+#: The most --latency takes, in seconds: what `AudioRecord` takes (latency=).
+MAX_LATENCY = 10.0
+#: --latency's named values: PortAudio's default low and high input latency of the device.
+LATENCY_NAMES = ("low", "high")
 
 
-def positive_int(most: int) -> Callable[[str], int]:
-    """An argparse type: an integer in ``1..most``."""
+def int_in(least: int, most: int, note: str = "") -> Callable[[str], int]:
+    """An argparse type: an integer in ``least..most`` (``note``, if any, follows the range in the error)."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            value = 0  # reported as out of range, with the text as given
-        if not 1 <= value <= most:
-            raise argparse.ArgumentTypeError(f"must be an integer in 1..{most}, got {text!r}")
+            value = least - 1  # reported as out of range, with the text as given
+        if not least <= value <= most:
+            raise argparse.ArgumentTypeError(f"must be an integer in {least}..{most}{note}, got {text!r}")
         return value
 
     return parse
+
+
+def positive_int(most: int) -> Callable[[str], int]:
+    """An argparse type: an integer in ``1..most``."""
+    return int_in(1, most)
 
 
 def seconds(text: str) -> float:
@@ -45,6 +57,20 @@ def seconds(text: str) -> float:
         value = math.nan  # reported as not > 0, with the text as given
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
+def latency(text: str) -> Union[float, str]:
+    """An argparse type: ``low``, ``high`` or a number of seconds in ``0..MAX_LATENCY`` (AudioRecord's latency=)."""
+    if text in LATENCY_NAMES:
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan  # reported as out of range, with the text as given
+    if not 0 <= value <= MAX_LATENCY:  # nan fails too
+        raise argparse.ArgumentTypeError(
+            f"must be low, high or a number of seconds in 0..{MAX_LATENCY:g}, got {text!r}")
     return value
 
 
@@ -77,6 +103,13 @@ class CaptureOptions:
         ``--mapping``: the device inputs to record, 1-based.
     quality : str
         ``--quality``: libsoxr's recipe when converting.
+    latency : float or str, optional
+        ``--latency``: AudioRecord's ``latency=`` (None: its default, ``'high'``).
+    blocksize : int
+        ``--blocksize``: AudioRecord's ``blocksize=`` (0: the host API chooses).
+    fallback : bool
+        False with ``--no-fallback``: no usable default input device is an
+        error instead of the virtual input.
     """
 
     device: Optional[str]
@@ -85,17 +118,21 @@ class CaptureOptions:
     device_rate: Optional[int] = None
     mapping: Optional[list[int]] = None
     quality: str = "high"
+    latency: Union[float, str, None] = None
+    blocksize: int = 0
+    fallback: bool = True
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CaptureOptions:
         """The capture options of a command line parsed with `add_capture_options`."""
         return cls(device=args.device, channels=args.channels, rate=args.rate, device_rate=args.device_rate,
-                   mapping=args.mapping, quality=args.quality)
+                   mapping=args.mapping, quality=args.quality, latency=args.latency,
+                   blocksize=args.blocksize or 0, fallback=not args.no_fallback)
 
 
 def add_capture_options(parser: argparse.ArgumentParser) -> None:
     """Add the capture options: ``--device``, ``--channels``, ``--rate``, ``--device-rate``, ``--mapping``,
-    ``--quality`` (see `CaptureOptions`)."""
+    ``--quality``, ``--latency``, ``--blocksize``, ``--no-fallback`` (see `CaptureOptions`)."""
     parser.add_argument(
         "--device", "-d", metavar="D",
         help="input device: index or name substring (see `audioring devices`), or the built-in "
@@ -114,3 +151,26 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                              "2,1 swaps a stereo pair (default: the first --channels inputs)")
     parser.add_argument("--quality", choices=QUALITIES, default="high",
                         help="resampling quality when converting (libsoxr's recipes; default: high)")
+    parser.add_argument("--latency", type=latency, metavar="L",
+                        help="the device's input latency: seconds (e.g. 0.1), or low or high, PortAudio's defaults "
+                             "for the device; more latency rides out a loaded machine without overflows "
+                             "(default: high)")
+    parser.add_argument("--blocksize", type=int_in(0, MAX_BLOCKSIZE, " (0: the host API chooses)"), metavar="N",
+                        help="frames the device delivers per block; 0 lets the host API choose, usually best "
+                             "(default: 0)")
+
+
+    parser.add_argument("--no-fallback", action="store_true",
+                        help="without --device, fail (exit status 1) when there is no usable input device, instead "
+                             "of recording the virtual input's test tone: for scripts")
+
+
+def add_buffer_option(parser: argparse.ArgumentParser, purpose: str, default: float) -> None:
+    """Add ``--buffer-seconds S``, the seconds of audio the ring holds; ``purpose`` says what for in this command.
+
+    ``args.buffer_seconds`` is None when it is left out: the command reads
+    its default when it starts its recorder (`capture.RING_SECONDS`, which
+    tests shorten), ``default`` is only what the help says.
+    """
+    parser.add_argument("--buffer-seconds", type=seconds, metavar="S",
+                        help=f"seconds of audio the ring holds: {purpose} (default: {default:g})")

@@ -10,7 +10,7 @@ from .display import notice
 from .errors import CliError, UsageError
 
 #: The capture options that choose and open a device; ``--from`` replaces them all.
-DEVICE_OPTIONS = ("device", "channels", "rate", "device_rate", "mapping")
+DEVICE_OPTIONS = ("device", "channels", "rate", "device_rate", "mapping", "latency", "blocksize")
 
 
 def add_from_option(parser: argparse.ArgumentParser) -> None:
@@ -26,22 +26,26 @@ def open_shared(args: argparse.Namespace) -> SharedRecording:
     Raises
     ------
     UsageError
-        If a device option was given too, or the name is not a valid name.
+        If a device option or ``--buffer-seconds`` was given too, the name is not a valid name, or
+        nothing is shared under it.
     CliError
-        If nothing is shared under the name, it cannot be read, or it has no
+        If the shared recording cannot be read, or it has no
         sampling rate (a `Ring` shared without one).
     """
     given = [f"--{name.replace('_', '-')}" for name in DEVICE_OPTIONS if getattr(args, name, None) is not None]
     if given:
         raise UsageError(f"argument --from: the shared recording fixes the input; drop {', '.join(given)}")
+    if getattr(args, "buffer_seconds", None) is not None:
+        raise UsageError("argument --buffer-seconds: with --from the shared recording's ring is the buffer; "
+                         "its producer sets it (`audioring serve NAME --buffer-seconds S`)")
     try:
         mic = attach(args.from_name)
     except (ValueError, TypeError) as error:
         raise UsageError(f"argument --from: {error}") from None
-    except FileNotFoundError:
+    except FileNotFoundError:  # as an unknown --device: the command line names nothing there
         names = ", ".join(s.name for s in _listed()) or "none"
-        raise CliError(f"nothing is shared under {args.from_name!r} (shared now: {names}); "
-                       "start one with `audioring serve NAME`") from None
+        raise UsageError(f"argument --from: nothing is shared under {args.from_name!r} (shared now: {names}); "
+                         "start one with `audioring serve NAME`") from None
     except (OSError, NotImplementedError) as error:
         raise CliError(f"cannot read the shared recording {args.from_name!r}: {error}") from None
     if mic.sampling_rate == 0:  # a Ring shared without one: no duration, no file header
@@ -49,6 +53,11 @@ def open_shared(args: argparse.Namespace) -> SharedRecording:
         raise CliError(f"{args.from_name!r} is a Ring shared without a sampling rate, which the command line "
                        "needs: share it with Ring(..., sampling_rate=R)")
     return mic
+
+
+def shared_summary(mic: SharedRecording) -> str:
+    """A shared recording as a summary's ``input:`` line names it: ``shared 'mic' (pid 4242)``."""
+    return f"shared {mic.name!r} (pid {mic.producer_pid})"
 
 
 def print_shared() -> None:

@@ -16,10 +16,10 @@ from ..capture import Recording
 from ..display import notice
 from ..errors import EXIT_LOST, CliError, UsageError
 from ..file_writing import print_summary, write_until_done
-from ..inputs import choose_input, start_recorder
-from ..options import CaptureOptions, add_capture_options, seconds
+from ..inputs import choose_input, latency_text, start_recorder
+from ..options import CaptureOptions, add_buffer_option, add_capture_options, seconds
 from ..parser import Command
-from ..sharing import add_from_option, open_shared
+from ..sharing import add_from_option, open_shared, shared_summary
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,10 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", metavar="SIZE",
                         help="start a new file every SIZE of audio: a duration (90s, 30min, 1h) or a size (2GiB, "
                              "500MB); the parts OUT-0001.wav, OUT-0002.wav, ... join into exactly the recording")
-    parser.add_argument("--buffer-seconds", type=seconds, metavar="S",
-                        help="seconds of audio the ring holds for the writer: how long the disk may stall before "
-                             f"frames are lost (default: {capture.RING_SECONDS:g}; with --from, the producer's ring "
-                             "is the buffer: set it with `audioring serve --ring-seconds`)")
+    add_buffer_option(parser, "how long the disk may stall before frames are lost (with --from, the producer's "
+                              "ring is the buffer: `audioring serve NAME --buffer-seconds S` sets it)",
+                      capture.RING_SECONDS)
     add_from_option(parser)
 
 
@@ -85,14 +84,11 @@ def run(args: argparse.Namespace) -> int:
         plan.target.close()
         raise
     notice(f"recording from {inp.name} with the {rec.driver} driver: {inp.channels} ch, {inp.rate} Hz, "
-           f"{dtype} -> {_described(plan)} {capture.until_text(plan.total, inp.rate)}")
-    return _write(rec, plan, start=rec.first_frame)  # every frame of the recording just started
+           f"{dtype} -> {_described(plan)} {capture.until_text(plan.total, inp.rate)}; {latency_text(rec)}")
+    return _write(rec, plan, inp.summary, start=rec.first_frame)  # every frame of the recording just started
 
 
 def _record_shared(args: argparse.Namespace) -> int:
-    if args.buffer_seconds is not None:
-        raise UsageError("argument --buffer-seconds: with --from the shared recording's ring is the buffer; "
-                         "its producer sets it (`audioring serve NAME --ring-seconds S`)")
     mic = open_shared(args)
     plan: Optional[Plan] = None
     try:
@@ -108,7 +104,7 @@ def _record_shared(args: argparse.Namespace) -> int:
     notice(f"recording from the shared recording {mic.name!r} (pid {mic.producer_pid}): {mic.channels} ch, "
            f"{mic.sampling_rate} Hz, {mic.dtype.name} -> {_described(plan)} "
            f"{capture.until_text(plan.total, mic.sampling_rate)}")
-    return _write(mic, plan, start=start)
+    return _write(mic, plan, shared_summary(mic), start=start)
 
 
 def _plan(args: argparse.Namespace, dtype: str, channels: int, rate: int) -> Plan:
@@ -135,7 +131,8 @@ def _described(plan: Plan) -> str:
     return f"{plan.target.label} ({plan.choice.format.upper()} {plan.choice.subtype}{split})"
 
 
-def _write(rec: Recording, plan: Plan, start: int) -> int:
+def _write(rec: Recording, plan: Plan, source: str, start: int) -> int:
+    """Write ``rec`` from frame ``start`` as ``plan`` says; then the summary, its ``input:`` line naming ``source``."""
     # A shared recording's counters run from its producer's start: only what they gain from here on counts.
     overflows_before = rec.overflows if isinstance(rec, SharedRecording) else 0
     target = plan.target
@@ -156,6 +153,7 @@ def _write(rec: Recording, plan: Plan, start: int) -> int:
     results = sys.stderr if target.path == output.STDOUT else sys.stdout
     files = result.files
     shown = target.label if len(files) <= 1 else f"{files[0]} .. {files[-1]} ({len(files)} files)"
+    print(f"input: {source}", file=results)
     print(f"file: {shown} ({plan.choice.format.upper()} {plan.choice.subtype}, {rec.channels} ch, "
           f"{rec.sampling_rate} Hz)", file=results)
     print_summary(result, rec.sampling_rate, writer.gap_log if result.gaps else None, file=results)

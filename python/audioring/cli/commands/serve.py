@@ -10,8 +10,8 @@ from ..._validate import as_share_name
 from .. import capture
 from ..display import notice
 from ..errors import CliError, UsageError
-from ..inputs import choose_input, start_recorder
-from ..options import CaptureOptions, add_capture_options, seconds
+from ..inputs import choose_input, latency_text, start_recorder
+from ..options import CaptureOptions, add_buffer_option, add_capture_options, seconds
 from ..parser import Command
 
 #: Seconds between checks that the device still delivers.
@@ -27,9 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", "-t", choices=SAMPLE_DTYPES, default="float32",
                         help="sample format readers get (default: float32)")
     parser.add_argument("--seconds", "-s", type=seconds, metavar="S", help="stop after S seconds (default: Ctrl-C)")
-    parser.add_argument("--ring-seconds", type=seconds, metavar="S", default=capture.RING_SECONDS,
-                        help=f"seconds of audio the shared ring holds: how far back readers reach "
-                             f"(pre-roll), and how long a reader may stall (default: {capture.RING_SECONDS:g})")
+    add_buffer_option(parser, "how far back readers reach (pre-roll), and how long a reader may stall",
+                      capture.RING_SECONDS)
+    # Its name before --buffer-seconds became the one name of the ring in every command: kept, unlisted.
+    parser.add_argument("--ring-seconds", dest="buffer_seconds", type=seconds, help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,13 +41,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"argument {error}") from None
     inp = choose_input(CaptureOptions.from_args(args), notice)
     try:
-        rec, inp = start_recorder(inp, args.dtype, args.ring_seconds, notice, share=name)
+        # capture.RING_SECONDS is read now, not at import, so that tests can shorten it.
+        rec, inp = start_recorder(inp, args.dtype, args.buffer_seconds or capture.RING_SECONDS, notice, share=name)
     except FileExistsError as error:
         raise CliError(str(error)) from None
     try:
         notice(f"serving {inp.name} as {name!r} with the {rec.driver} driver: {inp.channels} ch, {inp.rate} Hz, "
                f"{args.dtype}; read it with `audioring record OUT --from {name}` or audioring.attach({name!r}) "
-               f"{'until Ctrl-C' if args.seconds is None else f'for {args.seconds:g} s'}")
+               f"{'until Ctrl-C' if args.seconds is None else f'for {args.seconds:g} s'}; {latency_text(rec)}")
         deadline = None if args.seconds is None else time.monotonic() + args.seconds
         failure = None
         with capture.StopOnSignal() as stop:
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         rec.close()
     print(f"served: {name}")
+    print(f"input: {inp.summary}")
     print(f"frames: {stats.frames}")
     print(f"duration: {stats.frames / inp.rate:.3f} s")
     print(f"overflows: {stats.input_overflows}")
