@@ -10,7 +10,7 @@ module's docstring); the harness they share is ``harness/``.
 
 Usage::
 
-    python benchmarks/run.py                  # full run, about 45 minutes (the disk case about 27)
+    python benchmarks/run.py                  # full run, about 17 minutes, plus about 27 for the disk case
     python benchmarks/run.py --quick          # under 2 minutes: fewer and shorter runs
     python benchmarks/run.py --cases read,stall
     python benchmarks/run.py --from-json benchmarks/results/bench.json   # re-render Markdown and charts
