@@ -51,7 +51,8 @@ def test_quick_run_completes_every_case(tmp_path):
     markdown = (out / "bench-quick.md").read_text()
     assert result.stdout.strip() == markdown.strip()  # the Markdown goes to stdout too
     assert ("DIRTY" in markdown) == report["provenance"]["dirty"]
-    charted = [case for case in CASES if "\ndef chart(" in (BENCHMARKS / "cases" / f"{case}.py").read_text()]
+    # A case's chart is in its report module (tests/test_benchmarks_layout.py: one per case).
+    charted = [case for case in CASES if "\ndef chart(" in (BENCHMARKS / "reports" / f"{case}.py").read_text()]
     assert charted and all((out / f"bench-quick-{case}.png").stat().st_size > 0 for case in charted)
     assert _results_files() == published, "the quick run touched benchmarks/results/"
     seconds = ", ".join(f"{name} {case['elapsed_s']:g} s" for name, case in report["cases"].items())

@@ -12,10 +12,11 @@ Every case module has:
 * optionally ``worker(spec) -> dict``: the part that runs in a fresh process
   (``benchmarks/worker.py``).
 
-A case whose report is large keeps it in its own module, ``reports/<case>.py``
-(``targets``, ``markdown``, ``chart``, reading only the stored result), which
-the case module imports and offers as its own: measuring and reporting apart.
-Cases import ``harness`` and their own report module only, never each other.
+Every case measures here and reports in its own module, ``reports/<case>.py``
+(``TITLE``, ``targets``, ``markdown``, ``chart``, reading only the stored
+result), which the case module imports and offers as its own: measuring and
+reporting apart. Cases import ``harness`` and their own report module only,
+never each other.
 """
 
 from __future__ import annotations

@@ -46,8 +46,10 @@ from harness.formatting import fmt_ns
 from harness.servers import JackLog, jack_server
 from harness.timing import summarize
 from harness.workers import run_worker
+from reports.asyncio import TITLE, markdown, percent, targets
 
-TITLE = "asyncio consumers: wake latency and the cost of waiting (JACK)"
+__all__ = ["TITLE", "markdown", "run", "targets", "worker"]
+
 RATE = 48000
 PERIOD = 256
 CHANNELS = 2
@@ -55,17 +57,9 @@ WARMUP_S = 0.5
 SECONDS = {"full": 20.0, "quick": 1.0}
 IDLE_S = {"full": 5.0, "quick": 0.5}
 CONSUMERS = 100
-LATENCY_TARGET_NS = 1_000_000
-IDLE_TARGET = 0.001  # of one core
 
 LATENCY_RECIPES = ("audioring", "audioring_other", "sd_asyncio")
 IDLE_RECIPES = ("audioring", "sd_asyncio", "audioring_threads")
-LABELS = {
-    "audioring": "audioring `AudioRecord.astream()`",
-    "audioring_other": "audioring `astream()`, its watcher thread switched to SCHED_OTHER (for comparison)",
-    "sd_asyncio": "sounddevice `InputStream` + `call_soon_threadsafe(queue.put_nowait, ...)`",
-    "audioring_threads": "audioring `stream()` in a thread per consumer (`run_in_executor`)",
-}
 
 
 # ---- the worker (a fresh process per recipe and part) -----------------------------------------------------
@@ -316,81 +310,7 @@ def run(ctx: RunContext) -> dict:
             result.update(recipe=recipe, jack=log.since())
             idling.append(result)
             ctx.log(f"  asyncio: idle {recipe:18} " + (f"ERROR {result['error']}" if "error" in result else
-                    f"{CONSUMERS} consumers, no audio: {_percent(result['paused_cpu_s'], idle)} of a core; "
-                    f"audio flowing: {_percent(result['flowing_cpu_s'], idle)}"))
+                    f"{CONSUMERS} consumers, no audio: {percent(result['paused_cpu_s'], idle)} of a core; "
+                    f"audio flowing: {percent(result['flowing_cpu_s'], idle)}"))
     return {"rate": RATE, "period": PERIOD, "channels": CHANNELS, "seconds": seconds, "idle_s": idle,
             "consumers": CONSUMERS, "latency": latency, "idle": idling}
-
-
-def _percent(cpu_s: float, seconds: float) -> str:
-    return f"{cpu_s / seconds * 100:.3f}%"
-
-
-def _row(results: list, recipe: str):
-    return next((r for r in results if r["recipe"] == recipe and "error" not in r), None)
-
-
-def targets(result: dict) -> list:
-    wake = _row(result["latency"], "audioring")
-    idle = _row(result["idle"], "audioring")
-    return [
-        {"label": "`astream()` wake latency, from the callback that publishes the block to the consumer, p99 < 1 ms",
-         "met": None if wake is None else wake["wake"]["p99_ns"] < LATENCY_TARGET_NS,
-         "measured": "n/a" if wake is None else f"p99 {fmt_ns(wake['wake']['p99_ns'])} "
-                                                  f"(p50 {fmt_ns(wake['wake']['median_ns'])})"},
-        {"label": f"{result['consumers']} waiting `astream()` consumers, no audio arriving: no measurable CPU "
-                  f"(< {IDLE_TARGET * 100:g}% of a core)",
-         "met": None if idle is None else idle["paused_cpu_s"] / idle["seconds"] < IDLE_TARGET,
-         "measured": "n/a" if idle is None else f"{idle['paused_cpu_s'] * 1000:.2f} ms of CPU in "
-                                                  f"{idle['seconds']:g} s"},
-    ]
-
-
-def markdown(result: dict) -> list:
-    lines = [
-        f"JACK dummy, {result['rate']} Hz, period {result['period']}, {result['channels']} ch float32; one event "
-        f"loop per recipe, each in a fresh process; every {result['period']}-frame block of a "
-        f"{result['seconds']:g} s run. Wake latency: from the entry of the callback that publishes the block "
-        "(audioring: its C callback, which publishes a `memcpy` after entry, timed by `publish_probe.cpp`; the "
-        "recipe: its Python callback's first line, after cffi took the GIL, which favours it) to the awaiting "
-        "consumer task having the block. The callback's own time (entry to return) is what it costs the audio "
-        "thread: audioring's includes the doorbell's futex wake of the watcher thread (a SCHED_BATCH thread, which "
-        "does not preempt the callback; the SCHED_OTHER row shows the alternative); the recipe's the copy and "
-        "`call_soon_threadsafe`'s write to the loop's self-pipe. The recipe's publish (`call_soon_threadsafe`) to "
-        "consumer is in the last column.",
-        "",
-        "| recipe | blocks | callback → consumer p50 / p99 / max | callback's own time p50 / p99 | "
-        "recipe: publish → consumer p50 / p99 | overflow flags | JACK cycles missed |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in result["latency"]:
-        label = LABELS[r["recipe"]]
-        if "error" in r:
-            lines.append(f"| {label} | error: {r['error']} | | | | | |")
-            continue
-        w, c = r["wake"], r["callback"]
-        publish = (f"{fmt_ns(r['publish']['median_ns'])} / {fmt_ns(r['publish']['p99_ns'])}" if "publish" in r
-                   else "n/a")
-        lines.append(f"| {label} | {r['blocks']} | **{fmt_ns(w['median_ns'])}** / **{fmt_ns(w['p99_ns'])}** / "
-                     f"{fmt_ns(w['max_ns'])} | {fmt_ns(c['median_ns'])} / {fmt_ns(c['p99_ns'])} | {publish} | "
-                     f"{r['overflow_flags']} | {r['jack']['process_errors']} |")
-    seconds = result["idle_s"]
-    lines += [
-        "",
-        f"Cost of {result['consumers']} consumers waiting on one loop: process CPU (all threads) over "
-        f"{seconds:g} s, as % of one core. No audio: jackd stopped (SIGSTOP) for the measurement. Audio flowing: "
-        "each consumer waits for a whole second of audio (the recipe's consumers collect a second of blocks).",
-        "",
-        "| recipe | no audio arriving | audio flowing, recorder alone | audio flowing, with the consumers | "
-        "overflow flags |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for r in result["idle"]:
-        label = LABELS[r["recipe"]]
-        if "error" in r:
-            lines.append(f"| {label} | error: {r['error']} | | | |")
-            continue
-        lines.append(f"| {label} | **{_percent(r['paused_cpu_s'], seconds)}** | {_percent(r['alone_cpu_s'], seconds)} "
-                     f"| {_percent(r['flowing_cpu_s'], seconds)} | {r['overflow_flags']} |")
-    lines.append("")
-    return lines

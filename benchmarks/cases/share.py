@@ -112,13 +112,11 @@ from harness.context import RunContext
 from harness.formatting import fmt_ns
 from harness.native import CallbackTimer, run_checked
 from harness.timing import Budget, statement, time_together
-from reports.share import chart, markdown, targets
+from reports.share import TITLE, chart, markdown, targets
 
 #: The case as `cases` describes it: measuring here, the report of what was measured (targets judged,
 #: Markdown, chart) in its own module, reports/share.py.
 __all__ = ["TITLE", "chart", "markdown", "run", "targets"]
-
-TITLE = "One device, many processes: a shared recording read from other processes"
 
 SPAWN = multiprocessing.get_context("spawn")
 #: Where Linux keeps POSIX shared memory (audioring's names: ``audioring-<uid>-<name>``).

@@ -13,6 +13,8 @@ from typing import Optional
 
 from harness.formatting import fmt_ns
 
+TITLE = "One device, many processes: a shared recording read from other processes"
+
 #: Target: audioring's wake-up across processes, p99 (1. in cases/share.py).
 WAKE_TARGET_P99_NS = 200_000.0
 #: Target: read(n) in a reader process, median, over the producer process's (2.).
