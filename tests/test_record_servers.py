@@ -112,8 +112,11 @@ def record_through_a_gil_stall(device: int, driver: str, stall: float) -> dict:
         adc_time, anchor_frame = rec._capture.anchor()
         clocked = anchor_frame - rec.first_frame + (rec.time - adc_time) * rate
         recorded = rec.frames_recorded
-        stats = rec.stats
         rec.stop()  # the consumer drains what is left and ends
+        # After the stop: the consumer takes every block up to the device's last callback, so the
+        # counts compared with its blocks must include that callback too (read before the stop,
+        # a callback in between made the consumer two blocks ahead of them).
+        stats = rec.stats
         consumer.join(timeout=10)
     return dict(held=held, clocked=clocked, recorded=recorded, stats=stats, starts=starts,
                 failure=failure, consumer_alive=consumer.is_alive(), blocksize=blocksize, rate=rate)
