@@ -1,0 +1,185 @@
+"""audioring beyond x86-64 Linux, with the evidence this machine can give (issue 21).
+
+- aarch64: the C++ core and its whole test suite cross-compiled with Debian's
+  g++-aarch64-linux-gnu (cmake/toolchains/aarch64-linux-gnu.cmake) against libsoxr and
+  libsndfile from an arm64 root assembled from Debian packages (tests/debian_root.py), and
+  run under qemu-aarch64 (qemu-user).
+
+Each cross variant is built once per pytest session (session fixtures, build directories in
+pytest's temporary directory: nothing is cached between runs). A missing cross tool skips,
+which fails the run under CI=true (tests/conftest.py); .ci/run installs them from
+.ci/cross-packages.txt.
+
+qemu-user runs aarch64 code on this x86-64 machine with x86's strong memory ordering: these
+tests show the code builds and behaves on aarch64's ABI, libraries and instruction set, not
+that its memory ordering holds on a weakly ordered CPU (the ordering argument in
+csrc/audioring/frame_ring.hpp and ThreadSanitizer, tests/test_native.py, are the evidence
+there).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from debian_root import RootUnavailable, assemble_root
+
+pytestmark = pytest.mark.native
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLCHAINS = ROOT / "cmake" / "toolchains"
+
+_BUILD_TIMEOUT = 900
+_TEST_TIMEOUT = 900
+_MAX_OUTPUT = 30_000
+_JOBS = "2"  # the CI machine has 2 cores, shared
+
+# What the aarch64 root holds: the C library and C++ runtime the programs load, and the
+# core's libraries with their headers and pkg-config files.
+ARM64_PACKAGES = ["libc6:arm64", "libstdc++6:arm64", "libsoxr-dev:arm64", "libsndfile1-dev:arm64"]
+
+_ELF_MACHINE_AARCH64 = 183
+
+
+def _unavailable(reason: str) -> NoReturn:
+    """A cross tool is missing: skip (a failure under CI=true, tests/conftest.py)."""
+    pytest.skip(reason)
+
+
+# The tools these tests run, and the Debian package of each (.ci/cross-packages.txt lists the
+# cross ones; CMake, Ninja and pkg-config come with the rest of the test set-up).
+TOOL_PACKAGES = {
+    "aarch64-linux-gnu-g++": "g++-aarch64-linux-gnu",
+    "aarch64-linux-gnu-readelf": "binutils-aarch64-linux-gnu",  # g++-aarch64-linux-gnu depends on it
+    "qemu-aarch64": "qemu-user",
+}
+CROSS_PACKAGES = ROOT / ".ci" / "cross-packages.txt"
+
+
+def _need(*tools: str) -> None:
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        packages = sorted({TOOL_PACKAGES.get(tool, tool) for tool in missing})
+        _unavailable(f"{', '.join(missing)} not found: install {' '.join(packages)} (.ci/cross-packages.txt)")
+
+
+def _listed_packages() -> list[str]:
+    """The packages of .ci/cross-packages.txt (comments and blank lines left out)."""
+    lines = (line.split("#", 1)[0].split() for line in CROSS_PACKAGES.read_text().splitlines())
+    return [words[0] for words in lines if words]
+
+
+def test_ci_installs_the_cross_tools() -> None:
+    """.ci/run installs the list's packages and adds the arm64 architecture; the list has every cross tool's package."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ".ci/cross-packages.txt" in ci and "dpkg --add-architecture arm64\n" in ci
+    # The architecture must be known before the one `apt-get update`.
+    assert ci.index("dpkg --add-architecture arm64") < ci.index("apt-get update")
+    listed = _listed_packages()
+    for tool, package in TOOL_PACKAGES.items():
+        if not package.startswith("binutils-"):  # pulled in by the compiler's package
+            assert package in listed, f"{tool} comes from {package}, which .ci/cross-packages.txt does not list"
+
+
+def _tail(text: str) -> str:
+    return text if len(text) <= _MAX_OUTPUT else "[...]\n" + text[-_MAX_OUTPUT:]
+
+
+def _run(command: list[str], cwd: Path, timeout: int, what: str, env: dict[str, str] | None = None) -> str:
+    """Runs `command` in its own process group (killed whole on a timeout); its output, or the test fails."""
+    with subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          errors="replace", start_new_session=True, env=env) as process:
+        try:
+            output, _ = process.communicate(timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+            timed_out = True
+    if timed_out:
+        pytest.fail(f"{what} timed out after {timeout} s: {' '.join(command)}\n{_tail(output)}", pytrace=False)
+    if process.returncode != 0:
+        pytest.fail(f"{what} failed (exit status {process.returncode}): {' '.join(command)}\n{_tail(output)}",
+                    pytrace=False)
+    return output
+
+
+def _elf_machine(path: Path) -> int:
+    """e_machine of an ELF file (little-endian)."""
+    header = path.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF", f"{path} is not an ELF file"
+    return int.from_bytes(header[18:20], "little")
+
+
+def _cmake_build(build_dir: Path, toolchain: Path, defines: list[str]) -> None:
+    """Configures (warnings as errors, as the native builds) and builds the C++ tests for a cross target."""
+    _need("cmake", "ninja")
+    configure = ["cmake", "-S", str(ROOT), "-B", str(build_dir), "-G", "Ninja",
+                 f"-DCMAKE_TOOLCHAIN_FILE={toolchain}", "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
+                 "-DAUDIORING_BUILD_PYTHON=OFF", "-DAUDIORING_BUILD_TESTS=ON", "-DAUDIORING_BUILD_BENCHMARKS=OFF",
+                 "-DCMAKE_CXX_FLAGS=-Werror", *defines]
+    _run(configure, ROOT, _BUILD_TIMEOUT, "CMake configure")
+    _run(["cmake", "--build", str(build_dir), "--parallel", _JOBS], ROOT, _BUILD_TIMEOUT, "C++ build")
+
+
+def _ctest_commands(build_dir: Path) -> dict[str, list[str]]:
+    """Each registered test's command line, as ctest will run it."""
+    shown = json.loads(_run(["ctest", "--show-only=json-v1"], build_dir, 60, "ctest --show-only"))
+    return {test["name"]: test["command"] for test in shown["tests"]}
+
+
+def _ctest(build_dir: Path) -> str:
+    output = _run(["ctest", "--output-on-failure", "--no-tests=error"], build_dir, _TEST_TIMEOUT, "ctest")
+    assert "100% tests passed" in output, _tail(output)
+    return output
+
+
+# ---- aarch64 ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def arm64_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Debian arm64 root (tests/debian_root.py) holding ARM64_PACKAGES and their dependencies."""
+    _need("qemu-aarch64", "aarch64-linux-gnu-g++", "aarch64-linux-gnu-readelf", "pkg-config")
+    root = tmp_path_factory.mktemp("arm64") / "root"
+    try:
+        assemble_root(ARM64_PACKAGES, root)
+    except RootUnavailable as error:
+        _unavailable(f"cannot assemble the Debian arm64 root: {error}")
+    return root
+
+
+@pytest.fixture(scope="session")
+def aarch64_core(arm64_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The core and its C++ tests cross-compiled for aarch64 (built once per session)."""
+    build_dir = tmp_path_factory.mktemp("aarch64-core")
+    _cmake_build(build_dir, TOOLCHAINS / "aarch64-linux-gnu.cmake", [f"-DAUDIORING_TARGET_ROOT={arm64_root}"])
+    return build_dir
+
+
+def test_aarch64_core_tests_pass_under_qemu(aarch64_core: Path, arm64_root: Path) -> None:
+    """Every C++ test of tests/cpp, built for aarch64, passes under qemu-aarch64 with Debian's arm64 libraries."""
+    commands = _ctest_commands(aarch64_core)
+    # The whole suite, with the two-thread fuzz test on every memory path and the shared-ring tests.
+    for needed in ("ring_memory", "frame_ring", "converter", "file_writer", "frame_watcher", "shared_ring",
+                   "shared_ring_fuzz", "shared_header_fuzz", "frame_ring_fuzz_memfd", "frame_ring_fuzz_shm",
+                   "frame_ring_fuzz_plain", "frame_ring_fuzz_shared"):
+        assert needed in commands, f"ctest has no test {needed}: {sorted(commands)}"
+    for name, command in commands.items():
+        # Run through qemu with the arm64 root's loader and libraries, never natively (binfmt_misc).
+        assert Path(command[0]).name == "qemu-aarch64" and command[1:3] == ["-L", str(arm64_root)], (name, command)
+        assert _elf_machine(Path(command[3])) == _ELF_MACHINE_AARCH64, f"{command[3]} is not an aarch64 program"
+    # The libraries linked are the arm64 root's, which the programs load there.
+    for program, library in (("test_converter", "libsoxr.so.0"), ("test_file_writer", "libsndfile.so.1")):
+        dynamic = _run(["aarch64-linux-gnu-readelf", "-d", str(aarch64_core / "tests" / "cpp" / program)], ROOT, 60,
+                       "readelf")
+        assert f"[{library}]" in dynamic, f"{program} does not load {library}:\n{dynamic}"
+    output = _ctest(aarch64_core)
+    assert f"100% tests passed out of {len(commands)}" in output, _tail(output)
