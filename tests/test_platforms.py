@@ -4,6 +4,9 @@
   g++-aarch64-linux-gnu (cmake/toolchains/aarch64-linux-gnu.cmake) against libsoxr and
   libsndfile from an arm64 root assembled from Debian packages (tests/debian_root.py), and
   run under qemu-aarch64 (qemu-user).
+- Windows: the ring, its memory (plain, and a pagefile-backed section mapped twice) and the
+  rest of the core that needs no libsoxr or libsndfile, cross-compiled with mingw-w64
+  (cmake/toolchains/x86_64-w64-mingw32.cmake, AUDIORING_RING_ONLY) and its tests run under Wine.
 
 Each cross variant is built once per pytest session (session fixtures, build directories in
 pytest's temporary directory: nothing is cached between runs). A missing cross tool skips,
@@ -59,6 +62,9 @@ TOOL_PACKAGES = {
     "aarch64-linux-gnu-g++": "g++-aarch64-linux-gnu",
     "aarch64-linux-gnu-readelf": "binutils-aarch64-linux-gnu",  # g++-aarch64-linux-gnu depends on it
     "qemu-aarch64": "qemu-user",
+    "x86_64-w64-mingw32-g++-posix": "g++-mingw-w64-x86-64",
+    "x86_64-w64-mingw32-objdump": "binutils-mingw-w64-x86-64",  # g++-mingw-w64-x86-64 depends on it
+    "wine": "wine",  # /usr/bin/wine, which runs 64-bit programs with wine64 (a dependency)
 }
 CROSS_PACKAGES = ROOT / ".ci" / "cross-packages.txt"
 
@@ -182,4 +188,47 @@ def test_aarch64_core_tests_pass_under_qemu(aarch64_core: Path, arm64_root: Path
                        "readelf")
         assert f"[{library}]" in dynamic, f"{program} does not load {library}:\n{dynamic}"
     output = _ctest(aarch64_core)
+    assert f"100% tests passed out of {len(commands)}" in output, _tail(output)
+
+
+# ---- Windows ------------------------------------------------------------------------------
+
+_PE_MACHINE_AMD64 = 0x8664
+
+
+def _pe_machine(path: Path) -> int:
+    """The COFF machine of a PE file (an .exe)."""
+    data = path.read_bytes()
+    assert data[:2] == b"MZ", f"{path} is not a PE file"
+    offset = int.from_bytes(data[0x3C:0x40], "little")
+    assert data[offset:offset + 4] == b"PE\0\0", f"{path} has no PE header"
+    return int.from_bytes(data[offset + 4:offset + 6], "little")
+
+
+@pytest.fixture(scope="session")
+def windows_core(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ring part of the core and its C++ tests cross-compiled for 64-bit Windows (once per session)."""
+    _need("x86_64-w64-mingw32-g++-posix", "x86_64-w64-mingw32-objdump", "wine")
+    build_dir = tmp_path_factory.mktemp("windows-core")
+    _cmake_build(build_dir, TOOLCHAINS / "x86_64-w64-mingw32.cmake", ["-DAUDIORING_RING_ONLY=ON"])
+    return build_dir
+
+
+def test_windows_ring_tests_pass_under_wine(windows_core: Path, tmp_path: Path) -> None:
+    """The ring's C++ tests, built for Windows, pass under Wine: both memory paths, and the two-thread fuzz test."""
+    commands = _ctest_commands(windows_core)
+    assert set(commands) == {"ring_memory", "frame_ring", "frame_ring_fuzz_shm", "frame_ring_fuzz_plain",
+                             "frame_ring_fuzz_best"}, sorted(commands)
+    for name, command in commands.items():
+        assert Path(command[0]).name == "wine", (name, command)
+        program = Path(command[1])
+        assert _pe_machine(program) == _PE_MACHINE_AMD64, f"{program} is not an x86-64 Windows program"
+        # Linked statically: nothing to load but Windows' own DLLs, which Wine provides.
+        imports = _run(["x86_64-w64-mingw32-objdump", "-p", str(program)], ROOT, 60, "objdump")
+        dlls = {line.split(":", 1)[1].strip().lower() for line in imports.splitlines() if "DLL Name:" in line}
+        assert dlls and dlls <= {"kernel32.dll", "msvcrt.dll", "advapi32.dll", "user32.dll"}, (program, dlls)
+    # A private Wine prefix, made on first use; no window system.
+    env = {**os.environ, "WINEPREFIX": str(tmp_path / "wine"), "WINEDEBUG": "-all", "DISPLAY": ""}
+    output = _run(["ctest", "--output-on-failure", "--no-tests=error"], windows_core, _TEST_TIMEOUT, "ctest (Wine)",
+                  env=env)
     assert f"100% tests passed out of {len(commands)}" in output, _tail(output)
