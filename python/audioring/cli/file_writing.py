@@ -16,6 +16,7 @@ from typing import Optional, TextIO
 
 from .. import FileWriter, Gap, SharedRecording
 from .capture import NO_AUDIO_TIMEOUT, Recording, StopOnSignal
+from .device_lines import device_lines
 from .display import Display, make_display, notice
 from .levels import summary_peaks
 from .output import Target
@@ -42,6 +43,8 @@ class WriteResult:
         Why the recording ended early (the device, the disk, a dead producer), or None.
     files : list of str
         The files written.
+    devices : tuple of str
+        For several devices, a line on each (`device_lines`).
     """
 
     frames: int
@@ -50,6 +53,7 @@ class WriteResult:
     peak_dbfs: tuple[float, ...]
     failure: Optional[str]
     files: list[str]
+    devices: tuple[str, ...] = ()
 
     @property
     def frames_lost(self) -> int:
@@ -87,10 +91,11 @@ def write_until_done(rec: Recording, writer: FileWriter, target: Target, title: 
         writer.finish()
         writer.wait()
         overflows = rec.overflows - overflows_before
+        devices = device_lines(rec)
         rec.close()
     failure = failure or _ending(rec, writer, target)
     peaks = tuple(float(level) for level in display.levels.max)
-    return WriteResult(writer.frames, writer.gaps, overflows, peaks, failure, writer.files)
+    return WriteResult(writer.frames, writer.gaps, overflows, peaks, failure, writer.files, devices)
 
 
 def _meter(rec: Recording, writer: FileWriter, display: Display, seen: int, overflows: int,
@@ -138,3 +143,5 @@ def print_summary(result: WriteResult, rate: int, gap_log: Optional[str], file: 
         more = f", and {len(result.gaps) - 5} more" if len(result.gaps) > 5 else ""
         print(f"gaps: {len(result.gaps)}: {shown}{more}{listed}", file=file)
     print(f"peak dBFS: {summary_peaks(result.peak_dbfs)}", file=file)
+    for line in result.devices:
+        print(line, file=file)

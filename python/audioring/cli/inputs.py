@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import sys
 from types import ModuleType
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from .. import AudioRecord, VirtualInput, _devices
 from .._sources import as_device
 from .errors import CliError, UsageError
-from .options import CaptureOptions
+from .options import CaptureOptions, mapping
 
 #: Sampling rate of the virtual input when --rate is not given. The virtual input takes any
 #: --channels the ring fits in memory: AudioRecord checks that before it allocates (a MemoryError).
@@ -32,8 +34,9 @@ class Input:
 
     Attributes
     ----------
-    device : int or VirtualInput
-        What `AudioRecord` takes as ``device``.
+    device : int, VirtualInput or list
+        What `AudioRecord` takes as ``device`` (a list: several devices,
+        each ``(device, mapping)``, aligned onto the one at index ``clock``).
     name : str
         For messages, e.g. ``'default' (ALSA)`` or ``virtual:sine:1000``.
     channels, rate : int
@@ -52,7 +55,7 @@ class Input:
         few words (``no input device``), for the summary.
     """
 
-    device: Union[int, VirtualInput]
+    device: Union[int, VirtualInput, list[Any]]
     name: str
     channels: int
     rate: int
@@ -64,6 +67,7 @@ class Input:
     blocksize: int = 0
     fallback: bool = True
     fell_back: Optional[str] = None
+    clock: int = 0
 
     @property
     def summary(self) -> str:
@@ -116,6 +120,8 @@ def choose_input(options: CaptureOptions, notice: Callable[[str], None]) -> Inpu
         If a device is named but PortAudio cannot be loaded, or there is no
         usable default input and ``options.fallback`` is False (``--no-fallback``).
     """
+    if options.devices:
+        return several_inputs(options)
     spec, channels, rate = options.device, options.channels, options.rate
 
     def conversion(inp: Input) -> Input:
@@ -158,6 +164,72 @@ def choose_input(options: CaptureOptions, notice: Callable[[str], None]) -> Inpu
         rate=int(info["default_samplerate"]) if rate is None else rate,
         explicit=explicit,
     ))
+
+
+def several_inputs(options: CaptureOptions) -> Input:
+    """Several ``--device`` into one aligned recording: each resolved, with its inputs (``NAME@N,N``).
+
+    A device without ``@`` records its first inputs: ``--channels`` split
+    equally over such devices, or without ``--channels`` up to 2 each.
+
+    Raises
+    ------
+    UsageError
+        For ``--mapping`` or ``--device-rate`` (per device: ``@``, and each
+        device runs at ``--rate`` if it can), a device that does not exist,
+        an ``@`` list that is not input numbers, or ``--clock`` past the list.
+    CliError
+        If PortAudio cannot be loaded for a device that is not virtual.
+    """
+    for name, value in (("--mapping", options.mapping), ("--device-rate", options.device_rate)):
+        if value is not None:
+            raise UsageError(f"argument {name}: not with several --device; give each device its inputs as "
+                             "-d NAME@1,2 (each device runs at --rate if it can, else it is converted)")
+    if options.clock > len(options.devices):
+        raise UsageError(f"argument --clock: must be in 1..{len(options.devices)} (one of the --device), "
+                         f"got {options.clock}")
+    chosen = [_one_of_several(spec, options.channels) for spec in options.devices]
+    master_rate = chosen[options.clock - 1][2]
+    channels = options.channels or sum(len(mapping) for _, mapping, _, _ in chosen if mapping is not None)
+    return Input(
+        device=[(device, mapping) if mapping is not None else device for device, mapping, _, _ in chosen],
+        name=" + ".join(name for _, _, _, name in chosen),
+        channels=channels,
+        rate=options.rate or master_rate,
+        explicit=True,
+        quality=options.quality,
+        latency=options.latency,
+        blocksize=options.blocksize,
+        fallback=False,
+        clock=options.clock - 1,
+    )
+
+
+def _one_of_several(spec: str, channels: Optional[int],
+                    ) -> tuple[Union[int, VirtualInput], Optional[list[int]], int, str]:
+    """(device, its inputs or None, its default rate, its name) for one ``--device`` of several."""
+    name, inputs = spec, None
+    if "@" in spec:
+        name, _, listed = spec.rpartition("@")
+        try:
+            inputs = mapping(listed)
+        except argparse.ArgumentTypeError as error:
+            raise UsageError(f"argument --device: {spec!r}: after @ the device's inputs {error}") from None
+    virtual = parse_virtual(name)
+    if virtual is not None:
+        default = None if inputs or channels else list(range(1, DEFAULT_CHANNELS + 1))
+        return virtual, inputs or default, VIRTUAL_RATE, virtual.name
+    try:
+        sd = _devices.import_sounddevice()
+    except (OSError, ImportError) as error:
+        raise CliError(str(error)) from None
+    try:
+        info = _devices.resolve_input_device(sd, int(name) if name.isdigit() else name)
+    except ValueError as error:
+        raise UsageError(f"argument --device: {error}") from None
+    if inputs is None and not channels:
+        inputs = list(range(1, min(DEFAULT_CHANNELS, int(info["max_input_channels"])) + 1))
+    return int(info["index"]), inputs, int(info["default_samplerate"]), repr(info["name"])
 
 
 def default_input_index(sd: ModuleType) -> Optional[int]:
@@ -216,6 +288,14 @@ def start_recorder(inp: Input, dtype: str, seconds: float, notice: Callable[[str
         device fails and ``inp.fallback`` is False.
     """
     buffer_frames = max(1, int(seconds * inp.rate))
+    if isinstance(inp.device, list):  # several devices, each named: a failure is an error, no fallback
+        try:
+            return _announced(_started(inp, dtype, buffer_frames, share), notice), inp
+        except Exception as error:
+            sd = sys.modules.get("sounddevice")  # loaded if any of them is a PortAudio device
+            if sd is None or not isinstance(error, sd.PortAudioError):
+                raise
+            raise CliError(f"input devices {inp.name} failed: {error}") from None
     if not as_device(inp.device).portaudio:  # as AudioRecord resolves it: no PortAudio failure to fall back from
         return _announced(_started(inp, dtype, buffer_frames, share), notice), inp
     sd = _devices.import_sounddevice()  # already loaded by choose_input
@@ -248,7 +328,7 @@ def _started(inp: Input, dtype: str, buffer_frames: int, share: Optional[str]) -
     try:
         rec = AudioRecord(inp.channels, inp.rate, buffer_frames, device=inp.device, dtype=dtype,
                           blocksize=inp.blocksize, latency=inp.latency, device_rate=inp.device_rate,
-                          mapping=inp.mapping, quality=inp.quality, share=share)
+                          mapping=inp.mapping, quality=inp.quality, share=share, clock=inp.clock)
     except ValueError as error:  # the device refuses the rate, channels or mapping; a virtual frequency too high
         raise UsageError(str(error)) from None
     except MemoryError as error:  # checked before anything is allocated: the message names every size

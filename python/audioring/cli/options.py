@@ -18,6 +18,7 @@ import dataclasses
 import math
 from typing import Callable, Optional, Union
 
+from .._device_list import MAX_DEVICES
 from .._settings import MAX_BLOCKSIZE
 from .._validate import MAX_CHANNELS, QUALITIES
 
@@ -95,6 +96,11 @@ class CaptureOptions:
     ----------
     device : str, optional
         ``--device``: an index, a name substring or a ``virtual...`` spec.
+    devices : tuple of str
+        ``--device`` given more than once: every one, in order, each perhaps
+        with ``@N,N...`` (its inputs); empty for one device or none.
+    clock : int
+        ``--clock``: with several devices, the index (from 1) of the master.
     channels, rate : int, optional
         ``--channels`` and ``--rate``.
     device_rate : int, optional
@@ -116,6 +122,8 @@ class CaptureOptions:
     channels: Optional[int]
     rate: Optional[int]
     device_rate: Optional[int] = None
+    devices: tuple[str, ...] = ()
+    clock: int = 1
     mapping: Optional[list[int]] = None
     quality: str = "high"
     latency: Union[float, str, None] = None
@@ -125,20 +133,28 @@ class CaptureOptions:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CaptureOptions:
         """The capture options of a command line parsed with `add_capture_options`."""
-        return cls(device=args.device, channels=args.channels, rate=args.rate, device_rate=args.device_rate,
-                   mapping=args.mapping, quality=args.quality, latency=args.latency,
+        devices: list[str] = args.device or []
+        return cls(device=devices[0] if len(devices) == 1 else None, channels=args.channels, rate=args.rate,
+                   device_rate=args.device_rate, devices=tuple(devices) if len(devices) > 1 else (),
+                   clock=args.clock, mapping=args.mapping, quality=args.quality, latency=args.latency,
                    blocksize=args.blocksize or 0, fallback=not args.no_fallback)
 
 
 def add_capture_options(parser: argparse.ArgumentParser) -> None:
-    """Add the capture options: ``--device``, ``--channels``, ``--rate``, ``--device-rate``, ``--mapping``,
-    ``--quality``, ``--latency``, ``--blocksize``, ``--no-fallback`` (see `CaptureOptions`)."""
+    """Add the capture options: ``--device`` (repeatable), ``--clock``, ``--channels``, ``--rate``,
+    ``--device-rate``, ``--mapping``, ``--quality``, ``--latency``, ``--blocksize``, ``--no-fallback``
+    (see `CaptureOptions`)."""
     parser.add_argument(
-        "--device", "-d", metavar="D",
+        "--device", "-d", metavar="D", action="append",
         help="input device: index or name substring (see `audioring devices`), or the built-in "
              "virtual input: virtual, virtual:sine:HZ[,HZ...], virtual:noise, virtual:ramp "
-             "(default: the default input device; the virtual input if there is none)",
+             "(default: the default input device; the virtual input if there is none). Repeat it to record "
+             "several devices into one sample-aligned recording, each perhaps with its inputs: "
+             "-d 'USB A@1,2' -d 'USB B@1' (clock drift compensated against the first, or --clock)",
     )
+    parser.add_argument("--clock", type=positive_int(MAX_DEVICES), default=1, metavar="N",
+                        help="with several --device: the one (from 1, in the order given) whose clock the "
+                             "recording keeps; the others are resampled onto it (default: 1)")
     parser.add_argument("--channels", "-c", type=positive_int(MAX_CHANNELS), metavar="C",
                         help="number of channels, 1..the device's maximum (default: 2, or 1 if the device has 1)")
     parser.add_argument("--rate", "-r", type=positive_int(MAX_RATE), metavar="R",
