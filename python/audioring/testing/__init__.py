@@ -18,7 +18,8 @@ like a sound card's, and feeds them known signals:
 * :func:`tone`, :func:`dominant_frequency`: a distinct sine per channel, and
   the frequency that arrived per channel.
 * :func:`fit_rate`: a device's real rate from (callback time, frame count)
-  pairs.
+  pairs; :func:`analyze_tone`: a recorded tone's frequency error in ppm,
+  phase wander in samples and SNR.
 
 Both servers are private (own socket, name and directory: a desktop's audio
 is never touched), are context managers, and export the variables that
@@ -60,13 +61,14 @@ AudioServerError, AudioServerUnavailable
     A server failed; a program or module it needs is not installed.
 tone, dominant_frequency, alsa_channel_map
     Test signals, their analysis, PulseAudio's ALSA channel order.
-fit_rate, RateFit
-    A device's rate measured from its callbacks' times.
+fit_rate, RateFit, analyze_tone, ToneAnalysis
+    A device's rate measured from its callbacks' times; a recorded tone's
+    frequency error, phase wander and SNR.
 refresh_portaudio
     Make PortAudio re-scan devices and servers.
 """
 
-from ._drift import RateFit, fit_rate
+from ._drift import RateFit, ToneAnalysis, analyze_tone, fit_rate
 from ._errors import AudioServerError, AudioServerUnavailable
 from ._jack import Injector, JackServer
 from ._portaudio import refresh_portaudio
@@ -81,7 +83,9 @@ __all__ = [
     "Player",
     "PulseServer",
     "RateFit",
+    "ToneAnalysis",
     "alsa_channel_map",
+    "analyze_tone",
     "dominant_frequency",
     "fit_rate",
     "refresh_portaudio",
