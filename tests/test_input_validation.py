@@ -179,7 +179,7 @@ CONSTRUCTOR_CASES = [
     ("device", 1.5, TypeError, "VirtualInput"),
     ("device", NAN, TypeError, "VirtualInput"),
     ("device", b"pulse", TypeError, "VirtualInput"),
-    ("device", [0], TypeError, "VirtualInput"),
+    ("device", {0}, TypeError, "VirtualInput"),
     ("device", np.float32(0), TypeError, "VirtualInput"),
     ("device", True, TypeError, "VirtualInput"),
     ("device", 2**70, ValueError, "Available input devices"),  # sounddevice said OverflowError

@@ -17,6 +17,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "audioring/block_times.hpp"
 #include "audioring/frame_ring.hpp"
 #include "audioring/recording_counters.hpp"
 #include "audioring/shared_header.hpp"
@@ -59,11 +60,20 @@ class Capture {
   // The shared header's counters it counts in, or null.
   RecordingCounters* shared_counters() const noexcept { return shared_; }
 
+  // From now on each block also logs when it was captured (block_times.hpp),
+  // for an aligner estimating this device's clock. Call before the device starts.
+  void track_block_times() {
+    if (!times_) times_ = std::make_unique<BlockTimes>();
+  }
+  // The log, or null if not tracked. Its consumer is the aligner's thread.
+  BlockTimes* block_times() const noexcept { return times_.get(); }
+
   // The real-time path. `input` may be null (then silence is recorded, so the
   // frame count stays true to the stream's clock).
   void on_block(const void* input, unsigned long frames, const PaTimeInfo* time, unsigned long status) noexcept {
     CaptureCounters& c = *counters_;
     const std::uint64_t n = frames;
+    if (times_) log_block_time(frames, time);
     if (c.anchor_valid.load(std::memory_order_relaxed) == 0 && time != nullptr) {
       // Some host APIs (e.g. ALSA through PulseAudio on some versions) report 0.
       c.anchor_time.store(time->inputBufferAdcTime != 0.0 ? time->inputBufferAdcTime : time->currentTime,
@@ -85,9 +95,29 @@ class Capture {
   TimeAnchor anchor() const noexcept { return counters_->anchor(); }
 
   // Zeroes the counters and forgets the time anchor. Not concurrent with on_block().
-  void reset() noexcept { counters_->reset(); }
+  void reset() noexcept {
+    counters_->reset();
+    if (times_) times_->reset();
+  }
 
  private:
+  // A host API that says how long ago the block's first frame reached the
+  // ADC (currentTime - inputBufferAdcTime, a difference: valid whatever its
+  // clock) dates that frame; one that does not (JACK's reports 0 latency)
+  // dates the block's end: its last frame was captured by the callback.
+  void log_block_time(unsigned long frames, const PaTimeInfo* time) noexcept {
+    const double now = steady_seconds();
+    const std::int64_t first = ring_->written();
+    const double age = time != nullptr && time->inputBufferAdcTime != 0.0
+                           ? time->currentTime - time->inputBufferAdcTime
+                           : 0.0;
+    if (age > 0.0 && age < 1.0) {
+      times_->push(first, now - age);
+    } else {
+      times_->push(first + static_cast<std::int64_t>(frames), now);
+    }
+  }
+
   static RecordingCounters* shared_home(const FrameRing& ring, const FrameRing* publish_to) {
     if (ring.read_only() || (publish_to != nullptr && publish_to->read_only())) {
       throw std::invalid_argument("a Capture cannot write or count into a ring attached read-only");
@@ -101,6 +131,7 @@ class Capture {
   RecordingCounters* const shared_;              // the shared header's counters, or null
   CaptureCounters own_counters_;
   CaptureCounters* const counters_;  // &shared_->capture, or &own_counters_
+  std::unique_ptr<BlockTimes> times_;  // set before the device starts; the callback only pushes
 };
 
 }  // namespace audioring

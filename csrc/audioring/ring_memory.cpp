@@ -16,12 +16,18 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#elif defined(_WIN32)
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
 #endif
 
 namespace audioring {
 namespace {
 
-std::string system_error(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+// Used by the POSIX paths only.
+[[maybe_unused]] std::string system_error(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
 }  // namespace
 
@@ -150,6 +156,10 @@ unsigned long long available_memory() noexcept {
   const long pages = sysconf(_SC_AVPHYS_PAGES);
   const long page = sysconf(_SC_PAGESIZE);
   if (pages > 0 && page > 0) return static_cast<unsigned long long>(pages) * static_cast<unsigned long long>(page);
+#elif defined(_WIN32)
+  MEMORYSTATUSEX status{};
+  status.dwLength = sizeof status;
+  if (GlobalMemoryStatusEx(&status)) return status.ullAvailPhys;
 #endif
   return 0;
 }
@@ -170,17 +180,11 @@ void prefault(std::byte* data, std::size_t bytes) noexcept {
 }
 
 bool is_mirrored(std::byte* data, std::size_t half_bytes) noexcept {
-#if defined(AUDIORING_POSIX)
   volatile auto* bytes = reinterpret_cast<volatile unsigned char*>(data);
   bytes[0] = 0xA5;
   const bool same = bytes[half_bytes] == 0xA5;
   bytes[0] = 0;
   return same;
-#else
-  (void)data;
-  (void)half_bytes;
-  return false;
-#endif
 }
 
 #if defined(AUDIORING_POSIX)
@@ -280,9 +284,139 @@ std::byte* allocate_plain(std::size_t bytes) {
   return static_cast<std::byte*>(p);
 }
 
-void release(std::byte* data, std::size_t bytes) noexcept { munmap(data, bytes); }
+void release(std::byte* data, std::size_t bytes, MemoryKind) noexcept { munmap(data, bytes); }
 
-#else  // not POSIX: no mirroring implemented; plain memory only.
+#elif defined(_WIN32)
+
+// Windows: the `shm` kind is a pagefile-backed section (CreateFileMapping on
+// INVALID_HANDLE_VALUE, Windows' anonymous shared memory) mapped twice, back
+// to back. There is no memfd. Views must start on the allocation granularity
+// (64 KiB), which page_size() returns.
+
+// VirtualAlloc2 and MapViewOfFile3 (Windows 10 1803 and later), looked up at
+// run time so that the module loads on older Windows too.
+using VirtualAlloc2Fn = PVOID(WINAPI*)(HANDLE, PVOID, SIZE_T, ULONG, ULONG, MEM_EXTENDED_PARAMETER*, ULONG);
+using MapViewOfFile3Fn = PVOID(WINAPI*)(HANDLE, HANDLE, PVOID, ULONG64, SIZE_T, ULONG, ULONG,
+                                        MEM_EXTENDED_PARAMETER*, ULONG);
+// Placeholder flags, for SDK headers that predate them.
+constexpr ULONG kReservePlaceholder = 0x00040000;  // MEM_RESERVE_PLACEHOLDER
+constexpr ULONG kReplacePlaceholder = 0x00004000;  // MEM_REPLACE_PLACEHOLDER
+constexpr DWORD kPreservePlaceholder = 0x00000002;  // MEM_PRESERVE_PLACEHOLDER
+
+template <class Function>
+Function kernelbase_function(const char* name) noexcept {
+  const HMODULE module = GetModuleHandleW(L"kernelbase.dll");
+  if (module == nullptr) return nullptr;
+  return reinterpret_cast<Function>(reinterpret_cast<void*>(GetProcAddress(module, name)));
+}
+
+int errno_of(DWORD error) noexcept {
+  return error == ERROR_NOT_ENOUGH_MEMORY || error == ERROR_COMMITMENT_LIMIT || error == ERROR_OUTOFMEMORY ? ENOMEM
+                                                                                                             : EINVAL;
+}
+
+// The standard technique: reserve 2 * half_bytes as one placeholder, split it
+// in two, and replace each half with a view of the section. No other thread
+// can take the address range in between. nullptr (errno set) where the system
+// has no placeholders.
+std::byte* map_with_placeholders(HANDLE section, std::size_t half_bytes) noexcept {
+  static const auto virtual_alloc2 = kernelbase_function<VirtualAlloc2Fn>("VirtualAlloc2");
+  static const auto map_view3 = kernelbase_function<MapViewOfFile3Fn>("MapViewOfFile3");
+  if (virtual_alloc2 == nullptr || map_view3 == nullptr) {
+    errno = ENOSYS;
+    return nullptr;
+  }
+  auto* base = static_cast<std::byte*>(
+      virtual_alloc2(nullptr, nullptr, 2 * half_bytes, MEM_RESERVE | kReservePlaceholder, PAGE_NOACCESS, nullptr, 0));
+  if (base == nullptr) {
+    errno = errno_of(GetLastError());
+    return nullptr;
+  }
+  if (!VirtualFree(base, half_bytes, MEM_RELEASE | kPreservePlaceholder)) {
+    errno = errno_of(GetLastError());
+    VirtualFree(base, 0, MEM_RELEASE);
+    return nullptr;
+  }
+  void* first = map_view3(section, nullptr, base, 0, half_bytes, kReplacePlaceholder, PAGE_READWRITE, nullptr, 0);
+  void* second =
+      first == nullptr
+          ? nullptr
+          : map_view3(section, nullptr, base + half_bytes, 0, half_bytes, kReplacePlaceholder, PAGE_READWRITE, nullptr, 0);
+  if (second == nullptr) {
+    errno = errno_of(GetLastError());
+    if (first != nullptr) UnmapViewOfFile(first);
+    // What is left are placeholders: release both halves.
+    VirtualFree(base, 0, MEM_RELEASE);
+    VirtualFree(base + half_bytes, 0, MEM_RELEASE);
+    return nullptr;
+  }
+  return base;
+}
+
+// Before placeholders (and where a system refuses them, as Wine 8 does): find
+// a free range of 2 * half_bytes, release it and map both views at fixed
+// addresses in it. Another thread may take the range in between; then the
+// views fail and it is tried again elsewhere.
+std::byte* map_at_free_range(HANDLE section, std::size_t half_bytes) noexcept {
+  for (int tries = 0; tries < 16; ++tries) {
+    auto* base = static_cast<std::byte*>(VirtualAlloc(nullptr, 2 * half_bytes, MEM_RESERVE, PAGE_NOACCESS));
+    if (base == nullptr) {
+      errno = errno_of(GetLastError());
+      return nullptr;
+    }
+    VirtualFree(base, 0, MEM_RELEASE);
+    void* first = MapViewOfFileEx(section, FILE_MAP_ALL_ACCESS, 0, 0, half_bytes, base);
+    void* second = first == nullptr
+                       ? nullptr
+                       : MapViewOfFileEx(section, FILE_MAP_ALL_ACCESS, 0, 0, half_bytes, base + half_bytes);
+    if (second != nullptr) return base;
+    if (first != nullptr) UnmapViewOfFile(first);
+  }
+  errno = EBUSY;
+  return nullptr;
+}
+
+std::byte* map_memfd(std::size_t) {
+  errno = ENOSYS;
+  return nullptr;
+}
+
+std::byte* map_shm(std::size_t half_bytes) {
+  const auto size = static_cast<unsigned long long>(half_bytes);
+  // SEC_COMMIT (the default): the whole section is charged against the commit
+  // limit now, so running out shows here, not as a fault on the audio thread.
+  HANDLE section = CreateFileMappingW(INVALID_HANDLE_VALUE, nullptr, PAGE_READWRITE, static_cast<DWORD>(size >> 32),
+                                      static_cast<DWORD>(size & 0xFFFFFFFFULL), nullptr);
+  if (section == nullptr) {
+    const DWORD error = GetLastError();
+    if (errno_of(error) == ENOMEM) throw OutOfMemory("shm ring buffer: the section does not fit the commit limit");
+    errno = EINVAL;
+    return nullptr;
+  }
+  std::byte* base = map_with_placeholders(section, half_bytes);
+  if (base == nullptr) base = map_at_free_range(section, half_bytes);
+  const int saved = errno;
+  CloseHandle(section);  // the views keep the section alive
+  errno = saved;
+  return base;
+}
+
+std::byte* allocate_plain(std::size_t bytes) {
+  void* p = VirtualAlloc(nullptr, bytes, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);  // zeroed
+  if (p == nullptr) throw OutOfMemory("ring buffer: cannot allocate " + std::to_string(bytes) + " bytes");
+  return static_cast<std::byte*>(p);
+}
+
+void release(std::byte* data, std::size_t bytes, MemoryKind kind) noexcept {
+  if (kind == MemoryKind::plain) {
+    VirtualFree(data, 0, MEM_RELEASE);
+    return;
+  }
+  UnmapViewOfFile(data);
+  UnmapViewOfFile(data + bytes / 2);
+}
+
+#else  // neither POSIX nor Windows: no mirroring implemented; plain memory only.
 
 std::byte* map_memfd(std::size_t) {
   errno = ENOSYS;
@@ -297,7 +431,7 @@ std::byte* allocate_plain(std::size_t bytes) {
   if (p == nullptr) throw OutOfMemory("ring buffer: cannot allocate " + std::to_string(bytes) + " bytes");
   return static_cast<std::byte*>(p);
 }
-void release(std::byte* data, std::size_t) noexcept { std::free(data); }
+void release(std::byte* data, std::size_t, MemoryKind) noexcept { std::free(data); }
 
 #endif
 
@@ -333,8 +467,16 @@ std::size_t RingMemory::page_size() noexcept {
 #if defined(AUDIORING_POSIX)
   static const std::size_t size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
   return size;
+#elif defined(_WIN32)
+  // Views of a section start on the allocation granularity (64 KiB), not the page.
+  static const std::size_t size = [] {
+    SYSTEM_INFO info{};
+    GetSystemInfo(&info);
+    return static_cast<std::size_t>(info.dwAllocationGranularity);
+  }();
+  return size;
 #else
-  return 65536;  // Windows' allocation granularity
+  return 65536;
 #endif
 }
 
@@ -365,7 +507,7 @@ std::shared_ptr<RingMemory> RingMemory::create(std::size_t half_bytes, MemoryReq
       return std::shared_ptr<RingMemory>(new RingMemory(mapped, half_bytes, attempt.kind));
     }
     if (mapped != nullptr) {
-      release(mapped, 2 * half_bytes);
+      release(mapped, 2 * half_bytes, attempt.kind);
       errno = ENOTSUP;
     }
     failures += std::string(failures.empty() ? "" : "; ") + to_string(attempt.kind) + ": " + std::strerror(errno);
@@ -379,6 +521,6 @@ std::shared_ptr<RingMemory> RingMemory::create(std::size_t half_bytes, MemoryReq
   return std::shared_ptr<RingMemory>(new RingMemory(plain, half_bytes, MemoryKind::plain));
 }
 
-RingMemory::~RingMemory() { release(data_, 2 * half_bytes_); }
+RingMemory::~RingMemory() { release(data_, 2 * half_bytes_, kind_); }
 
 }  // namespace audioring

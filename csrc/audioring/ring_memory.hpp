@@ -7,8 +7,10 @@
 //
 // Two ways to get that property:
 //  - mirrored: the same physical pages mapped twice, back to back (memfd_create
-//    on Linux, shm_open + unlink on other POSIX systems). The producer writes
-//    once; the kernel shows the bytes in both halves.
+//    on Linux; shm_open + unlink on other POSIX systems; on Windows a
+//    pagefile-backed section, kind `shm`, mapped into VirtualAlloc2
+//    placeholders, or at a just-freed range where placeholders are missing).
+//    The producer writes once; the kernel shows the bytes in both halves.
 //  - plain: an ordinary zeroed buffer of 2 * half_bytes; the producer must
 //    write every byte twice (see FrameRing::write). Used where mapping is not
 //    possible, and on request.
@@ -71,7 +73,8 @@ class RingMemory {
   // `half_bytes` must be a positive multiple of page_size().
   static std::shared_ptr<RingMemory> create(std::size_t half_bytes, MemoryRequest request);
 
-  // The granularity mirrored mappings need (the VM page size).
+  // The granularity mirrored mappings need (the VM page size; on Windows the
+  // 64 KiB allocation granularity).
   static std::size_t page_size() noexcept;
 
   ~RingMemory();

@@ -112,6 +112,10 @@ void VirtualInput::run() noexcept {
   const std::int64_t first = generated_.load(std::memory_order_relaxed);
   const Clock::time_point origin = Clock::now();
   const double frames_per_second = config_.rate * config_.speed;  // 0 = free-running
+  if (frames_per_second > 0) {
+    frame0_time_.store(seconds_since_epoch(origin) - static_cast<double>(first) / frames_per_second,
+                       std::memory_order_release);
+  }
   const auto at_frame = [&](std::int64_t frame) {  // when `frame` (relative to first) is due
     // Saturate at ~30 years: with a tiny speed (e.g. 1e-300) the quotient is
     // far beyond what the clock's int64 nanoseconds hold, and converting it

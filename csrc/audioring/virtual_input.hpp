@@ -66,6 +66,10 @@ class VirtualInput {
   std::int64_t frames_generated() const noexcept { return generated_.load(std::memory_order_relaxed); }
   // Seconds on the device's clock (what it reports as currentTime).
   double time() const noexcept;
+  // When (time()'s clock) its frame 0 was captured, as paced since the last
+  // start(): its true clock, to check alignments against. 0 until started
+  // and when free-running.
+  double frame0_time() const noexcept { return frame0_time_.load(std::memory_order_acquire); }
 
  private:
   void run() noexcept;
@@ -81,6 +85,7 @@ class VirtualInput {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> running_{false};       // true from start() until the thread ends
   std::atomic<bool> started_{false};       // true from start() until stop()
+  std::atomic<double> frame0_time_{0.0};   // written by the generator thread when it starts
   // On the heap so that a forked child can let go of it without touching the
   // thread (a joinable std::thread must be joined or detached).
   std::unique_ptr<std::thread> thread_;

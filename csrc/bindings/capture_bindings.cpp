@@ -45,6 +45,7 @@ class VirtualDevice {
   bool started() const noexcept { return input_.started(); }
   std::int64_t frames_generated() const noexcept { return input_.frames_generated(); }
   double time() const noexcept { return input_.time(); }
+  double frame0_time() const noexcept { return input_.frame0_time(); }
 
  private:
   static std::shared_ptr<Capture> checked_frames(std::shared_ptr<Capture> capture, const VirtualInputConfig& config) {
@@ -218,7 +219,9 @@ void register_capture(py::module_& m) {
       .def_property_readonly("active", &VirtualDevice::active)
       .def_property_readonly("started", &VirtualDevice::started)
       .def_property_readonly("frames_generated", &VirtualDevice::frames_generated)
-      .def_property_readonly("time", &VirtualDevice::time);
+      .def_property_readonly("time", &VirtualDevice::time)
+      .def_property_readonly("frame0_time", &VirtualDevice::frame0_time,
+                             "When (time's clock) frame 0 was captured, as paced since the last start(); 0 before.");
 }
 
 }  // namespace audioring::bindings

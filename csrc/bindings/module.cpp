@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 
 #include "audioring/ring_memory.hpp"
+#include "bindings/aligner_bindings.hpp"
 #include "bindings/capture_bindings.hpp"
 #include "bindings/ring_bindings.hpp"
 #include "bindings/shared_bindings.hpp"
@@ -27,6 +28,7 @@ PYBIND11_MODULE(_core, m) {
   audioring::bindings::register_shared(m);
   audioring::bindings::register_capture_enums(m);
   audioring::bindings::register_capture(m);
+  audioring::bindings::register_aligner(m);
   audioring::bindings::register_watcher(m);
   audioring::bindings::register_writer(m);
 }

@@ -14,6 +14,8 @@ Ring
     The lock-free single-producer frame ring itself, with zero-copy reads.
 CaptureStats
     The capture callback's counters (``AudioRecord.stats``).
+DeviceStats
+    Each device's counts and clock drift (``AudioRecord.device_stats``).
 FrameStream
     The iterator ``AudioRecord.stream()`` and ``Ring.stream()`` return.
 FileWriter, Gap
@@ -46,7 +48,7 @@ from ._file_writer import FileWriter, Gap
 from ._record import AudioRecord
 from ._ring import Ring
 from ._shared import SharedInfo, SharedRecording, attach, shared
-from ._stats import CaptureStats
+from ._stats import CaptureStats, DeviceStats
 from ._stream import FrameStream
 from ._virtual import VirtualInput
 
@@ -56,6 +58,7 @@ __all__ = [
     "AsyncFrameStream",
     "AudioRecord",
     "CaptureStats",
+    "DeviceStats",
     "FileWriter",
     "FrameStream",
     "Gap",

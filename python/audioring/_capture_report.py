@@ -30,7 +30,7 @@ class CaptureReport:
     _sampling_rate: int
     _source: Source
     #: What a new recording resets: the device's capture, or the converter that speaks for it.
-    _capture: Union[_core.Capture, _core.Converter]
+    _capture: Union[_core.Capture, _core.Converter, _core.Aligner]
     _converter: Optional[_core.Converter]
     _transitions: Transitions
 

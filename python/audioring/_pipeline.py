@@ -13,7 +13,7 @@ memory before the first byte of it is allocated.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -58,16 +58,22 @@ class Pipeline:
         capture, or the converter that speaks for it in the recording's frames.
     converter, device_ring, device_capture
         When converting: the converter thread, the ring the device fills and
-        the capture writing it; else None.
+        the capture writing it; else None. For several devices,
+        ``device_capture`` is the master's capture.
+    aligner, lanes
+        For several devices (`audioring._aligned_pipeline`): the aligner
+        thread (also ``capture``) and each device's lane; else None and ().
     """
 
     plan: DevicePlan
     ring: Ring
     source: Source
-    capture: Union[_core.Capture, _core.Converter]
+    capture: Union[_core.Capture, _core.Converter, _core.Aligner]
     converter: Optional[_core.Converter] = None
     device_ring: Optional[Ring] = None
     device_capture: Optional[_core.Capture] = None
+    aligner: Optional[_core.Aligner] = None
+    lanes: tuple[Any, ...] = ()  # audioring._aligned_pipeline.Lane (that module builds on this one)
 
 
 def build_pipeline(settings: RecordSettings) -> Pipeline:
@@ -79,6 +85,10 @@ def build_pipeline(settings: RecordSettings) -> Pipeline:
         As `AudioRecord` documents them.
     """
     s = settings
+    if s.devices is not None:
+        from ._aligned_pipeline import build_aligned_pipeline  # it builds on this module
+
+        return build_aligned_pipeline(s)
     plan = s.device.plan(channels=s.channels, sampling_rate=s.sampling_rate, device_rate=s.device_rate,
                          mapping=s.mapping)
     converting = plan.converts(s.sampling_rate, s.channels)
@@ -94,7 +104,7 @@ def build_pipeline(settings: RecordSettings) -> Pipeline:
     frame_bytes = plan.channels * device_dtype.itemsize
     check_memory(s, ring_capacity(s), s.device.block_buffer_bytes(s.blocksize, frame_bytes),
                  device_frames * frame_bytes, converter_bytes)
-    ring = _open_ring(s)
+    ring = open_ring(s)
     if converting:
         return _open_converting(s, plan, ring, device_frames)
     capture = _core.Capture(ring._core)
@@ -158,7 +168,7 @@ def check_memory(
         )
 
 
-def _open_ring(s: RecordSettings) -> Ring:
+def open_ring(s: RecordSettings) -> Ring:
     """The recording's ring; a shared one says idle until the first recording starts."""
     try:
         ring = Ring(s.channels, ring_capacity(s), s.dtype, share=s.share, sampling_rate=s.sampling_rate)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import Callable, NoReturn, Optional, SupportsIndex, Union
+from typing import Any, Callable, NoReturn, Optional, SupportsIndex, Union
 
 import numpy as np
 
 from . import _core, _watch
 from ._capture_report import CaptureReport
+from ._device_report import DeviceReport
 from ._errors import RecorderClosedError
 from ._pipeline import build_pipeline
 from ._process_hooks import forget_at_exit, release_at_exit
@@ -20,7 +21,7 @@ from ._transitions import Transition, Transitions
 from ._virtual import VirtualInput
 
 
-class AudioRecord(_core.RecordReader, FrameReader, CaptureReport):
+class AudioRecord(_core.RecordReader, FrameReader, CaptureReport, DeviceReport):
     """Record audio into a lock-free native ring; read the latest frames in O(1).
 
     A drop-in replacement for ``tflite_support.task.audio.AudioRecord`` (and
@@ -36,9 +37,18 @@ class AudioRecord(_core.RecordReader, FrameReader, CaptureReport):
         Sampling rate in Hz.
     buffer_size : int
         Frames that :meth:`read` can return at most.
-    device : int, str or VirtualInput, optional
+    device : int, str, VirtualInput or list, optional
         A PortAudio input device (index or name substring, as sounddevice
         takes them; default: the default input device), or a `VirtualInput`.
+        A list records several devices into one sample-aligned recording:
+        each element a device, or a ``(device, mapping)`` pair naming its
+        inputs (1-based) in order; ``channels`` is the total (devices
+        without a mapping share what the mappings leave, equally). Each
+        device's clock is measured against the master's (``clock``) from
+        its blocks' capture times, and its frames are resampled natively
+        (libsoxr's variable-rate mode, no GIL) onto the master's timebase;
+        the first frames are aligned by capture time. See `device_stats`
+        and `clock_drift`.
     dtype : str, optional
         Sample format: ``float32`` (default), ``int32``, ``int16``, ``int8``, ``uint8``.
     blocksize : int, optional
@@ -69,6 +79,9 @@ class AudioRecord(_core.RecordReader, FrameReader, CaptureReport):
         other processes of the same user read it with `audioring.attach`,
         zero-copy and read-only (`shared_name`). 1..64 characters of
         letters, digits, ``_``, ``-`` and ``.`` (not first). Linux only.
+    clock : int, optional
+        With a list of devices: the index of the master, whose clock is the
+        recording's (default 0, the first).
 
     Raises
     ------
@@ -133,7 +146,7 @@ class AudioRecord(_core.RecordReader, FrameReader, CaptureReport):
         sampling_rate: int,
         buffer_size: int,
         *,
-        device: Union[int, str, VirtualInput, None] = None,
+        device: Union[int, str, VirtualInput, list[Any], None] = None,
         dtype: str = "float32",
         blocksize: int = 0,
         latency: Union[float, str, None] = None,
@@ -143,11 +156,13 @@ class AudioRecord(_core.RecordReader, FrameReader, CaptureReport):
         mapping: Optional[Sequence[int]] = None,
         quality: str = "high",
         share: Optional[str] = None,
+        clock: int = 0,
     ) -> None:
         self._closed = True  # until fully built, so __del__ and close() are safe
         settings = check_record_settings(
             channels, sampling_rate, buffer_size, device=device, dtype=dtype, blocksize=blocksize, latency=latency,
             headroom=headroom, driver=driver, device_rate=device_rate, mapping=mapping, quality=quality, share=share,
+            clock=clock,
         )
         self._channels, self._sampling_rate = settings.channels, settings.sampling_rate
         self._buffer_size, self._dtype, self._quality = settings.buffer_size, settings.dtype, settings.quality

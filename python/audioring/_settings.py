@@ -7,6 +7,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from ._device_list import DeviceChoice, as_clock, as_device_choices, is_device_list
 from ._sources import Device, as_device
 from ._validate import (
     MAX_CHANNELS,
@@ -34,7 +35,8 @@ class RecordSettings:
 
     ``headroom`` is resolved (one second of audio by default); ``device`` is
     resolved into a `Device`; ``mapping`` is 1-based, None for the first
-    ``channels`` inputs.
+    ``channels`` inputs. For several devices, ``devices`` holds each one
+    (``device`` is then the master's, the one at index ``clock``).
     """
 
     channels: int
@@ -50,6 +52,8 @@ class RecordSettings:
     quality: str
     share: Optional[str]
     mapping: Optional[list[int]]
+    devices: Optional[tuple[DeviceChoice, ...]] = None
+    clock: int = 0
 
 
 def check_record_settings(
@@ -67,6 +71,7 @@ def check_record_settings(
     mapping: object,
     quality: object,
     share: object,
+    clock: object = 0,
 ) -> RecordSettings:
     """Check `AudioRecord`'s arguments, in the order of its signature (the first bad one is reported).
 
@@ -91,6 +96,11 @@ def check_record_settings(
     # isinstance first: `in` would compare an array elementwise (an error naming nothing).
     if not isinstance(driver, str) or driver not in DRIVERS:
         raise ValueError(f"driver must be one of {', '.join(DRIVERS)}, got {driver!r}")
+    if isinstance(device, list) and is_device_list(device):
+        return _several_devices(channel_count, rate, frames, sample_dtype, block, extra, checked_latency, driver,
+                                device, device_rate, mapping, quality, share, clock)
+    if clock != 0:
+        raise ValueError(f"clock={clock!r} chooses the master of several devices: pass device as a list")
     return RecordSettings(
         channel_count, rate, frames, sample_dtype, block, extra, checked_latency, driver,
         device=as_device(device),
@@ -98,4 +108,23 @@ def check_record_settings(
         quality=as_quality(quality),
         share=None if share is None else as_share_name(share),
         mapping=as_mapping(mapping, channel_count),
+    )
+
+
+def _several_devices(channels: int, rate: int, frames: int, dtype: np.dtype, block: int, extra: int,
+                     latency: Union[float, str, None], driver: str, device: list[object], device_rate: object,
+                     mapping: object, quality: object, share: object, clock: object) -> RecordSettings:
+    """`RecordSettings` for a device list (each device opens at ``sampling_rate``, or its own rate if it must)."""
+    for name, value in (("mapping", mapping), ("device_rate", device_rate)):
+        if value is not None:
+            raise ValueError(
+                f"{name}= applies to one device; with a list of devices give each its inputs as (device, mapping) "
+                "(each runs at sampling_rate if it can, else at its own rate, converted)"
+            )
+    choices = as_device_choices(device, channels)
+    master = as_clock(clock, len(choices))
+    return RecordSettings(
+        channels, rate, frames, dtype, block, extra, latency, driver,
+        device=choices[master].device, device_rate=None, quality=as_quality(quality),
+        share=None if share is None else as_share_name(share), mapping=None, devices=choices, clock=master,
     )

@@ -44,3 +44,59 @@ class CaptureStats:
     device_frames: int
     device_frames_lost: int
     conversion_overruns: int
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceStats:
+    """One device of a recording, since the last :meth:`AudioRecord.start_recording` (`AudioRecord.device_stats`).
+
+    Attributes
+    ----------
+    name : str
+        The device's name.
+    rate : int
+        The rate it runs at.
+    channels : int
+        The recording's channels it provides.
+    frames : int
+        Frames it delivered, at its rate.
+    overflows : int
+        Its blocks PortAudio flagged as following lost input, plus the times
+        its frames were overwritten before they were read.
+    frames_lost : int
+        Recording frames of its channels that are silence because its frames
+        were overwritten before they were read.
+    frames_silent : int
+        Recording frames of its channels that are silence because it had
+        not delivered them: before its first frame, while it stalled (more
+        than a second behind the master), and at the end, what it had not
+        delivered when the recording stopped.
+    stalls : int
+        Times it fell that far behind (each is followed by a fresh alignment
+        once it delivers again).
+    locked : bool
+        Whether its clock is measured and its frames aligned to within a
+        frame (the master: once its own clock is measured).
+    drift_ppm : float
+        Its clock's rate against the master's, in parts per million (+: it
+        runs fast); 0.0 for the master, nan until measured.
+    correction_ppm : float
+        How much faster or slower than its drift alone its frames are played
+        now, to steer out the remaining offset.
+    offset : float
+        How far (in its frames) its resampler is from the frame captured at
+        the master's moment: the alignment error now, as measured.
+    """
+
+    name: str
+    rate: int
+    channels: int
+    frames: int
+    overflows: int
+    frames_lost: int
+    frames_silent: int
+    stalls: int
+    locked: bool
+    drift_ppm: float
+    correction_ppm: float
+    offset: float

@@ -12,8 +12,15 @@
 #include <string>
 #include <vector>
 
+#if defined(_WIN32)
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
+#else
 #include <dirent.h>
 #include <unistd.h>
+#endif
 
 #include "audioring/ring_memory.hpp"
 
@@ -26,6 +33,50 @@ using audioring::OutOfMemory;
 using audioring::RingMemory;
 
 
+#if defined(_WIN32)
+// What each request must give on Windows: no memfd; its mirrored kind is a section mapped twice (shm).
+MemoryKind expected_kind(MemoryRequest request) {
+  switch (request) {
+    case MemoryRequest::best:
+    case MemoryRequest::memfd:  // not asked for: refused (see main)
+      return MemoryKind::shm;
+    case MemoryRequest::shm:
+      return MemoryKind::shm;
+    case MemoryRequest::plain:
+      return MemoryKind::plain;
+  }
+  return MemoryKind::plain;
+}
+
+const MemoryRequest kRequests[] = {MemoryRequest::shm, MemoryRequest::plain, MemoryRequest::best};
+
+std::size_t system_page_size() {
+  SYSTEM_INFO info{};
+  GetSystemInfo(&info);
+  return info.dwAllocationGranularity;  // what a view of a section must start on
+}
+
+// What a leak would raise: open handles, and regions of the address space in use.
+std::size_t open_descriptors() {
+  DWORD handles = 0;
+  CHECK(GetProcessHandleCount(GetCurrentProcess(), &handles));
+  return handles;
+}
+
+std::size_t mappings() {
+  std::size_t n = 0;
+  MEMORY_BASIC_INFORMATION region{};
+  for (const char* at = nullptr; VirtualQuery(at, &region, sizeof region) == sizeof region;
+       at = static_cast<const char*>(region.BaseAddress) + region.RegionSize) {
+    if (region.State != MEM_FREE) ++n;
+  }
+  return n;
+}
+
+bool shm_name_left(const std::string&) { return false; }  // Windows' sections here have no name
+
+std::string shm_prefix() { return ""; }
+#else
 // What each request must give on Linux.
 MemoryKind expected_kind(MemoryRequest request) {
   switch (request) {
@@ -63,9 +114,16 @@ std::size_t count_lines(const char* path) {
   return n;
 }
 
+std::size_t system_page_size() { return static_cast<std::size_t>(sysconf(_SC_PAGESIZE)); }
+std::size_t open_descriptors() { return count_entries("/proc/self/fd"); }
+std::size_t mappings() { return count_lines("/proc/self/maps"); }
+std::string shm_prefix() { return "audioring-" + std::to_string(getpid()) + "-"; }
+bool shm_name_left(const std::string& prefix) { return count_entries("/dev/shm", prefix) != 0; }
+#endif
+
 void test_page_size() {
   const std::size_t page = RingMemory::page_size();
-  CHECK(page == static_cast<std::size_t>(sysconf(_SC_PAGESIZE)));
+  CHECK(page == system_page_size());
   CHECK(page >= 4096 && (page & (page - 1)) == 0);
 }
 
@@ -134,19 +192,19 @@ void test_bad_sizes() {
 // Rings are created and dropped by Python code in loops: nothing may leak.
 void test_no_leaks() {
   const std::size_t page = RingMemory::page_size();
-  const std::string shm_prefix = "audioring-" + std::to_string(getpid()) + "-";
+  const std::string prefix = shm_prefix();
   for (const MemoryRequest request : kRequests) {
     // Warm up whatever the runtime (and sanitizers) allocate once.
     for (int i = 0; i < 4; ++i) RingMemory::create(4 * page, request);
-    const std::size_t fds = count_entries("/proc/self/fd");
-    const std::size_t maps = count_lines("/proc/self/maps");
+    const std::size_t fds = open_descriptors();
+    const std::size_t maps = mappings();
     for (int i = 0; i < 300; ++i) {
       const auto memory = RingMemory::create(static_cast<std::size_t>(1 + i % 5) * page, request);
       memory->data()[0] = std::byte{1};
-      CHECK(count_entries("/dev/shm", shm_prefix) == 0);  // the shm name is unlinked at once
+      CHECK(!shm_name_left(prefix));  // the shm name is unlinked at once
     }
-    const std::size_t fds_after = count_entries("/proc/self/fd");
-    const std::size_t maps_after = count_lines("/proc/self/maps");
+    const std::size_t fds_after = open_descriptors();
+    const std::size_t maps_after = mappings();
     CHECK_MSG(fds_after <= fds, "%s: open descriptors %zu -> %zu", to_string(request), fds, fds_after);
     // Sanitizer runtimes map memory of their own: allow a little slack, a
     // leak would add at least one mapping per ring (300).
@@ -165,10 +223,14 @@ int main() {
       try {
         test_properties(request, pages * page, rng);
       } catch (const MappingUnavailable& error) {
-        audioring_test::fail(__FILE__, __LINE__, std::string(to_string(request)) + " unavailable on Linux: " + error.what());
+        audioring_test::fail(__FILE__, __LINE__, std::string(to_string(request)) + " unavailable: " + error.what());
       }
     }
   }
+#if defined(_WIN32)
+  // Asked for by name, memfd is refused: there is none on Windows.
+  CHECK_THROWS(RingMemory::create(page, MemoryRequest::memfd), MappingUnavailable);
+#endif
   test_bad_sizes();
   test_no_leaks();
   std::printf("ring_memory: all tests passed\n");
