@@ -305,8 +305,8 @@ def test_missing_jack_client_package_is_named():
 
 def test_debian_package_list_is_the_one_ci_installs():
     names = [p.name for p in _packages.debian_packages()]
-    assert names == ["pulseaudio", "pulseaudio-utils", "libasound2-plugins", "jackd2"]
-    assert {p.server for p in _packages.debian_packages()} == {"pulse", "jack"}
+    assert names == ["pulseaudio", "pulseaudio-utils", "libasound2-plugins", "jackd2", "faketime"]
+    assert {p.server for p in _packages.debian_packages()} == {"pulse", "jack", "jack-clock"}
     ci = (ROOT / ".ci" / "run").read_text()
     assert "python/audioring/testing/debian-packages.txt" in ci
     for name in names:  # listed once: in the data file, not again in .ci/run

@@ -12,9 +12,14 @@ like a sound card's, and feeds them known signals:
 * :class:`JackServer`: a ``jackd`` with the dummy driver. PortAudio's JACK
   host API shows it as the device ``system``;
   :meth:`JackServer.inject_tones` connects a tone generator
-  (:class:`Injector`) to a recorder's input ports.
+  (:class:`Injector`) to a recorder's input ports. ``JackServer(...,
+  clock_error_ppm=200)`` runs its clock 200 ppm fast (jackd under
+  libfaketime), a device whose crystal is off, for testing clock drift.
 * :func:`tone`, :func:`dominant_frequency`: a distinct sine per channel, and
   the frequency that arrived per channel.
+* :func:`fit_rate`: a device's real rate from (callback time, frame count)
+  pairs; :func:`analyze_tone`: a recorded tone's frequency error in ppm,
+  phase wander in samples and SNR.
 
 Both servers are private (own socket, name and directory: a desktop's audio
 is never touched), are context managers, and export the variables that
@@ -25,7 +30,8 @@ stream is open.
 
 Nothing is installed by this module: the servers need the programs of the
 Debian/Ubuntu packages listed in ``debian-packages.txt`` beside this file
-(``pulseaudio pulseaudio-utils libasound2-plugins jackd2``), and tone
+(``pulseaudio pulseaudio-utils libasound2-plugins jackd2``; ``faketime`` for
+a JACK server with a clock error), and tone
 injection the Python package JACK-Client (``pip install
 'audioring[testing]'``). When something is missing, starting a server raises
 :class:`AudioServerUnavailable`, saying what to install.
@@ -55,10 +61,14 @@ AudioServerError, AudioServerUnavailable
     A server failed; a program or module it needs is not installed.
 tone, dominant_frequency, alsa_channel_map
     Test signals, their analysis, PulseAudio's ALSA channel order.
+fit_rate, RateFit, analyze_tone, ToneAnalysis
+    A device's rate measured from its callbacks' times; a recorded tone's
+    frequency error, phase wander and SNR.
 refresh_portaudio
     Make PortAudio re-scan devices and servers.
 """
 
+from ._drift import RateFit, ToneAnalysis, analyze_tone, fit_rate
 from ._errors import AudioServerError, AudioServerUnavailable
 from ._jack import Injector, JackServer
 from ._portaudio import refresh_portaudio
@@ -72,8 +82,12 @@ __all__ = [
     "JackServer",
     "Player",
     "PulseServer",
+    "RateFit",
+    "ToneAnalysis",
     "alsa_channel_map",
+    "analyze_tone",
     "dominant_frequency",
+    "fit_rate",
     "refresh_portaudio",
     "tone",
 ]

@@ -86,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     j.add_argument("--name", default=None, help="server name (default: a private one)")
     j.add_argument("--realtime", action="store_true",
                    help="realtime scheduling (jackd -R instead of -r)")
+    j.add_argument("--clock-error-ppm", type=float, default=0.0, metavar="PPM",
+                   help="run the server's clock this many ppm fast (negative: slow), as a real device's "
+                   "crystal is off: jackd under libfaketime (Debian package faketime); within +-10000 "
+                   "(default: 0)")
     pl = sub.add_parser(
         "play", help="play a tone per channel or a sound file into a running test server",
         description="Play into a server started by `python -m audioring.testing pulse|jack` (found through "
@@ -134,8 +138,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command == "pulse":
         server = PulseServer(args.rate, args.channels)
     else:
-        server = JackServer(args.rate, args.period, args.channels, name=args.name,
-                            realtime=args.realtime)
+        try:
+            server = JackServer(args.rate, args.period, args.channels, name=args.name,
+                                realtime=args.realtime, clock_error_ppm=args.clock_error_ppm)
+        except ValueError as error:
+            parser.error(str(error))
     try:
         server.start()
     except AudioServerError as error:

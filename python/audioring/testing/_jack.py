@@ -15,6 +15,20 @@ without realtime scheduling (``jackd -r``), which needs no privileges;
 ``JackServer(realtime=True)`` starts it with ``-R`` (SCHED_FIFO threads,
 where the system permits them), as a production JACK setup would run.
 
+A clock that is off
+-------------------
+A sound card's crystal is never exactly at its nominal rate: two "48 kHz"
+devices differ by tens to hundreds of ppm. ``JackServer(clock_error_ppm=200)``
+runs jackd under libfaketime with a speed factor of ``1 + 200e-6`` (see
+``_faketime``): the dummy driver paces its periods by that faked clock, so the
+server delivers 200 ppm more frames per real second than `rate` (48,009.6 at
+48 kHz), as a fast device does, for real, to every client; clients keep the
+real clock. Tones from :meth:`JackServer.inject_tones` follow JACK's frame
+clock, so they are exact in the server's clock and off by the same ppm in the
+real one. Measure a server's rate with :func:`~audioring.testing.fit_rate`
+over many (callback time, frame count) pairs: jackd's ``-w`` option, say, does
+not change it.
+
 PortAudio's JACK names (found with jackd2 1.9.21, libportaudio2 19.6.0)
 ------------------------------------------------------------------------
 * Each ``Pa_Initialize`` opens one JACK client named ``PortAudio`` (JACK makes
@@ -67,6 +81,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ._errors import AudioServerError
+from ._faketime import faketime_env, validate_clock_error_ppm
 from ._packages import require_programs, require_python_module
 from ._portaudio import portaudio_released
 from ._process import kill_pid, pid_alive, pid_cmdline, private_dir, program_pids, program_running, stop_popen, tail
@@ -118,6 +133,11 @@ class JackServer(ServerBase):
         SCHED_FIFO (root, ``CAP_SYS_NICE`` or an rtprio limit); where it is
         missing, jackd runs its threads with normal scheduling (it logs
         ``Cannot use real-time scheduling``).
+    clock_error_ppm : float, optional
+        How far the server's clock is off, in ppm (default 0: exact):
+        positive runs fast, so more than `rate` frames arrive per real
+        second. A non-zero value runs jackd under libfaketime (Debian
+        package ``faketime``); within +-10,000 ppm.
 
     Attributes
     ----------
@@ -132,11 +152,18 @@ class JackServer(ServerBase):
     pid : int or None
         jackd's process id while running.
 
+    Raises
+    ------
+    ValueError
+        If `clock_error_ppm` is not a finite number within +-10,000.
+
     Notes
     -----
     Needs the programs ``jackd`` and ``jack_lsp`` (Debian package
     ``jackd2``); :meth:`inject_tones` also needs the Python package
-    JACK-Client (``pip install 'audioring[testing]'``).
+    JACK-Client (``pip install 'audioring[testing]'``), and a
+    `clock_error_ppm` libfaketime's ``libfaketimeMT.so.1`` (Debian package
+    ``faketime``).
 
     Examples
     --------
@@ -150,11 +177,29 @@ class JackServer(ServerBase):
     ...             x, _ = s.read(4800)
     ...     server.stop()                           # before PortAudio re-scans
     ...     refresh_portaudio()
+
+    A server whose clock runs 200 ppm fast, measured from a callback's times:
+
+    >>> import time
+    >>> from audioring.testing import fit_rate
+    >>> times, frames = [], [0]
+    >>> def callback(indata, n, time_info, status):
+    ...     times.append(time.monotonic())
+    ...     frames.append(frames[-1] + n)
+    >>> with JackServer(48000, 480, 2, clock_error_ppm=200) as server:   # doctest: +SKIP
+    ...     refresh_portaudio()
+    ...     with sounddevice.InputStream(device="system", channels=2, callback=callback):
+    ...         time.sleep(10)
+    ...     server.stop()
+    ...     refresh_portaudio()
+    >>> fit_rate(times, frames[:-1]).rate                # doctest: +SKIP
+    48009.6...
     """
 
     def __init__(self, rate: int = 48000, period: int = 256, channels: int = 8,
                  name: Optional[str] = None, timeout: float = 15.0,
-                 realtime: bool = False) -> None:
+                 realtime: bool = False, clock_error_ppm: float = 0.0) -> None:
+        self.clock_error_ppm = validate_clock_error_ppm(clock_error_ppm)
         self.rate = int(rate)
         self.period = int(period)
         self.channels = int(channels)
@@ -171,8 +216,9 @@ class JackServer(ServerBase):
     def __repr__(self) -> str:
         state = f"pid {self.pid}" if self.running else "stopped"
         rt = ", realtime=True" if self.realtime else ""
+        clock = f", clock_error_ppm={self.clock_error_ppm:g}" if self.clock_error_ppm else ""
         return (f"JackServer(rate={self.rate}, period={self.period}, "
-                f"channels={self.channels}, name={self.name!r}{rt}; {state})")
+                f"channels={self.channels}, name={self.name!r}{rt}{clock}; {state})")
 
     @property
     def running(self) -> bool:
@@ -197,15 +243,17 @@ class JackServer(ServerBase):
         Raises
         ------
         AudioServerUnavailable
-            If ``jackd`` or ``jack_lsp`` is not installed (nothing is
-            installed automatically; the message says which packages to
-            install).
+            If ``jackd`` or ``jack_lsp`` is not installed, or libfaketime
+            for a `clock_error_ppm` (nothing is installed automatically; the
+            message says which packages to install).
         AudioServerError
             If jackd exits, or does not answer within the timeout.
         """
         if self.running:
             return self
         require_programs("jack")
+        # Found before anything starts: a missing libfaketime is reported as such.
+        faketime = faketime_env(self.clock_error_ppm) if self.clock_error_ppm else {}
         in_use = _names_in_use()
         if self._fixed_name:
             if self.name in in_use:
@@ -218,7 +266,7 @@ class JackServer(ServerBase):
         for attempt, name in enumerate(names):
             self._set_name(name)
             try:
-                return self._start_named()
+                return self._start_named(faketime)
             except AudioServerError as error:
                 log = str(error)
                 if ("Too many servers already active" in log and attempt == 0
@@ -226,7 +274,7 @@ class JackServer(ServerBase):
                     # Entries of killed servers fill the registry; with no jackd
                     # alive it holds nothing of value, so start afresh.
                     _JACK_REGISTRY.unlink(missing_ok=True)
-                    return self._start_named()
+                    return self._start_named(faketime)
                 if "already active" not in log or name == names[-1]:
                     raise  # not a name clash, or no name left
         raise AssertionError("unreachable")
@@ -235,7 +283,7 @@ class JackServer(ServerBase):
         self.name = name
         self.env = {"JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
 
-    def _start_named(self) -> JackServer:
+    def _start_named(self, faketime: dict[str, str]) -> JackServer:
         self.directory = d = private_dir("audioring-jack-")
         self.env = {"JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1",
                     "AUDIORING_JACK_DIR": str(d)}
@@ -245,7 +293,8 @@ class JackServer(ServerBase):
                "-t", "5000",
                "-d", "dummy", "-r", str(self.rate), "-p", str(self.period),
                "-C", str(self.channels), "-P", str(self.channels)]
-        env = {**os.environ, **self.env}
+        # libfaketime goes to jackd alone: its clients keep the real clock.
+        env = {**os.environ, **self.env, **faketime}
         try:
             with open(d / "jackd.log", "wb") as log:
                 # Own session: a Ctrl-C meant for pytest reaches jackd only
@@ -260,7 +309,7 @@ class JackServer(ServerBase):
             (d / "server.json").write_text(json.dumps(
                 {"kind": "jack", "pid": self.pid, "env": self.env, "rate": self.rate,
                  "period": self.period, "channels": self.channels,
-                 "realtime": self.realtime}))
+                 "realtime": self.realtime, "clock_error_ppm": self.clock_error_ppm}))
         except BaseException:
             self.stop()
             raise

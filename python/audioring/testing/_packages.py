@@ -29,9 +29,14 @@ _OTHER_DISTRIBUTIONS = {
         "Fedora": "dnf install jack-audio-connection-kit jack-audio-connection-kit-example-clients",
         "Arch": "pacman -S jack2",
     },
+    # JackServer(clock_error_ppm=...): libfaketime, preloaded into jackd.
+    "jack-clock": {
+        "Fedora": "dnf install libfaketime",
+        "Arch": "pacman -S libfaketime",
+    },
 }
 
-_SERVER_NAMES = {"pulse": "PulseServer", "jack": "JackServer"}
+_SERVER_NAMES = {"pulse": "PulseServer", "jack": "JackServer", "jack-clock": "JackServer(clock_error_ppm=...)"}
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,7 @@ def debian_packages() -> tuple[DebianPackage, ...]:
 
 
 def install_hint(server: str) -> str:
-    """Which packages to install for `server` (``"pulse"`` or ``"jack"``), per distribution."""
+    """Which packages to install for `server` (``"pulse"``, ``"jack"`` or ``"jack-clock"``), per distribution."""
     debian = " ".join(p.name for p in debian_packages() if p.server == server)
     lines = [f"Debian/Ubuntu: apt-get install {debian}"]
     lines += [f"{distro}: {command}" for distro, command in _OTHER_DISTRIBUTIONS[server].items()]

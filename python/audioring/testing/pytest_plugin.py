@@ -12,7 +12,8 @@ pulse_server
 pulse_server_factory
     ``(rate=48000, channels=2) -> PulseServer``, for other specs.
 jack_server_factory
-    ``(rate=48000, period=256, channels=8, realtime=False) -> JackServer``.
+    ``(rate=48000, period=256, channels=8, realtime=False, clock_error_ppm=0) -> JackServer``
+    (a `clock_error_ppm` runs the server's clock that far off: a drifting device).
 
 Each fixture leaves PortAudio re-scanned (:func:`~audioring.testing.refresh_portaudio`),
 so ``sounddevice`` and audioring see the server's devices: ``pulse`` and
@@ -179,7 +180,7 @@ def pulse_server_factory(
 
 @pytest.fixture
 def jack_server_factory(pytestconfig: pytest.Config) -> Iterator[Callable[..., JackServer]]:
-    """A function ``(rate=48000, period=256, channels=8, realtime=False) -> JackServer``.
+    """A function ``(rate=48000, period=256, channels=8, realtime=False, clock_error_ppm=0) -> JackServer``.
 
     Starts a private jackd (dummy driver) that PortAudio then shows as the
     JACK device ``system``; at most one runs at a time (another spec replaces
@@ -190,21 +191,22 @@ def jack_server_factory(pytestconfig: pytest.Config) -> Iterator[Callable[..., J
     current: list[JackServer] = []
 
     def get(rate: int = 48000, period: int = 256, channels: int = 8,
-            realtime: bool = False) -> JackServer:
+            realtime: bool = False, clock_error_ppm: float = 0.0) -> JackServer:
         if current:
             old = current.pop()
-            if ((old.rate, old.period, old.channels, old.realtime) == (rate, period, channels, realtime)
-                    and old.running):
+            spec = (rate, period, channels, realtime, float(clock_error_ppm))
+            if (old.rate, old.period, old.channels, old.realtime, old.clock_error_ppm) == spec and old.running:
                 current.append(old)
                 return old
             old.stop()  # also releases PortAudio's JACK client first
-        server, error = JackServer(rate, period, channels, realtime=realtime), None
+        server, error = JackServer(rate, period, channels, realtime=realtime, clock_error_ppm=clock_error_ppm), None
         try:
             server.start()
         except Exception as e:  # noqa: BLE001 - reported (skip, or failure under CI) below
             error = e
         if error is not None:  # reported outside `except`: no chained traceback
-            what = f"jackd {rate} Hz x {channels} (period {period}{', realtime' if realtime else ''})"
+            clock = f", clock {clock_error_ppm:+g} ppm" if clock_error_ppm else ""
+            what = f"jackd {rate} Hz x {channels} (period {period}{', realtime' if realtime else ''}{clock})"
             _unavailable(pytestconfig, what, error)
         current.append(server)
         refresh_portaudio()  # PortAudio connects to JACK only when it initializes
