@@ -10,8 +10,8 @@ module's docstring); the harness they share is ``harness/``.
 
 Usage::
 
-    python benchmarks/run.py                  # full run, about 17 minutes, plus about 27 for the disk case
-    python benchmarks/run.py --quick          # under 2 minutes: fewer and shorter runs
+    python benchmarks/run.py                  # full run: about 17 minutes, plus 27 for disk and 32 for drift
+    python benchmarks/run.py --quick          # under 3 minutes: fewer and shorter runs
     python benchmarks/run.py --cases read,stall
     python benchmarks/run.py --from-json benchmarks/results/bench.json   # re-render Markdown and charts
 
@@ -50,7 +50,7 @@ RESULTS_DIR = REPO / "benchmarks" / "results"
 
 def _parse(argv: list) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="short run (under 2 minutes): fewer, shorter runs")
+    parser.add_argument("--quick", action="store_true", help="short run (under 3 minutes): fewer, shorter runs")
     parser.add_argument("--cases", default=",".join(cases.CASE_NAMES),
                         help=f"comma-separated cases, from {', '.join(cases.CASE_NAMES)} (default: all)")
     parser.add_argument("--no-realtime", action="store_true",

@@ -26,7 +26,8 @@ from collections.abc import Iterable
 from types import ModuleType
 
 #: Report order. Names are also the keys in the JSON and the --cases choices.
-CASE_NAMES = ("callback", "read", "stall", "capacity", "e2e", "ring_write", "convert", "share", "asyncio", "disk")
+CASE_NAMES = ("callback", "read", "stall", "capacity", "e2e", "ring_write", "convert", "share", "asyncio", "disk",
+              "drift")
 
 
 def load(names: Iterable[str] = CASE_NAMES) -> dict[str, ModuleType]:

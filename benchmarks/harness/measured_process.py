@@ -24,7 +24,7 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 START_BYTES = 1 << 20
 
 
-def _cpu_now(pid: int) -> Optional[float]:
+def cpu_seconds(pid: int) -> Optional[float]:
     """User + system CPU seconds of a running process (all threads), or None if it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -77,7 +77,7 @@ def run_measured(command: Sequence[str], *, directory: Path, timeout: float, log
         if current > size:
             size, grew_at = current, now
         if began is None and size >= START_BYTES:
-            cpu_at_start, began, bytes_at_start = _cpu_now(proc.pid), now, size
+            cpu_at_start, began, bytes_at_start = cpu_seconds(proc.pid), now, size
         if now - started > timeout:
             timed_out = True
             proc.kill()

@@ -37,8 +37,10 @@ def realtime_supported() -> Optional[str]:
 
 
 @contextlib.contextmanager
-def jack_server(rate: int, period: int, channels: int, realtime: bool = False, attempts: int = 4) -> Iterator[Any]:
-    """A started jackd with the dummy driver (``-R`` if `realtime`), stopped on exit.
+def jack_server(rate: int, period: int, channels: int, realtime: bool = False, attempts: int = 4,
+                clock_error_ppm: float = 0.0) -> Iterator[Any]:
+    """A started jackd with the dummy driver (``-R`` if `realtime`; its clock `clock_error_ppm` off, under
+    libfaketime, if non-zero), stopped on exit.
 
     A full server registry (other servers running, or slots leaked by killed
     servers) is retried a few times, then reported. With `realtime`, raises
@@ -51,7 +53,9 @@ def jack_server(rate: int, period: int, channels: int, realtime: bool = False, a
         reason = realtime_supported()
         if reason:
             raise RealtimeUnavailable(reason)
-    options = {"realtime": True} if realtime else {}
+    options: dict = {"realtime": True} if realtime else {}
+    if clock_error_ppm:
+        options["clock_error_ppm"] = clock_error_ppm
     for attempt in range(attempts):
         server = JackServer(rate, period, channels, name=SERVER_NAME, **options)
         try:
