@@ -125,6 +125,8 @@ def _check_output(args: list[str], result: subprocess.CompletedProcess[str], cwd
     elif args[0] == "serve":
         assert re.search(rf"^served: {re.escape(args[1])}$", out, flags=re.M), out
         assert f"as '{args[1]}'" in err, err
+    elif args[:2] == ["devices", "--drift"]:  # a line a second, then the result
+        assert re.search(r"^drift: '.+' runs [+-]\d+\.\d\d ppm against '.+' \(", out, flags=re.M), out
     elif args[0] == "devices":
         assert re.search(r"^\s*\d+\s+pulse\b", out, flags=re.M), out  # the test server's device, with its index
     elif args[0] == "doctor":

@@ -33,6 +33,7 @@ struct Aligner::Lane {
   double converter_out = 0.0;
   double scale = 1.0;                         // lane frames per capture frame
   bool aligned = false;                       // its resampler runs on the master's timebase
+  double first_block_time = -1.0;             // its first block's time since its fit began (<0: none yet)
   bool settling = false;                      // aligned, its first fraction of a frame not steered out yet
   double ratio = 1.0;                         // the io ratio played (the command, smoothed)
   std::uint64_t resyncs_seen = 0;
@@ -135,6 +136,7 @@ void Aligner::reset() {
     l.out_next = 0;
     l.fifo.clear();
     l.clock.reset();
+    l.first_block_time = -1.0;
     l.aligned = lane.get() == lanes_[config_.master].get();
     l.resyncs_seen = l.clock.resyncs();
     for (auto* counter : {&l.counters.frames_in, &l.counters.frames_lost, &l.counters.overruns,
@@ -246,6 +248,8 @@ void Aligner::observe(Lane& lane) noexcept {
   BlockTimes* times = lane.config.capture->block_times();
   if (times == nullptr) return;
   times->drain([&lane](const BlockTime& block) {
+    if (lane.first_block_time < 0.0) lane.first_block_time = block.time;
+    if (block.time < lane.first_block_time + kWarmupSeconds) return;  // the start's bursts
     const double frame =
         lane.config.converter ? lane.converter_out + (block.frame - lane.converter_in) * lane.scale : block.frame;
     lane.clock.add(frame, block.time);
@@ -331,6 +335,10 @@ bool Aligner::feed(Lane& lane) noexcept {
   const double fitted = master.clock.period() / lane.clock.period();
   const double target = lane.clock.frame_at(master.clock.time_at(static_cast<double>(master_origin_ + lane.out_next)));
   const double offset = lane.resampler->next_position() - target;
+  if (std::fabs(offset) > kRealignFrames) {  // too far to steer: aligned afresh at the next step
+    lane.aligned = false;
+    return true;
+  }
   const std::size_t n = take(lane, chunk);
   if (n == 0) return false;
   if (lane.settling) {  // just aligned: steer the rounding out at once, unsmoothed
@@ -371,6 +379,7 @@ void Aligner::pad_behind(bool stopping) noexcept {
     if (!stopping && lane.aligned) {  // stalled: fitted and aligned afresh from what it delivers next
       lane.aligned = false;
       lane.clock.reset();
+      lane.first_block_time = -1.0;
       bump(lane.counters.stalls, 1);
     }
     behind = master.out_next - lane.out_next;

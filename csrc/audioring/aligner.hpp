@@ -70,7 +70,7 @@ struct AlignerConfig {
   std::size_t master = 0;
   double rate = 48000.0;  // the recording's
   SampleFormat output_format = SampleFormat::float32;
-  double stall_seconds = 1.0;       // how long the output waits for a lane before its channels go silent
+  double stall_seconds = 2.0;       // how long the output waits for a lane before its channels go silent
   double correction_seconds = 2.0;  // time constant of the position loop
   double max_correction = 1e-4;     // steering beyond the fitted ratio, at most (100 ppm)
   double smoothing_seconds = 1.0;   // time constant of the ratio's low-pass (see below)
@@ -86,7 +86,7 @@ struct LaneCounters {
   std::atomic<std::uint64_t> overruns{0};       // times that happened
   std::atomic<std::uint64_t> frames_silent{0};  // output frames of its channels filled with silence (not delivered)
   std::atomic<std::uint64_t> stalls{0};         // times it fell stall_seconds behind
-  std::atomic<std::uint64_t> alignments{0};     // times it was aligned (1 at the start, +1 after each stall)
+  std::atomic<std::uint64_t> alignments{0};     // times it was aligned (1 at the start, +1 after a stall or jump)
   std::atomic<std::uint32_t> locked{0};         // aligned, clocks fitted over >= kLockSeconds, |offset| < 1
   std::atomic<double> drift_ppm{0.0};           // its clock against the master's (+: it runs fast)
   std::atomic<double> correction_ppm{0.0};      // the position loop's steering now
@@ -105,6 +105,13 @@ class Aligner {
   static constexpr double kLockSeconds = 3.0;
   // A lane settles (its alignment's rounding steered out) once its offset is under this many frames.
   static constexpr double kSettledFrames = 0.02;
+  // Farther off than this, a lane is aligned afresh (a jump) instead of steered: steering at
+  // max_correction would take seconds per frame. (Its clock fit moved: a host that started with
+  // a burst of buffered blocks, a clock that changed.)
+  static constexpr double kRealignFrames = 8.0;
+  // A device's blocks in its first moments are not fitted: hosts start streams with bursts of
+  // buffered blocks whose times say nothing of the clock.
+  static constexpr double kWarmupSeconds = 0.5;
 
   // `output` holds frames of the lanes' mapped channels, in lane order, in
   // config.output_format. If `output` is shared, the aligner counts in its

@@ -18,8 +18,13 @@
 // The fitted period is held within `max_error` of the nominal one (a device
 // off by more is broken or misconfigured).
 //
-// An observation far off the line (a stalled or restarted device: its frame
-// count no longer matches the time) is not fitted; `kResyncAfter` of them in
+// Capture times come late, never early (a preempted callback, a block the
+// host held back), so late observations beyond a few jitters weigh less and
+// less (lateness_weight), and the jitter is measured from the early side:
+// the line follows the earliest arrivals, as a lower envelope would, while
+// still averaging their scatter. An observation far off the line (a stalled
+// or restarted device: its frame count no longer matches the time) is not
+// fitted; `kResyncAfter` of them in
 // a row restart the fit from the newest (resyncs() counts those).
 //
 // Numerics: the means and co-moments are updated Welford-style around the
@@ -52,11 +57,12 @@ class ClockEstimator {
     weight_ = 0.0;
     observations_ = 0;
     misses_ = 0;
-    square_miss_ = 0.0;
+    square_early_ = 0.0;
   }
 
   // Fits "frame was captured at time"; returns false if it was an outlier.
   bool add(double frame, double time) noexcept {
+    double weight = 1.0;
     if (observations_ > 0) {
       const double miss = time - time_at(frame);
       if (std::fabs(miss) > outlier_) {
@@ -66,7 +72,9 @@ class ClockEstimator {
       } else {
         misses_ = 0;
         const double decay = std::exp(-std::fabs(time - last_time_) / memory_);
-        square_miss_ = square_miss_ * decay + miss * miss * (1.0 - decay);
+        const double early = miss < 0.0 ? miss : 0.0;
+        square_early_ = square_early_ * decay + early * early * (1.0 - decay);
+        weight = lateness_weight(miss);
       }
     }
     if (observations_ == 0) {
@@ -76,16 +84,16 @@ class ClockEstimator {
       cxx_ = 0.0;
       cxy_ = 0.0;
       weight_ = 1.0;
-    } else {
+    } else {  // weighted Welford (West's algorithm), with forgetting
       const double decay = std::exp(-(time - last_time_) / memory_);
       const double d = decay < 1.0 ? decay : 1.0;  // a time going backwards forgets nothing
-      weight_ = weight_ * d + 1.0;
+      weight_ = weight_ * d + weight;
       const double dx = frame - mean_frame_;
       const double dy = time - mean_time_;
-      mean_frame_ += dx / weight_;
-      mean_time_ += dy / weight_;
-      cxx_ = cxx_ * d + dx * (frame - mean_frame_);
-      cxy_ = cxy_ * d + dx * (time - mean_time_);
+      mean_frame_ += weight * dx / weight_;
+      mean_time_ += weight * dy / weight_;
+      cxx_ = cxx_ * d + weight * dx * (frame - mean_frame_);
+      cxy_ = cxy_ * d + weight * dx * (time - mean_time_);
     }
     last_time_ = time;
     ++observations_;
@@ -98,10 +106,21 @@ class ClockEstimator {
   // Seconds since the fit began (the first observation kept).
   double span() const noexcept { return observations_ > 0 ? last_time_ - first_time_ : 0.0; }
 
-  // The observations' scatter about the line, in seconds (the assumed jitter until measured).
+  // An observation's weight in the fit: 1, unless it came later than the
+  // line by several jitters (a callback preempted, a block held back by the
+  // host: capture times are only ever late, never early): then it fades,
+  // as 1 / (1 + (miss / 3 jitters)^2).
+  double lateness_weight(double miss) const noexcept {
+    if (observations_ < kJitterAfter || miss <= 0.0) return 1.0;
+    const double scaled = miss / (3.0 * jitter());
+    return 1.0 / (1.0 + scaled * scaled);
+  }
+
+  // The observations' scatter about the line, in seconds (the assumed jitter until measured), from
+  // the early side only: lateness (a preempted callback) is not the clock's noise.
   double jitter() const noexcept {
     if (observations_ < kJitterAfter) return jitter_;
-    const double measured = std::sqrt(square_miss_);
+    const double measured = std::sqrt(2.0 * square_early_);  // a symmetric scatter's half below
     return measured < kMinJitter ? kMinJitter : measured;
   }
 
@@ -127,7 +146,7 @@ class ClockEstimator {
   const double memory_;
   const double prior_scale_;  // rate / expected_drift: times the jitter, the prior's sqrt weight (frames)
   const double jitter_;       // assumed until measured
-  double square_miss_ = 0.0;  // decayed mean square of the prediction misses
+  double square_early_ = 0.0;  // decayed mean square of the early misses (late ones count as 0)
   const double max_error_;
   const double outlier_;
   double weight_ = 0.0;     // sum of the decayed weights

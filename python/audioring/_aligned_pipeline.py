@@ -24,7 +24,7 @@ from ._sources.aligned import AlignedSource
 
 #: How long (seconds of the master's audio) the recording waits for a device
 #: that delivers nothing before its channels are filled with silence.
-STALL_SECONDS = 1.0
+STALL_SECONDS = 2.0
 
 #: Frames per aligner step (aligner.hpp's default), for its memory estimate.
 ALIGNER_CHUNK = 512
