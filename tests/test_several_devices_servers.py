@@ -16,6 +16,10 @@ against a straight line, so the bounds here are that clock's (a few samples,
 a few ppm), not the aligner's: its own, a quarter of a frame and under a ppm,
 are measured against virtual devices' exact clocks in tests/test_several_devices.py.
 
+Also here: the audio thread of an aligned recording (its callback logging each
+block's capture time) never allocates, counted by the same probe as a
+converting recording's (tests/test_conversion.py).
+
 PulseAudio through PortAudio's ALSA ``pulse`` device is a poor clock source:
 its blocks arrive faster than real time for tens of seconds after the stream
 starts (the plugin drains its buffer), by up to 1,800 ppm, and the latency it
@@ -25,7 +29,12 @@ say. So PulseAudio is measured (printed), not held to the sample.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,6 +42,7 @@ import pytest
 from audioring import AudioRecord, VirtualInput
 from audioring.testing import analyze_tone, tone
 from recording import require_realtime_scheduling
+from test_conversion import PROBE  # the allocation probe: an LD_PRELOADed malloc counter around the callback
 
 RATE = 48000
 PERIOD = 480
@@ -100,3 +110,43 @@ def test_pulseaudio_and_a_drifting_jack_server_in_one_recording(jack_server_fact
     assert analyze_tone(x[start:end, 0], RATE, HZ).ppm == pytest.approx(0, abs=0.05)
     assert stats[0].frames_lost == stats[1].frames_lost == 0 and stats[1].stalls == 0
     assert abs(jack_tone.ppm) < 2000 and jack_tone.amplitude > 0.4
+
+
+ALIGNED_CHILD = r"""
+import ctypes, sys, time
+probe = ctypes.CDLL(None)
+from audioring import AudioRecord, VirtualInput, _core
+probe.probe_calls.restype = probe.probe_callbacks.restype = ctypes.c_long
+probe.probe_set_callback(ctypes.cast(probe.probe_allocating_callback, ctypes.c_void_p))
+probe.probe_callback(None, None, 0, None, 0, None)
+control = probe.probe_calls()
+probe.probe_reset()
+probe.probe_set_callback(ctypes.c_void_p(_core.capture_callback_address()))
+wrapper = ctypes.cast(probe.probe_callback, ctypes.c_void_p).value
+_core.capture_callback_address = lambda: wrapper  # PortAudio now calls through the probe
+with AudioRecord(3, 48000, 48000, device=[("system", [1, 2]), VirtualInput("sine", 440, speed=1.0003)]) as rec:
+    rec.start_recording()
+    time.sleep(3)  # the aligner and its resampler busy alongside, the block times logged
+    stats = rec.device_stats
+print(control, probe.probe_callbacks(), probe.probe_calls(), stats[0].frames, stats[1].frames)
+"""
+
+
+@pytest.mark.audio_server
+def test_the_audio_thread_never_allocates_in_an_aligned_recording(jack_server_factory, tmp_path):
+    compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if compiler is None:
+        pytest.skip("no C compiler for the allocation probe")
+    (tmp_path / "probe.c").write_text(PROBE)
+    library = tmp_path / "probe.so"
+    subprocess.run([compiler, "-O1", "-shared", "-fPIC", "probe.c", "-o", str(library)], cwd=tmp_path, check=True)
+    server = jack_server_factory(RATE, 256, 2)
+    env = {**os.environ, **server.env, "LD_PRELOAD": str(library)}
+    out = subprocess.run([sys.executable, "-c", ALIGNED_CHILD], env=env, capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).parent)
+    assert out.returncode == 0, out.stderr
+    control, callbacks, allocations, jack_frames, virtual_frames = map(int, out.stdout.split())
+    assert control == 2  # the probe counts what it should
+    print(f"\n{callbacks} JACK callbacks logging their block times, {allocations} allocations on the audio thread")
+    assert callbacks >= 200 and jack_frames >= 2 * RATE and virtual_frames >= 2 * RATE
+    assert allocations == 0
