@@ -507,11 +507,12 @@ int probe_callback(const void* in, void* out, unsigned long n, const void* t, un
 }
 """
 
-CHILD = r"""
+#: The start of a probed child: the probe's positive control, then PortAudio's callbacks routed through it.
+PROBE_SETUP = r"""
 import ctypes, sys, time
 import numpy as np
 probe = ctypes.CDLL(None)
-from audioring import AudioRecord, _core
+from audioring import AudioRecord, VirtualInput, _core
 probe.probe_calls.restype = probe.probe_callbacks.restype = ctypes.c_long
 # Positive control: the probe sees an allocating callback's two calls.
 probe.probe_set_callback(ctypes.cast(probe.probe_allocating_callback, ctypes.c_void_p))
@@ -522,6 +523,9 @@ real = _core.capture_callback_address()
 probe.probe_set_callback(ctypes.c_void_p(real))
 wrapper = ctypes.cast(probe.probe_callback, ctypes.c_void_p).value
 _core.capture_callback_address = lambda: wrapper  # PortAudio now calls through the probe
+"""
+
+CHILD = PROBE_SETUP + r"""
 with AudioRecord(2, 16000, 16000, device="system", mapping=[2, 1]) as rec:
     assert rec.converting and rec.driver == "native"
     for block in rec.stream(1600, timeout=10):  # a consumer and the converter busy alongside

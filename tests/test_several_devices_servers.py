@@ -42,7 +42,7 @@ import pytest
 from audioring import AudioRecord, VirtualInput
 from audioring.testing import analyze_tone, tone
 from recording import require_realtime_scheduling
-from test_conversion import PROBE  # the allocation probe: an LD_PRELOADed malloc counter around the callback
+from test_conversion import PROBE, PROBE_SETUP  # the allocation probe: an LD_PRELOADed malloc counter around the callback
 
 RATE = 48000
 PERIOD = 480
@@ -112,18 +112,7 @@ def test_pulseaudio_and_a_drifting_jack_server_in_one_recording(jack_server_fact
     assert abs(jack_tone.ppm) < 2000 and jack_tone.amplitude > 0.4
 
 
-ALIGNED_CHILD = r"""
-import ctypes, sys, time
-probe = ctypes.CDLL(None)
-from audioring import AudioRecord, VirtualInput, _core
-probe.probe_calls.restype = probe.probe_callbacks.restype = ctypes.c_long
-probe.probe_set_callback(ctypes.cast(probe.probe_allocating_callback, ctypes.c_void_p))
-probe.probe_callback(None, None, 0, None, 0, None)
-control = probe.probe_calls()
-probe.probe_reset()
-probe.probe_set_callback(ctypes.c_void_p(_core.capture_callback_address()))
-wrapper = ctypes.cast(probe.probe_callback, ctypes.c_void_p).value
-_core.capture_callback_address = lambda: wrapper  # PortAudio now calls through the probe
+ALIGNED_CHILD = PROBE_SETUP + r"""
 with AudioRecord(3, 48000, 48000, device=[("system", [1, 2]), VirtualInput("sine", 440, speed=1.0003)]) as rec:
     rec.start_recording()
     time.sleep(3)  # the aligner and its resampler busy alongside, the block times logged
