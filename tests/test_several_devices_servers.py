@@ -42,7 +42,10 @@ import pytest
 from audioring import AudioRecord, VirtualInput
 from audioring.testing import analyze_tone, tone
 from recording import require_realtime_scheduling
-from test_conversion import PROBE, PROBE_SETUP  # the allocation probe: an LD_PRELOADed malloc counter around the callback
+from test_conversion import (  # the allocation probe: an LD_PRELOADed malloc counter around the callback
+    PROBE,
+    PROBE_SETUP,
+)
 
 RATE = 48000
 PERIOD = 480
