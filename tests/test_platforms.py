@@ -6,6 +6,9 @@
   run under qemu-aarch64 (qemu-user); in the same build the Python extension, against the
   root's Python 3.11, whose pytest runs the ring's and the virtual-input recorder's tests
   (AARCH64_PYTEST) and a conversion + file-writing check with it under qemu-aarch64.
+- macOS-like: the core and its C++ tests built with clang, with the code paths of macOS and
+  the other POSIX systems forced on Linux (AUDIORING_PORTABLE_POSIX: shm_open, a polling
+  doorbell, a pipe for the watcher, sharing refused), and run here.
 - Windows: the ring, its memory (plain, and a pagefile-backed section mapped twice) and the
   rest of the core that needs no libsoxr or libsndfile, cross-compiled with mingw-w64
   (cmake/toolchains/x86_64-w64-mingw32.cmake, AUDIORING_RING_ONLY) and its tests run under Wine.
@@ -137,14 +140,15 @@ def _elf_machine(path: Path) -> int:
     return int.from_bytes(header[18:20], "little")
 
 
-def _cmake_build(build_dir: Path, toolchain: Path, defines: list[str], python: bool = False) -> None:
+def _cmake_build(build_dir: Path, toolchain: Path | None, defines: list[str], python: bool = False) -> None:
     """Configures (warnings as errors, as the native builds) and builds the C++ tests for a cross target.
 
-    With `python` the extension module too (its Python found by `defines`).
+    With `python` the extension module too (its Python found by `defines`). Without a toolchain
+    file, a native build (its compiler chosen by `defines`).
     """
     _need("cmake", "ninja")
     configure = ["cmake", "-S", str(ROOT), "-B", str(build_dir), "-G", "Ninja",
-                 f"-DCMAKE_TOOLCHAIN_FILE={toolchain}", "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
+                 *([f"-DCMAKE_TOOLCHAIN_FILE={toolchain}"] if toolchain else []), "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
                  f"-DAUDIORING_BUILD_PYTHON={'ON' if python else 'OFF'}", "-DAUDIORING_BUILD_TESTS=ON",
                  "-DAUDIORING_BUILD_BENCHMARKS=OFF", "-DCMAKE_CXX_FLAGS=-Werror", *defines]
     _run(configure, ROOT, _BUILD_TIMEOUT, "CMake configure")
@@ -364,6 +368,48 @@ def test_windows_ring_tests_pass_under_wine(windows_core: Path, tmp_path: Path) 
     env = {**os.environ, "WINEPREFIX": str(tmp_path / "wine"), "WINEDEBUG": "-all", "DISPLAY": ""}
     output = _run(["ctest", "--output-on-failure", "--no-tests=error"], windows_core, _TEST_TIMEOUT, "ctest (Wine)",
                   env=env)
+    assert f"100% tests passed out of {len(commands)}" in output, _tail(output)
+
+
+# ---- macOS-like -------------------------------------------------------------------------------
+
+# The C++ tests of the non-Linux POSIX build (tests/cpp/CMakeLists.txt): all but sharing's, which
+# shared_ring replaces by a check that sharing is refused; the fuzz test on shm, plain and best.
+MACOS_LIKE_TESTS = {"ring_memory", "frame_ring", "aligner", "converter", "shared_ring", "frame_watcher", "file_writer",
+                    "frame_ring_fuzz_shm", "frame_ring_fuzz_plain", "frame_ring_fuzz_best"}
+# Linux's own calls, which the forced build must not make, and the POSIX ones it makes instead
+# (in the programs' undefined dynamic symbols: what they import from the C library).
+LINUX_ONLY_CALLS = {"memfd_create", "eventfd", "syscall", "posix_fallocate"}
+
+
+def _imported(program: Path) -> set[str]:
+    output = _run(["nm", "-D", "--undefined-only", str(program)], ROOT, 60, "nm")
+    return {line.split()[-1].split("@")[0] for line in output.splitlines() if line.strip()}
+
+
+@pytest.fixture(scope="session")
+def macos_like_core(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The core and its C++ tests built with clang, the non-Linux POSIX paths forced (once per session)."""
+    _need("clang++", "nm")
+    build_dir = tmp_path_factory.mktemp("macos-like-core")
+    _cmake_build(build_dir, None, ["-DCMAKE_CXX_COMPILER=clang++", "-DAUDIORING_PORTABLE_POSIX=ON"])
+    return build_dir
+
+
+def test_macos_like_posix_paths_pass_with_clang(macos_like_core: Path) -> None:
+    """clang (-Werror) builds the paths macOS takes (shm_open, polling doorbell, pipe, no sharing); their tests pass."""
+    (compiler,) = macos_like_core.glob("CMakeFiles/*/CMakeCXXCompiler.cmake")
+    assert 'set(CMAKE_CXX_COMPILER_ID "Clang")' in compiler.read_text(), compiler
+    commands = _ctest_commands(macos_like_core)
+    assert set(commands) == MACOS_LIKE_TESTS, sorted(commands)
+    programs = macos_like_core / "tests" / "cpp"
+    # Linux's calls are compiled out: the mirrored memory is shm_open's, the watcher wakes through a pipe.
+    for program in ("test_ring_memory", "test_frame_ring", "test_frame_watcher", "test_shared_ring"):
+        imported = _imported(programs / program)
+        assert not imported & LINUX_ONLY_CALLS, (program, sorted(imported & LINUX_ONLY_CALLS))
+        assert "shm_open" in imported, (program, "shm_open")
+    assert "pipe" in _imported(programs / "test_frame_watcher")
+    output = _ctest(macos_like_core)
     assert f"100% tests passed out of {len(commands)}" in output, _tail(output)
 
 
