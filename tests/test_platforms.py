@@ -3,7 +3,12 @@
 - aarch64: the C++ core and its whole test suite cross-compiled with Debian's
   g++-aarch64-linux-gnu (cmake/toolchains/aarch64-linux-gnu.cmake) against libsoxr and
   libsndfile from an arm64 root assembled from Debian packages (tests/debian_root.py), and
-  run under qemu-aarch64 (qemu-user).
+  run under qemu-aarch64 (qemu-user); in the same build the Python extension, against the
+  root's Python 3.11, whose pytest runs the ring's and the virtual-input recorder's tests
+  (AARCH64_PYTEST) and a conversion + file-writing check with it under qemu-aarch64.
+- macOS-like: the core and its C++ tests built with clang, with the code paths of macOS and
+  the other POSIX systems forced on Linux (AUDIORING_PORTABLE_POSIX: shm_open, a polling
+  doorbell, a pipe for the watcher, sharing refused), and run here.
 - Windows: the ring, its memory (plain, and a pagefile-backed section mapped twice) and the
   rest of the core that needs no libsoxr or libsndfile, cross-compiled with mingw-w64
   (cmake/toolchains/x86_64-w64-mingw32.cmake, AUDIORING_RING_ONLY) and its tests run under Wine.
@@ -50,9 +55,14 @@ _TEST_TIMEOUT = 900
 _MAX_OUTPUT = 30_000
 _JOBS = "2"  # the CI machine has 2 cores, shared
 
-# What the aarch64 root holds: the C library and C++ runtime the programs load, and the
-# core's libraries with their headers and pkg-config files.
-ARM64_PACKAGES = ["libc6:arm64", "libstdc++6:arm64", "libsoxr-dev:arm64", "libsndfile1-dev:arm64"]
+# What the aarch64 root holds (Debian arm64 packages, with what they depend on): the C library
+# and C++ runtime the programs load, the core's libraries with their headers and pkg-config
+# files, and Python 3.11 with its headers, numpy, pytest and hypothesis (test_ring.py's state
+# machine) to build the extension against and run its tests with.
+ARM64_PACKAGES = ["libc6", "libstdc++6", "libsoxr-dev", "libsndfile1-dev", "python3.11", "libpython3.11",
+                  "libpython3.11-dev", "python3-numpy", "python3-pytest", "python3-hypothesis"]
+ARM64_PYTHON = Path("usr/bin/python3.11")  # in the root
+ARM64_SOABI = "cpython-311-aarch64-linux-gnu"
 
 _ELF_MACHINE_AARCH64 = 183
 
@@ -130,13 +140,17 @@ def _elf_machine(path: Path) -> int:
     return int.from_bytes(header[18:20], "little")
 
 
-def _cmake_build(build_dir: Path, toolchain: Path, defines: list[str]) -> None:
-    """Configures (warnings as errors, as the native builds) and builds the C++ tests for a cross target."""
+def _cmake_build(build_dir: Path, toolchain: Path | None, defines: list[str], python: bool = False) -> None:
+    """Configures (warnings as errors, as the native builds) and builds the C++ tests for a cross target.
+
+    With `python` the extension module too (its Python found by `defines`). Without a toolchain
+    file, a native build (its compiler chosen by `defines`).
+    """
     _need("cmake", "ninja")
     configure = ["cmake", "-S", str(ROOT), "-B", str(build_dir), "-G", "Ninja",
-                 f"-DCMAKE_TOOLCHAIN_FILE={toolchain}", "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
-                 "-DAUDIORING_BUILD_PYTHON=OFF", "-DAUDIORING_BUILD_TESTS=ON", "-DAUDIORING_BUILD_BENCHMARKS=OFF",
-                 "-DCMAKE_CXX_FLAGS=-Werror", *defines]
+                 *([f"-DCMAKE_TOOLCHAIN_FILE={toolchain}"] if toolchain else []), "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
+                 f"-DAUDIORING_BUILD_PYTHON={'ON' if python else 'OFF'}", "-DAUDIORING_BUILD_TESTS=ON",
+                 "-DAUDIORING_BUILD_BENCHMARKS=OFF", "-DCMAKE_CXX_FLAGS=-Werror", *defines]
     _run(configure, ROOT, _BUILD_TIMEOUT, "CMake configure")
     _run(["cmake", "--build", str(build_dir), "--parallel", _JOBS], ROOT, _BUILD_TIMEOUT, "C++ build")
 
@@ -153,6 +167,47 @@ def _ctest(build_dir: Path) -> str:
     return output
 
 
+# The package at work, whatever it was built for: a 48 kHz virtual input converted to 16 kHz
+# (libsoxr) keeps a 1 kHz tone at 1 kHz, and record_to writes a WAV file (libsndfile) that reads
+# back (by hand: no soundfile) as 8000 float32 frames of that tone. Run by the wheel's fresh venv
+# and by the aarch64 Python under qemu.
+CONVERT_AND_WRITE = textwrap.dedent("""
+    import os, struct, tempfile
+    import numpy as np
+
+    import audioring
+    from audioring import AudioRecord, VirtualInput
+
+    def peak_hz(samples, rate):
+        spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+        return float(np.argmax(spectrum)) * rate / len(samples)
+
+    take = os.path.join(tempfile.mkdtemp(), "take.wav")
+    # A 48 kHz device (the virtual input) recorded at 16 kHz: libsoxr converts.
+    with AudioRecord(1, 16000, 16000, device=VirtualInput("sine", 1000, rate=48000)) as rec:
+        assert rec.converting and rec.device_rate == 48000, (rec.converting, rec.device_rate)
+        block = next(iter(rec.stream(16000, timeout=10.0)))
+        assert block.shape == (16000, 1), block.shape
+        assert abs(peak_hz(block[:, 0], 16000) - 1000) <= 2, peak_hz(block[:, 0], 16000)
+        with rec.record_to(take, frames=8000) as writer:  # libsndfile writes it
+            writer.wait(timeout=10.0)
+    assert writer.frames == 8000 and not writer.gaps, (writer.frames, writer.gaps)
+
+    # The file read back by hand (no soundfile here): its data chunk holds 8000 float32 frames at 16 kHz.
+    data = open(take, "rb").read()
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE", data[:12]
+    chunks, at = {}, 12
+    while at + 8 <= len(data):
+        tag, size = data[at:at + 4], struct.unpack("<I", data[at + 4:at + 8])[0]
+        chunks[tag] = data[at + 8:at + 8 + size]
+        at += 8 + size + (size & 1)
+    channels, rate = struct.unpack("<HI", chunks[b"fmt "][2:8])
+    samples = np.frombuffer(chunks[b"data"], dtype="<f4")
+    assert (channels, rate, len(samples)) == (1, 16000, 8000), (channels, rate, len(samples))
+    assert abs(peak_hz(samples, 16000) - 1000) <= 2, peak_hz(samples, 16000)
+""")
+
+
 # ---- aarch64 ------------------------------------------------------------------------------
 
 
@@ -162,17 +217,39 @@ def arm64_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _need("qemu-aarch64", "aarch64-linux-gnu-g++", "aarch64-linux-gnu-readelf", "pkg-config")
     root = tmp_path_factory.mktemp("arm64") / "root"
     try:
-        assemble_root(ARM64_PACKAGES, root)
+        assemble_root(ARM64_PACKAGES, root, "arm64")
     except RootUnavailable as error:
         _unavailable(f"cannot assemble the Debian arm64 root: {error}")
     return root
 
 
+def _cmake_version() -> tuple[int, ...]:
+    first = _run(["cmake", "--version"], ROOT, 60, "cmake --version").split()[2]
+    return tuple(int(part) for part in first.split("-")[0].split(".")[:2])
+
+
+def _aarch64_python_defines(arm64_root: Path) -> list[str]:
+    """CMake's and pybind11's settings that find the root's aarch64 Python and run it under qemu-aarch64.
+
+    FindPython runs the target's interpreter through CMAKE_CROSSCOMPILING_EMULATOR (the toolchain
+    file's qemu-aarch64) under policy CMP0190 (CMake 4.1); pybind11 then asks that interpreter
+    nothing itself (PYBIND11_USE_CROSSCOMPILING). pybind11's headers, architecture-independent,
+    are those of the pip package this test runs with (the test extra).
+    """
+    if _cmake_version() < (4, 1):
+        _unavailable("building the aarch64 extension needs CMake 4.1 or later (policy CMP0190): "
+                     "pip install --upgrade cmake")
+    pybind11 = pytest.importorskip("pybind11", reason="pybind11 is in the test extra (pip install '.[test]')")
+    return ["-DCMAKE_POLICY_DEFAULT_CMP0190=NEW", "-DPYBIND11_USE_CROSSCOMPILING=ON",
+            f"-DPython_EXECUTABLE={arm64_root / ARM64_PYTHON}", f"-Dpybind11_DIR={pybind11.get_cmake_dir()}"]
+
+
 @pytest.fixture(scope="session")
 def aarch64_core(arm64_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The core and its C++ tests cross-compiled for aarch64 (built once per session)."""
+    """The core, its C++ tests and the Python extension cross-compiled for aarch64 (built once per session)."""
     build_dir = tmp_path_factory.mktemp("aarch64-core")
-    _cmake_build(build_dir, TOOLCHAINS / "aarch64-linux-gnu.cmake", [f"-DAUDIORING_TARGET_ROOT={arm64_root}"])
+    _cmake_build(build_dir, TOOLCHAINS / "aarch64-linux-gnu.cmake",
+                 [f"-DAUDIORING_TARGET_ROOT={arm64_root}", *_aarch64_python_defines(arm64_root)], python=True)
     return build_dir
 
 
@@ -195,6 +272,60 @@ def test_aarch64_core_tests_pass_under_qemu(aarch64_core: Path, arm64_root: Path
         assert f"[{library}]" in dynamic, f"{program} does not load {library}:\n{dynamic}"
     output = _ctest(aarch64_core)
     assert f"100% tests passed out of {len(commands)}" in output, _tail(output)
+
+
+# The Python tests run with the aarch64 extension, chosen by time (under qemu: about a minute
+# in all): the Ring (its numpy-model state machine on every memory path, zero copy, argument
+# errors) and AudioRecord with the virtual input (recording, stream() losslessly, overruns,
+# restart, timestamps). One test is left out: it compares __version__ with the installed
+# distribution's metadata, and this package is imported from a directory, not installed.
+AARCH64_PYTEST = ["tests/test_ring.py", "tests/test_record_virtual.py"]
+AARCH64_DESELECT = ["tests/test_ring.py::test_version_matches_package_metadata"]
+
+# Run with the aarch64 extension, after CONVERT_AND_WRITE: what ran is the aarch64 build, with
+# the root's libsoxr and libsndfile.
+AARCH64_WHERE = textwrap.dedent("""
+    import platform
+    assert platform.machine() == "aarch64", platform.machine()
+    print("module:", audioring._core.__file__)
+    maps = open("/proc/self/maps").read()
+    for name in ("libsoxr", "libsndfile"):
+        loaded = {line.split()[-1] for line in maps.splitlines() if f"/{name}" in line}
+        print(name + ":", " ".join(sorted(loaded)))
+""")
+
+
+def test_aarch64_extension_tests_pass_under_qemu(aarch64_core: Path, arm64_root: Path, tmp_path: Path) -> None:
+    """The extension built for aarch64 converts, writes a file and passes the ring's and recorder's tests under qemu."""
+    (module,) = aarch64_core.glob("_core.*.so")
+    assert module.name == f"_core.{ARM64_SOABI}.so", module.name
+    assert _elf_machine(module) == _ELF_MACHINE_AARCH64, f"{module} is not an aarch64 module"
+    # The package importable from the build: its Python files and the built module beside them,
+    # in a directory of their own (nothing is installed into the root).
+    site = tmp_path / "site"
+    shutil.copytree(ROOT / "python" / "audioring", site / "audioring",
+                    ignore=shutil.ignore_patterns("__pycache__", "_core.*.so"))
+    shutil.copy2(module, site / "audioring")
+    python = ["qemu-aarch64", "-L", str(arm64_root), str(arm64_root / ARM64_PYTHON)]
+    # CI=true: a skip fails (tests/conftest.py), here as in the native run.
+    env = {**{k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "LD_LIBRARY_PATH")},
+           "PYTHONPATH": str(site), "PYTHONDONTWRITEBYTECODE": "1", "CI": "true"}
+    script = tmp_path / "convert_and_write.py"
+    script.write_text(CONVERT_AND_WRITE + AARCH64_WHERE)
+    output = _run([*python, str(script)], tmp_path, _TEST_TIMEOUT, "conversion under qemu-aarch64", env=env)
+    assert f"module: {site / 'audioring' / module.name}\n" in output, output
+    libraries = arm64_root / "usr" / "lib" / "aarch64-linux-gnu"
+    for name in ("libsoxr", "libsndfile"):
+        (line,) = [line for line in output.splitlines() if line.startswith(name + ":")]
+        paths = line.split()[1:]
+        assert paths and all(path.startswith(f"{libraries}/{name}.so") for path in paths), (name, line)
+    deselect = [f"--deselect={test}" for test in AARCH64_DESELECT]
+    output = _run([*python, "-m", "pytest", "-p", "no:cacheprovider", "-q", *AARCH64_PYTEST, *deselect], ROOT,
+                  _TEST_TIMEOUT, "pytest under qemu-aarch64", env=env)
+    summary = output.strip().splitlines()[-1]
+    assert " passed" in summary and f"{len(AARCH64_DESELECT)} deselected" in summary, _tail(output)
+    for outcome in ("failed", "error", "skipped", "xfailed", "xpassed"):
+        assert f" {outcome}" not in summary, _tail(output)
 
 
 # ---- Windows ------------------------------------------------------------------------------
@@ -240,12 +371,53 @@ def test_windows_ring_tests_pass_under_wine(windows_core: Path, tmp_path: Path) 
     assert f"100% tests passed out of {len(commands)}" in output, _tail(output)
 
 
+# ---- macOS-like -------------------------------------------------------------------------------
+
+# The C++ tests of the non-Linux POSIX build (tests/cpp/CMakeLists.txt): all but sharing's, which
+# shared_ring replaces by a check that sharing is refused; the fuzz test on shm, plain and best.
+MACOS_LIKE_TESTS = {"ring_memory", "frame_ring", "aligner", "converter", "shared_ring", "frame_watcher", "file_writer",
+                    "frame_ring_fuzz_shm", "frame_ring_fuzz_plain", "frame_ring_fuzz_best"}
+# Linux's own calls, which the forced build must not make, and the POSIX ones it makes instead
+# (in the programs' undefined dynamic symbols: what they import from the C library).
+LINUX_ONLY_CALLS = {"memfd_create", "eventfd", "syscall", "posix_fallocate"}
+
+
+def _imported(program: Path) -> set[str]:
+    output = _run(["nm", "-D", "--undefined-only", str(program)], ROOT, 60, "nm")
+    return {line.split()[-1].split("@")[0] for line in output.splitlines() if line.strip()}
+
+
+@pytest.fixture(scope="session")
+def macos_like_core(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The core and its C++ tests built with clang, the non-Linux POSIX paths forced (once per session)."""
+    _need("clang++", "nm")
+    build_dir = tmp_path_factory.mktemp("macos-like-core")
+    _cmake_build(build_dir, None, ["-DCMAKE_CXX_COMPILER=clang++", "-DAUDIORING_PORTABLE_POSIX=ON"])
+    return build_dir
+
+
+def test_macos_like_posix_paths_pass_with_clang(macos_like_core: Path) -> None:
+    """clang (-Werror) builds the paths macOS takes (shm_open, polling doorbell, pipe, no sharing); their tests pass."""
+    (compiler,) = macos_like_core.glob("CMakeFiles/*/CMakeCXXCompiler.cmake")
+    assert 'set(CMAKE_CXX_COMPILER_ID "Clang")' in compiler.read_text(), compiler
+    commands = _ctest_commands(macos_like_core)
+    assert set(commands) == MACOS_LIKE_TESTS, sorted(commands)
+    programs = macos_like_core / "tests" / "cpp"
+    # Linux's calls are compiled out: the mirrored memory is shm_open's, the watcher wakes through a pipe.
+    for program in ("test_ring_memory", "test_frame_ring", "test_frame_watcher", "test_shared_ring"):
+        imported = _imported(programs / program)
+        assert not imported & LINUX_ONLY_CALLS, (program, sorted(imported & LINUX_ONLY_CALLS))
+        assert "shm_open" in imported, (program, "shm_open")
+    assert "pipe" in _imported(programs / "test_frame_watcher")
+    output = _ctest(macos_like_core)
+    assert f"100% tests passed out of {len(commands)}" in output, _tail(output)
+
+
 # ---- wheel --------------------------------------------------------------------------------
 
 # Run by the fresh venv's Python where the system's libsoxr and libsndfile are hidden.
 WHEEL_SMOKE = textwrap.dedent("""
-    import ctypes, os, struct, sys, tempfile
-    import numpy as np
+    import ctypes, sys
 
     for name in ("libsoxr.so.0", "libsndfile.so.1"):
         try:
@@ -254,38 +426,7 @@ WHEEL_SMOKE = textwrap.dedent("""
             pass
         else:
             sys.exit(f"the system's {name} is not hidden")
-
-    import audioring
-    from audioring import AudioRecord, VirtualInput
-
-    def peak_hz(samples, rate):
-        spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
-        return float(np.argmax(spectrum)) * rate / len(samples)
-
-    take = os.path.join(tempfile.mkdtemp(), "take.wav")
-    # A 48 kHz device (the virtual input) recorded at 16 kHz: libsoxr converts.
-    with AudioRecord(1, 16000, 16000, device=VirtualInput("sine", 1000, rate=48000)) as rec:
-        assert rec.converting and rec.device_rate == 48000, (rec.converting, rec.device_rate)
-        block = next(iter(rec.stream(16000, timeout=10.0)))
-        assert block.shape == (16000, 1), block.shape
-        assert abs(peak_hz(block[:, 0], 16000) - 1000) <= 2, peak_hz(block[:, 0], 16000)
-        with rec.record_to(take, frames=8000) as writer:  # libsndfile writes it
-            writer.wait(timeout=10.0)
-    assert writer.frames == 8000 and not writer.gaps, (writer.frames, writer.gaps)
-
-    # The file read back by hand (no soundfile here): its data chunk holds 8000 float32 frames at 16 kHz.
-    data = open(take, "rb").read()
-    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE", data[:12]
-    chunks, at = {}, 12
-    while at + 8 <= len(data):
-        tag, size = data[at:at + 4], struct.unpack("<I", data[at + 4:at + 8])[0]
-        chunks[tag] = data[at + 8:at + 8 + size]
-        at += 8 + size + (size & 1)
-    channels, rate = struct.unpack("<HI", chunks[b"fmt "][2:8])
-    samples = np.frombuffer(chunks[b"data"], dtype="<f4")
-    assert (channels, rate, len(samples)) == (1, 16000, 8000), (channels, rate, len(samples))
-    assert abs(peak_hz(samples, 16000) - 1000) <= 2, peak_hz(samples, 16000)
-
+""") + CONVERT_AND_WRITE + textwrap.dedent("""
     # What was loaded: the wheel's own copies, never the system's.
     maps = open("/proc/self/maps").read()
     for name in ("libsoxr", "libsndfile"):

@@ -23,10 +23,14 @@ if(AUDIORING_TARGET_ROOT)
   set(ENV{PKG_CONFIG_SYSROOT_DIR} "${AUDIORING_TARGET_ROOT}")
   set(ENV{PKG_CONFIG_LIBDIR} "${_multiarch}/pkgconfig:${AUDIORING_TARGET_ROOT}/usr/share/pkgconfig")
   # The libraries' own dependencies (libsndfile's codecs, libsoxr's libgomp) are found at link
-  # time in the same root.
-  set(CMAKE_EXE_LINKER_FLAGS_INIT "-Wl,-rpath-link,${_multiarch} -L${_multiarch}")
-  set(CMAKE_SHARED_LINKER_FLAGS_INIT "-Wl,-rpath-link,${_multiarch} -L${_multiarch}")
-  set(CMAKE_MODULE_LINKER_FLAGS_INIT "-Wl,-rpath-link,${_multiarch} -L${_multiarch}")
+  # time in the same root. The C library is the cross compiler's own (/usr/aarch64-linux-gnu/lib,
+  # searched first): a root holding libc6-dev (the Python extension's root does, through
+  # libpython3.11-dev) has a libc.so linker script naming /lib/aarch64-linux-gnu/libc.so.6, a path
+  # of the target machine that the linker, run without a sysroot, would look for on this one.
+  set(_link_dirs "-L/usr/aarch64-linux-gnu/lib -Wl,-rpath-link,${_multiarch} -L${_multiarch}")
+  set(CMAKE_EXE_LINKER_FLAGS_INIT "${_link_dirs}")
+  set(CMAKE_SHARED_LINKER_FLAGS_INIT "${_link_dirs}")
+  set(CMAKE_MODULE_LINKER_FLAGS_INIT "${_link_dirs}")
   list(APPEND CMAKE_FIND_ROOT_PATH "${AUDIORING_TARGET_ROOT}")
 endif()
 list(APPEND CMAKE_FIND_ROOT_PATH /usr/aarch64-linux-gnu)

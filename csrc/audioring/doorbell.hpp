@@ -34,7 +34,9 @@
 #include <cstdint>
 #include <thread>
 
-#if defined(__linux__)
+#include "audioring/platform.hpp"
+
+#if defined(AUDIORING_LINUX)
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -115,7 +117,7 @@ class Doorbell {
   }
 
  private:
-#if defined(__linux__)
+#if defined(AUDIORING_LINUX)
   long futex(int private_op, int shared_op, std::uint32_t value, const timespec* timeout) const noexcept {
     // FUTEX_WAIT and FUTEX_WAKE only read the word: they work on a read-only
     // mapping too.
@@ -125,13 +127,13 @@ class Doorbell {
 #endif
 
   void wake_all() const noexcept {
-#if defined(__linux__)
+#if defined(AUDIORING_LINUX)
     futex(FUTEX_WAKE_PRIVATE, FUTEX_WAKE, INT32_MAX, nullptr);
 #endif
   }
 
   void sleep_while_unchanged(std::uint32_t seen, Clock::duration left) const noexcept {
-#if defined(__linux__)
+#if defined(AUDIORING_LINUX)
     // Spurious returns (EINTR, EAGAIN) are fine: wait() re-checks everything.
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
     timespec timeout{};

@@ -6,7 +6,9 @@
 #include <system_error>
 #include <utility>
 
-#if defined(__linux__)
+#include "audioring/platform.hpp"
+
+#if defined(AUDIORING_LINUX)
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
@@ -20,7 +22,7 @@ namespace audioring {
 
 // ---- WakeFd -------------------------------------------------------------------
 
-#if defined(__linux__)
+#if defined(AUDIORING_LINUX)
 
 WakeFd::WakeFd() {
   read_fd_ = write_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -102,7 +104,7 @@ struct FrameWatcher::State {
 };
 
 void FrameWatcher::State::run() noexcept {
-#if defined(__linux__)
+#if defined(AUDIORING_LINUX)
   pthread_setname_np(pthread_self(), "audioring-watch");  // how tests and profilers tell it (15 chars at most)
   // SCHED_BATCH: woken by the producer's doorbell, this thread must not
   // preempt the (often not realtime) audio thread in the middle of its

@@ -10,6 +10,8 @@
 #include <new>
 #include <string>
 
+#include "audioring/platform.hpp"
+
 #if defined(__unix__) || defined(__APPLE__)
 #define AUDIORING_POSIX 1
 #include <fcntl.h>
@@ -31,7 +33,7 @@ namespace {
 
 }  // namespace
 
-#if defined(__linux__)
+#if defined(AUDIORING_LINUX)
 namespace {
 
 constexpr unsigned long long kUnlimited = ~0ULL;
@@ -133,7 +135,7 @@ unsigned long long cgroup_memory_room() {
 // cache), or less if a memory cgroup's limit leaves less room; elsewhere free
 // pages; 0 if unknown.
 unsigned long long available_memory() noexcept {
-#if defined(__linux__)
+#if defined(AUDIORING_LINUX)
   if (FILE* meminfo = std::fopen("/proc/meminfo", "r")) {
     char line[256];
     unsigned long long kib = 0;
@@ -190,7 +192,7 @@ bool is_mirrored(std::byte* data, std::size_t half_bytes) noexcept {
 #if defined(AUDIORING_POSIX)
 bool size_file(int fd, std::size_t bytes) noexcept {
   if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) return false;
-#if defined(__linux__)
+#if defined(AUDIORING_LINUX)
   const int rc = posix_fallocate(fd, 0, static_cast<off_t>(bytes));
   if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) {
     errno = rc;
@@ -237,7 +239,7 @@ std::byte* map_twice(int fd, std::size_t half_bytes) noexcept {
 }
 
 std::byte* map_memfd(std::size_t half_bytes) {
-#if defined(__linux__) && defined(MFD_CLOEXEC)
+#if defined(AUDIORING_LINUX) && defined(MFD_CLOEXEC)
   const int fd = memfd_create("audioring", MFD_CLOEXEC);
   if (fd < 0) return nullptr;
   if (!size_file(fd, half_bytes)) {

@@ -16,9 +16,10 @@
 #include <utility>
 
 #include "audioring/doorbell.hpp"
+#include "audioring/platform.hpp"
 #include "audioring/ring_memory.hpp"
 
-#if defined(__linux__)
+#if defined(AUDIORING_LINUX)
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -63,7 +64,7 @@ void SharedRing::check_name(const std::string& name, const char* argument) {
   }
 }
 
-#if defined(__linux__)
+#if defined(AUDIORING_LINUX)
 
 namespace {
 

@@ -190,9 +190,11 @@ class SharedRing final : public RingStorage {
 
   std::string name_;
   std::string path_;                   // the file: /dev/shm/audioring-<euid>-<name>
-  int fd_ = -1;                        // the lock's descriptor (producer; -1 in a forked child), the liveness probe's (reader)
-  std::byte* base_ = nullptr;          // the whole mapping: header, then the frames twice
-  std::size_t mapped_bytes_ = 0;
+  // Used by the Linux implementation only (shared_ring.cpp); without it sharing is refused and
+  // nothing reads them (clang's -Wunused-private-field).
+  [[maybe_unused]] int fd_ = -1;       // the lock's descriptor (producer; -1 in a forked child), the liveness probe's (reader)
+  [[maybe_unused]] std::byte* base_ = nullptr;  // the whole mapping: header, then the frames twice
+  [[maybe_unused]] std::size_t mapped_bytes_ = 0;
   SharedHeader* header_ = nullptr;     // == base_
   std::size_t channels_ = 0;           // the header's immutable fields, as checked when mapped
   SampleFormat format_ = SampleFormat::float32;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "audioring/frame_ring.hpp"
+#include "audioring/platform.hpp"
 
 #if !defined(_WIN32)
 #include <sys/wait.h>
@@ -36,8 +37,9 @@ using Frame = FrameRing::Frame;
 using Clock = FrameRing::Clock;
 using std::chrono::milliseconds;
 
-// What MemoryRequest::best gives: memfd on Linux, a section mapped twice (shm) on Windows.
-#if defined(_WIN32)
+// What MemoryRequest::best gives: memfd on Linux; elsewhere shm (on Windows a section mapped
+// twice, on the other POSIX systems shm_open's object mapped twice).
+#if !defined(AUDIORING_LINUX)
 constexpr MemoryKind kBestKind = MemoryKind::shm;
 #else
 constexpr MemoryKind kBestKind = MemoryKind::memfd;
@@ -428,9 +430,9 @@ void test_fork_guard() {
 }
 #endif
 
-// The memory requests this system serves: Windows has no memfd (its mirrored kind is shm).
+// The memory requests this system serves: only Linux has memfd (elsewhere the mirrored kind is shm).
 std::vector<MemoryRequest> requests() {
-#if defined(_WIN32)
+#if !defined(AUDIORING_LINUX)
   return {MemoryRequest::shm, MemoryRequest::plain, MemoryRequest::best};
 #else
   return {MemoryRequest::memfd, MemoryRequest::shm, MemoryRequest::plain, MemoryRequest::best};

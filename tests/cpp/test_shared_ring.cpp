@@ -8,7 +8,9 @@
 // in another process, permission checks on forged files, FIFOs, directories,
 // links and sockets planted at a name, and the counters a Capture or
 // Converter publishes in the header giving the reader exactly the
-// producer's stats and time anchor.
+// producer's stats and time anchor. Where sharing is not built (not Linux, or
+// the non-Linux paths forced: csrc/audioring/platform.hpp), that create(),
+// attach() and list_shared() refuse it, naming the name, and still check names.
 //
 // Every name includes this process's pid: test runs in parallel do not meet.
 #include "check.hpp"
@@ -43,6 +45,7 @@
 #include "audioring/capture.hpp"
 #include "audioring/converter.hpp"
 #include "audioring/frame_ring.hpp"
+#include "audioring/platform.hpp"
 #include "audioring/shared_ring.hpp"
 
 namespace {
@@ -439,7 +442,10 @@ void test_planted_files() {
 
   const std::pair<std::string, const char*> planted[] = {
       {fifo, "is a FIFO"}, {directory, "is a directory"}, {link, "is a symbolic link"}, {sock, "is a socket"}};
-  for (const auto& [name, kind] : planted) {
+  for (const auto& entry : planted) {
+    // Named copies, not a structured binding: lambdas capture those only from C++20 (clang < 16 refuses).
+    const std::string& name = entry.first;
+    const char* const kind = entry.second;
     check_error([&] { SharedRing::attach(name); }, Reason::invalid, file_path(name), kind, "attach");
     check_error([&] { SharedRing::create(name, s); }, Reason::in_use, file_path(name), kind, "create");
   }
@@ -683,9 +689,29 @@ void test_published_counters() {
   CHECK(h.input_rate.load() == 48000.0);
 }
 
+#if !defined(AUDIORING_LINUX)
+// Without Linux: every way in is refused with Reason::unsupported (Python's NotImplementedError).
+void test_unsupported() {
+  const std::string name = unique("unsupported");
+  const SharedRingSpec s = spec(2, SampleFormat::float32, 1000);
+  check_error([&] { SharedRing::create(name, s); }, Reason::unsupported, name, "needs Linux", "create");
+  check_error([&] { SharedRing::attach(name); }, Reason::unsupported, name, "needs Linux", "attach");
+  check_error([&] { audioring::list_shared(); }, Reason::unsupported, "", "needs Linux", "list_shared");
+  CHECK(!exists(name));
+  // A bad name is still the caller's error first.
+  CHECK_THROWS(SharedRing::create("", s), std::invalid_argument);
+  CHECK_THROWS(SharedRing::attach("a/b"), std::invalid_argument);
+}
+#endif
+
 }  // namespace
 
 int main() {
+#if !defined(AUDIORING_LINUX)
+  test_unsupported();
+  std::printf("shared_ring: sharing refused without Linux, as it must be\n");
+  return 0;
+#endif
   auto start = Clock::now();
   const auto lap = [&](const char* what) {
     const auto now = Clock::now();
