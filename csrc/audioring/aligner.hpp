@@ -71,9 +71,9 @@ struct AlignerConfig {
   double rate = 48000.0;  // the recording's
   SampleFormat output_format = SampleFormat::float32;
   double stall_seconds = 2.0;       // how long the output waits for a lane before its channels go silent
-  double correction_seconds = 2.0;  // time constant of the position loop
+  double correction_seconds = 1.0;  // time constant of the position loop
   double max_correction = 1e-4;     // steering beyond the fitted ratio, at most (100 ppm)
-  double smoothing_seconds = 1.0;   // time constant of the ratio's low-pass (see below)
+  double smoothing_seconds = 0.5;   // time constant of the ratio's low-pass (see below)
   double settle_seconds = 0.05;     // the position loop's time constant right after an alignment
   double settle_correction = 2e-3;  // and its steering limit then
   std::int64_t chunk = 512;         // frames per step
