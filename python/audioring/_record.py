@@ -174,7 +174,8 @@ class AudioRecord(_core.RecordReader, FrameReader, CaptureReport, DeviceReport):
         self._capture, self._converter = pipeline.capture, pipeline.converter
         self._attach(self._ring._core, self._buffer_size)  # the native read() reads this ring
         self._closed = False
-        if self._source.driver != "virtual":  # a PortAudio stream, converted or not
+        devices = getattr(self._source, "devices", [self._source])  # several, when aligned
+        if any(device.driver != "virtual" for device in devices):  # a PortAudio stream, converted or not
             release_at_exit(self)
 
     # ---- the reference's API --------------------------------------------------
