@@ -61,8 +61,9 @@ class Pipeline:
         the capture writing it; else None. For several devices,
         ``device_capture`` is the master's capture.
     aligner, lanes
-        For several devices (`audioring._aligned_pipeline`): the aligner
-        thread (also ``capture``) and each device's lane; else None and ().
+        For several devices (`audioring._aligned_pipeline`, which builds
+        on this module): the aligner thread (also ``capture``) and each
+        device's lane; else None and ().
     """
 
     plan: DevicePlan
@@ -86,9 +87,7 @@ def build_pipeline(settings: RecordSettings) -> Pipeline:
     """
     s = settings
     if s.devices is not None:
-        from ._aligned_pipeline import build_aligned_pipeline  # it builds on this module
-
-        return build_aligned_pipeline(s)
+        raise ValueError("several devices: audioring._aligned_pipeline.build_aligned_pipeline builds their pipeline")
     plan = s.device.plan(channels=s.channels, sampling_rate=s.sampling_rate, device_rate=s.device_rate,
                          mapping=s.mapping)
     converting = plan.converts(s.sampling_rate, s.channels)

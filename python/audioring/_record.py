@@ -13,6 +13,7 @@ from . import _core, _watch
 from ._capture_report import CaptureReport
 from ._device_report import DeviceReport
 from ._errors import RecorderClosedError
+from ._aligned_pipeline import build_aligned_pipeline
 from ._pipeline import build_pipeline
 from ._process_hooks import forget_at_exit, release_at_exit
 from ._reader import FrameReader
@@ -168,7 +169,8 @@ class AudioRecord(_core.RecordReader, FrameReader, CaptureReport, DeviceReport):
         self._buffer_size, self._dtype, self._quality = settings.buffer_size, settings.dtype, settings.quality
         self._transitions = Transitions()  # start/stop/close one at a time
         self._generation = _core.fork_generation()  # see _check_process()
-        self._pipeline = pipeline = build_pipeline(settings)
+        build = build_pipeline if settings.devices is None else build_aligned_pipeline
+        self._pipeline = pipeline = build(settings)
         # What the lifecycle and the properties below use of it.
         self._plan, self._ring, self._source = pipeline.plan, pipeline.ring, pipeline.source
         self._capture, self._converter = pipeline.capture, pipeline.converter
