@@ -10,10 +10,10 @@ from typing import Any, Callable, NoReturn, Optional, SupportsIndex, Union
 import numpy as np
 
 from . import _core, _watch
+from ._aligned_pipeline import build_aligned_pipeline
 from ._capture_report import CaptureReport
 from ._device_report import DeviceReport
 from ._errors import RecorderClosedError
-from ._aligned_pipeline import build_aligned_pipeline
 from ._pipeline import build_pipeline
 from ._process_hooks import forget_at_exit, release_at_exit
 from ._reader import FrameReader
