@@ -58,7 +58,7 @@ JACK_PPM = 200.0
 FAKETIME_PPM = 10.0
 #: How far the recorder's drift estimate (its last fit, 30 s of memory) may be from the tone's average rate.
 ESTIMATE_PPM = 6.0
-#: The wander of libfaketime's clock itself over 45 s, peak to peak, in samples (seen here: 2.6 to 3.4).
+#: The wander of libfaketime's clock itself over 45 s, peak to peak, in samples (seen here: 2.6 to 4.1).
 FAKETIME_WANDER = 6.0
 
 
@@ -102,7 +102,7 @@ def test_pulseaudio_and_a_drifting_jack_server_in_one_recording(jack_server_fact
     player = pulse_server.play(tone([HZ] * pulse_server.channels, RATE, 1.0))
     with jack.inject_tones([HZ]) as injector, player:
         injector.wait_connected(0)
-        x, stats = record([("pulse", [1]), ("system", [1])], 30)
+        x, stats = record([("pulse", [1]), ("system", [1])], 20)
     start, end = LOCKED_AFTER * RATE, len(x) - RATE
     jack_tone = analyze_tone(x[start:end, 1], RATE, HZ)
     print(f"\nPulseAudio master, JACK at +{JACK_PPM:g} ppm: the recorder says {stats[1].drift_ppm:+.2f} ppm, "
