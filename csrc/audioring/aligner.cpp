@@ -42,11 +42,14 @@ struct Aligner::Lane {
 
 namespace {
 
-// Whether a clock's line is good enough to align by: its jitter measured
-// (the slope then weighs its data rightly), or a quarter of a second of
-// blocks, for devices with long blocks (well within stall_seconds).
+// Whether a clock's line is good enough to align by: a quarter of a second
+// of blocks (the line is extrapolated back to the recording's first frame,
+// half a second and more before: its slope must be the data's, not the
+// prior's), and its jitter measured where blocks are short enough to have
+// kJitterAfter of them by then. Well within stall_seconds either way.
 bool fitted_enough(const ClockEstimator& clock) {
-  return clock.observations() >= ClockEstimator::kJitterAfter || (clock.ready() && clock.span() >= 0.25);
+  return clock.ready() && clock.span() >= 0.25 &&
+         (clock.observations() >= ClockEstimator::kJitterAfter || clock.span() >= 0.5);
 }
 
 void check_lane(const AlignerLaneConfig& lane, std::size_t index) {
