@@ -537,20 +537,25 @@ print(control, probe.probe_callbacks(), probe.probe_calls(), stats.frames, stats
 """
 
 
-@pytest.mark.audio_server
-def test_the_audio_thread_never_allocates_with_conversion_on(jack_server_factory, tmp_path):
+def run_probed(child: str, server_env: dict, tmp_path: Path) -> list[int]:
+    """Run ``child`` (PROBE_SETUP + a recording that prints integers) with the probe preloaded; its integers."""
     compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if compiler is None:
         pytest.skip("no C compiler for the allocation probe")
     (tmp_path / "probe.c").write_text(PROBE)
     library = tmp_path / "probe.so"
     subprocess.run([compiler, "-O1", "-shared", "-fPIC", "probe.c", "-o", str(library)], cwd=tmp_path, check=True)
-    server = jack_server_factory(48000, 256, 2)
-    env = {**os.environ, **server.env, "LD_PRELOAD": str(library)}
-    out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=60,
+    env = {**os.environ, **server_env, "LD_PRELOAD": str(library)}
+    out = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True, timeout=60,
                          cwd=Path(__file__).parent)
     assert out.returncode == 0, out.stderr
-    control, callbacks, allocations, frames, overflows = map(int, out.stdout.split())
+    return [int(field) for field in out.stdout.split()]
+
+
+@pytest.mark.audio_server
+def test_the_audio_thread_never_allocates_with_conversion_on(jack_server_factory, tmp_path):
+    server = jack_server_factory(48000, 256, 2)
+    control, callbacks, allocations, frames, overflows = run_probed(CHILD, server.env, tmp_path)
     assert control == 2  # the probe counts what it should
     print(f"\n{callbacks} callbacks, {allocations} allocations on the audio thread, {frames} frames converted")
     assert callbacks >= 100 and frames >= 32000

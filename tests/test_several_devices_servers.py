@@ -29,12 +29,7 @@ say. So PulseAudio is measured (printed), not held to the sample.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,10 +37,7 @@ import pytest
 from audioring import AudioRecord, VirtualInput
 from audioring.testing import analyze_tone, tone
 from recording import require_realtime_scheduling
-from test_conversion import (  # the allocation probe: an LD_PRELOADed malloc counter around the callback
-    PROBE,
-    PROBE_SETUP,
-)
+from test_conversion import PROBE_SETUP, run_probed  # the allocation probe (an LD_PRELOADed malloc counter)
 
 RATE = 48000
 PERIOD = 480
@@ -126,18 +118,8 @@ print(control, probe.probe_callbacks(), probe.probe_calls(), stats[0].frames, st
 
 @pytest.mark.audio_server
 def test_the_audio_thread_never_allocates_in_an_aligned_recording(jack_server_factory, tmp_path):
-    compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    if compiler is None:
-        pytest.skip("no C compiler for the allocation probe")
-    (tmp_path / "probe.c").write_text(PROBE)
-    library = tmp_path / "probe.so"
-    subprocess.run([compiler, "-O1", "-shared", "-fPIC", "probe.c", "-o", str(library)], cwd=tmp_path, check=True)
     server = jack_server_factory(RATE, 256, 2)
-    env = {**os.environ, **server.env, "LD_PRELOAD": str(library)}
-    out = subprocess.run([sys.executable, "-c", ALIGNED_CHILD], env=env, capture_output=True, text=True, timeout=60,
-                         cwd=Path(__file__).parent)
-    assert out.returncode == 0, out.stderr
-    control, callbacks, allocations, jack_frames, virtual_frames = map(int, out.stdout.split())
+    control, callbacks, allocations, jack_frames, virtual_frames = run_probed(ALIGNED_CHILD, server.env, tmp_path)
     assert control == 2  # the probe counts what it should
     print(f"\n{callbacks} JACK callbacks logging their block times, {allocations} allocations on the audio thread")
     assert callbacks >= 200 and jack_frames >= 2 * RATE and virtual_frames >= 2 * RATE
